@@ -1,0 +1,1 @@
+"""Lower cells to a small IR, CSE and print them, and render the templates into generated/."""

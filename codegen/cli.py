@@ -1,0 +1,84 @@
+"""The ``symcell`` command: generate, check and list; other subcommands plug in through COMMANDS."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from derive import registry
+
+from . import generate as gen
+from .render import GENERATED
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    start = time.perf_counter()
+    plan = gen.plan(args.cell or None)
+    changed = gen.write(plan, Path(args.out))
+    total = time.perf_counter() - start
+    print(f"symcell: {len(plan.cells)} cells ({', '.join(plan.cells)}); {len(plan.files)} files in {args.out}")
+    if changed:
+        print(f"  written ({len(changed)}): {', '.join(changed)}")
+    else:
+        print("  unchanged: every file already matched")
+    slowest = max(plan.timings, key=plan.timings.get)
+    print(f"  {total:.1f} s in all; slowest stage: {slowest} ({plan.timings[slowest]:.2f} s)")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    plan = gen.plan()
+    stale = gen.stale(plan, Path(args.out))
+    if stale:
+        print(f"symcell check: {len(stale)} generated file(s) are stale; run `make kernels`:")
+        for rel in stale:
+            print(f"  {Path(args.out) / rel}")
+        return 1
+    print(f"symcell check: all {len(plan.files)} generated files are up to date")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    for name, cell in registry().items():
+        first = cell.doc().splitlines()[0] if cell.doc() else ""
+        print(f"{name:14s} states={','.join(cell.states):5s} gates={','.join(cell.gates):8s} {first}")
+    return 0
+
+
+def _add_core(sub) -> None:
+    p = sub.add_parser("generate", help="regenerate kernels into generated/ (only changed files are written)")
+    p.add_argument("--out", default=str(GENERATED), help="output folder (default: the project's generated/)")
+    p.add_argument("--cell", action="append", help="only this cell (repeatable)")
+    p.set_defaults(func=cmd_generate)
+    p = sub.add_parser("check", help="exit 1 and name the files if generated/ is stale")
+    p.add_argument("--out", default=str(GENERATED), help="folder to check")
+    p.set_defaults(func=cmd_check)
+    p = sub.add_parser("list", help="list the registered cells")
+    p.set_defaults(func=cmd_list)
+
+
+#: Functions that add subcommands to the parser; other modules append theirs.
+COMMANDS = [_add_core]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="symcell", description="Symbolic RNN cells: derivations and kernels.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in COMMANDS:
+        add(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (KeyError, ValueError) as exc:  # unknown cell, bad option values: one readable line
+        print(f"symcell: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

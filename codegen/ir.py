@@ -1,0 +1,199 @@
+"""Lower a cell to a small backend-neutral IR: straight-line elementwise kernels plus a tape layout.
+
+The lowering does three things no cell author should have to:
+
+1. Names every activation application (sigmoid(a_r) -> ``r``) and replaces it by that name, innermost
+   first, so forward code computes each activation once and can write it straight into the tape.
+2. Reads off what the backward needs: the free symbols of the derived VJP once activations are names.
+   Those values, and nothing else, become tape slots; a value equal to a new state is read from the
+   state sequence instead of being stored twice.
+3. Runs ``sympy.cse`` with temporaries ``_t0, _t1, ...`` and orders the statements topologically with
+   ties broken by position, so the output is deterministic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy
+
+from derive import ACTIVATIONS, Elementwise, elementwise, get_cell
+
+from .schedule import Kernel, Stmt, build_kernel
+
+
+@dataclass(frozen=True)
+class CellIR:
+    """Everything a template needs to render one cell.
+
+    Attributes:
+        name, doc, citation: from the cell.
+        states, gates: names in layout order; stage2_gates multiply a hidden_input, not h.
+        tape: per-step tape slots written by the forward kernels (values the backward reads).
+        seq_states: states whose whole sequence the tape keeps (``h`` always: it is y).
+        forward_hidden: computes m_<gate> for second-stage gates (empty when there are none).
+        forward: computes next_<state> for every state.
+        backward: computes dgi_<gate>, dgh_<gate> (when not shared) and ds_<state> from d_<state>.
+        backward_hidden: adds the pull-back of dm_<gate> through hidden_input to those outputs.
+        shared_gate_grads: dgi_k == dgh_k for every gate, so one array serves both.
+    """
+
+    name: str
+    doc: str
+    citation: str
+    states: tuple[str, ...]
+    gates: tuple[str, ...]
+    stage2_gates: tuple[str, ...]
+    tape: tuple[str, ...]
+    seq_states: tuple[str, ...]
+    forward_hidden: Kernel
+    forward: Kernel
+    backward: Kernel
+    backward_hidden: Kernel
+    shared_gate_grads: bool
+    torch_module: str | None
+    torch_kwargs: tuple[tuple[str, str], ...]
+
+    @property
+    def stage1_gates(self) -> tuple[str, ...]:
+        return tuple(g for g in self.gates if g not in self.stage2_gates)
+
+    def kernels(self) -> dict[str, Kernel]:
+        return {
+            "forward_hidden": self.forward_hidden,
+            "forward": self.forward,
+            "backward": self.backward,
+            "backward_hidden": self.backward_hidden,
+        }
+
+
+def _depth(expr: sympy.Expr) -> int:
+    inner = [a for a in expr.args[0].atoms(*ACTIVATIONS)]
+    return 1 + max((_depth(a) for a in inner), default=0)
+
+
+def _name_activations(ew: Elementwise) -> tuple[dict, dict]:
+    """Give every activation application a readable, unique name; return (app -> symbol, defs)."""
+    exprs = [*ew.update.values(), *ew.hidden_input.values()]
+    apps = set().union(*(e.atoms(*ACTIVATIONS) for e in exprs))
+    gate_of = {sym: g for g in ew.cell.gates for sym in (ew.gi[g], ew.gh[g])}
+    order = {g: k for k, g in enumerate(ew.cell.gates)}
+
+    def layout_key(app):  # innermost first, then the cell's gate order, then SymPy's canonical order
+        gates = [order[gate_of[s]] for s in app.args[0].free_symbols if s in gate_of]
+        return (_depth(app), min(gates, default=len(order)), sympy.default_sort_key(app))
+
+    apps = sorted(apps, key=layout_key)
+    taken = set(ew.cell.states) | {f"next_{s}" for s in ew.cell.states}
+    replace: dict = {}
+    defs: dict[sympy.Symbol, sympy.Expr] = {}
+    updates = {s: e for s, e in ew.update.items()}
+    for j, app in enumerate(apps):
+        arg = app.args[0].xreplace(replace)
+        gates = {gate_of[s] for s in arg.free_symbols if s in gate_of}
+        func = type(app).__name__
+        name = None
+        if len(gates) == 1 and next(iter(gates)) not in taken:
+            name = next(iter(gates))
+        else:
+            for s, e in updates.items():
+                if e.xreplace(replace) == arg and f"{func}_{s}" not in taken:
+                    name = f"{func}_{s}"
+        name = name or f"{func}{j}"
+        while name in taken:
+            name += "_"
+        taken.add(name)
+        sym = sympy.Symbol(name, real=True)
+        replace[app] = sym
+        defs[sym] = type(app)(arg)
+    return replace, defs
+
+
+def lower(cell) -> CellIR:
+    """Lower a registered cell (or its name) to a CellIR."""
+    cell = get_cell(cell)
+    ew = elementwise(cell)
+    replace, act_defs = _name_activations(ew)
+    update = {s: e.xreplace(replace) for s, e in ew.update.items()}
+    hidden = {g: e.xreplace(replace) for g, e in ew.hidden_input.items()}
+
+    # An activation that IS a new state is computed straight into that state's buffer.
+    rename = {}
+    for s, e in update.items():
+        if e in act_defs and e not in rename:
+            rename[e] = sympy.Symbol(f"next_{s}", real=True)
+    act_defs = {rename.get(k, k): v.xreplace(rename) for k, v in act_defs.items()}
+    update = {s: e.xreplace(rename) for s, e in update.items()}
+    full = {**replace}
+    full = {k: v.xreplace(rename) for k, v in full.items()}
+
+    adj = ew.adjoint_symbols()
+    dm = ew.hidden_adjoint_symbols()
+    vjp = {k: v.xreplace(full) for k, v in ew.vjp().items()}
+    hvjp = {k: v.xreplace(full) for k, v in ew.hidden_vjp().items()}
+    for v in [*vjp.values(), *hvjp.values()]:
+        left = v.atoms(*ACTIVATIONS)
+        if left:
+            raise AssertionError(f"{cell.name}: backward needs unsaved activations {left}")
+
+    shared = all(vjp[ew.gi[g]] == vjp[ew.gh[g]] and hvjp[ew.gi[g]] == hvjp[ew.gh[g]] for g in cell.gates)
+
+    needed = set().union(*(v.free_symbols for v in [*vjp.values(), *hvjp.values()]))
+    needed -= set(adj.values()) | set(dm.values())
+    raw_inputs = [s for g in cell.gates for s in (ew.gi[g], ew.gh[g])]
+    tape = [s for s in act_defs if s in needed and not s.name.startswith("next_")]
+    tape += [s for s in raw_inputs if s in needed]
+    tape += [sympy.Symbol(f"m_{g}", real=True) for g in ew.stage2_gates]
+    tape_names = tuple(s.name for s in tape)
+    seq_states = tuple(
+        s for s in cell.states
+        if s == "h" or ew.state[s] in needed or sympy.Symbol(f"next_{s}", real=True) in needed
+    )
+
+    m_outputs = {f"m_{g}": e for g, e in hidden.items()}
+    forward_hidden = build_kernel(m_outputs, act_defs, saved=set(tape_names))
+    available = set(m_outputs) | {n for n in tape_names if n in forward_hidden.defined}
+    forward_out = {f"next_{s}": e for s, e in update.items()}
+    forward_out.update({f"tape_{s.name}": s for s in raw_inputs if s.name in tape_names})  # raw copies
+    forward = build_kernel(forward_out, act_defs, saved=set(tape_names), available=available)
+
+    back_out = {}
+    for g in cell.gates:
+        back_out[f"dgi_{g}"] = vjp[ew.gi[g]]
+        if not shared:
+            back_out[f"dgh_{g}"] = vjp[ew.gh[g]]
+    for s in cell.states:
+        back_out[f"ds_{s}"] = vjp[ew.state[s]]
+    backward = build_kernel(back_out, {}, saved=set())
+
+    hidden_out = {}
+    if ew.stage2_gates:
+        for g in cell.gates:
+            hidden_out[f"dgi_{g}"] = hvjp[ew.gi[g]]
+            if not shared:
+                hidden_out[f"dgh_{g}"] = hvjp[ew.gh[g]]
+        for s in cell.states:
+            hidden_out[f"ds_{s}"] = hvjp[ew.state[s]]
+        hidden_out = {k: v for k, v in hidden_out.items() if v != 0}
+    backward_hidden = build_kernel(hidden_out, {}, saved=set(), accumulate=True)
+
+    return CellIR(
+        name=cell.name,
+        doc=cell.doc(),
+        citation=cell.citation,
+        states=cell.states,
+        gates=cell.gates,
+        stage2_gates=ew.stage2_gates,
+        tape=tape_names,
+        seq_states=seq_states,
+        forward_hidden=forward_hidden,
+        forward=forward,
+        backward=backward,
+        backward_hidden=backward_hidden,
+        shared_gate_grads=shared,
+        torch_module=cell.torch_module,
+        torch_kwargs=tuple(sorted((k, str(v)) for k, v in cell.torch_kwargs.items())),
+    )
+
+
+__all__ = ["CellIR", "Kernel", "Stmt", "lower"]

@@ -1,0 +1,80 @@
+"""Print kernels as NumPy statements on (B, H) arrays.
+
+Each kernel becomes a Python function over whole (batch x hidden) slices: the template owns the loops
+over time and the GEMMs; this module owns the text of the elementwise math.
+"""
+
+from __future__ import annotations
+
+import sympy
+from sympy.printing.numpy import NumPyPrinter
+
+from derive import relu, sigmoid
+
+from .schedule import Kernel, Stmt
+
+#: Primitive helpers the printed code calls; rendered once into generated/numpy/_runtime.py.
+SIGMOID_SOURCE = '''\
+def _sigmoid(x, out=None):
+    """Logistic sigmoid with no overflow: exp is only ever taken of -|x| (accurate for x << 0 too)."""
+    e = numpy.exp(-numpy.abs(x))
+    return numpy.divide(numpy.where(x >= 0, 1, e), 1 + e, out=out)
+'''
+
+
+class KernelPrinter(NumPyPrinter):
+    """NumPyPrinter with symcell's activations and plain float literals."""
+
+    def _print_sigmoid(self, expr):  # the stable helper, not 1/(1+exp(-x)), which overflows
+        return f"_sigmoid({self._print(expr.args[0])})"
+
+    def _print_relu(self, expr):  # max(x, 0) keeps the dtype; Max() would print a reduce
+        return f"numpy.maximum({self._print(expr.args[0])}, 0)"
+
+    def _print_Heaviside(self, expr):  # H(0) = 0 here, as the relu derivative needs
+        return f"numpy.heaviside({self._print(expr.args[0])}, 0)"
+
+    def _print_Rational(self, expr):  # 0.5, not (1/2): a Python float stays weakly typed in NumPy 2
+        return repr(float(expr))
+
+    def _print_Half(self, expr):  # same reason as _print_Rational
+        return "0.5"
+
+
+_OUT_FUNCS = {sigmoid: "_sigmoid", sympy.tanh: "numpy.tanh"}
+_OUT_BINARY = {sympy.Add: "numpy.add", sympy.Mul: "numpy.multiply"}
+
+
+def print_stmt(stmt: Stmt, printer: KernelPrinter) -> str:
+    """One statement; tape slots and outputs are written in place (``out=``) into bound views."""
+    expr = stmt.expr
+    if stmt.role == "temp":
+        return f"{stmt.target} = {printer.doprint(expr)}"
+    if stmt.role == "accumulate":
+        return f"{stmt.target} += {printer.doprint(expr)}"
+    if type(expr) in _OUT_FUNCS:
+        return f"{_OUT_FUNCS[type(expr)]}({printer.doprint(expr.args[0])}, out={stmt.target})"
+    if isinstance(expr, relu):
+        return f"numpy.maximum({printer.doprint(expr.args[0])}, 0, out={stmt.target})"
+    if type(expr) in _OUT_BINARY and len(expr.args) == 2 and not expr.args[0].is_number:
+        a, b = (printer.doprint(arg) for arg in expr.args)
+        return f"{_OUT_BINARY[type(expr)]}({a}, {b}, out={stmt.target})"
+    return f"{stmt.target}[...] = {printer.doprint(expr)}"
+
+
+def print_kernel(kernel: Kernel, bindings: dict[str, str]) -> list[str]:
+    """The body of a kernel function: bind every name it reads or writes, then its statements.
+
+    Args:
+        bindings: name -> Python expression that yields the (B, H) array for that name (an argument
+            view such as ``S[0]`` or ``gi[:, 0 * H:1 * H]``).
+    """
+    printer = KernelPrinter()
+    names = set(kernel.inputs) | {s.target for s in kernel.stmts if s.role != "temp"}
+    lines = [f"{name} = {bindings[name]}" for name in sorted(names, key=_binding_order(bindings))]
+    return lines + [print_stmt(s, printer) for s in kernel.stmts]
+
+
+def _binding_order(bindings: dict[str, str]):
+    order = {name: k for k, name in enumerate(bindings)}
+    return lambda name: order[name]

@@ -1,0 +1,191 @@
+"""The cell abstraction: what a recurrent cell declares, and the registry that validates it.
+
+A cell is described for ONE hidden unit. It names its states (``h`` first: ``h`` is what the recurrent
+matrix multiplies and what the cell outputs), its gates, and its elementwise update. Each gate k has a
+pre-activation split the way PyTorch splits it::
+
+    a_k = gi_k + gh_k,   gi_k = (W_ih x + b_ih)_k,   gh_k = (W_hh m_k + b_hh)_k
+
+where the recurrent input m_k is ``h`` unless the cell's ``hidden_input`` says otherwise (GRU v3 feeds
+r * h). The products W x and W h are opaque here: they are GEMMs in the templates. Everything else
+(backward, Jacobians, bounds, kernels, tests) is derived from ``update`` and ``hidden_input``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import keyword
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import ClassVar
+
+import sympy
+
+from .activations import ACTIVATIONS
+
+_REGISTRY: dict[str, Cell] = {}
+
+
+class CellError(ValueError):
+    """A cell definition is inconsistent; the message names the cell and the problem."""
+
+
+class UnknownCellError(KeyError):
+    """No registered cell has the requested name."""
+
+    def __str__(self) -> str:  # KeyError quotes its argument; we want a readable sentence
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class GateInputs:
+    """The symbols a cell's update reads for its gates: ``a.k`` (total), ``a.ih.k``, ``a.hh.k``."""
+
+    ih: SimpleNamespace
+    hh: SimpleNamespace
+
+    def __getattr__(self, gate: str) -> sympy.Expr:
+        try:
+            return getattr(self.ih, gate) + getattr(self.hh, gate)
+        except AttributeError:
+            raise AttributeError(f"no gate named {gate!r}") from None
+
+
+class Cell:
+    """Base class of a recurrent cell. Subclass, set the class attributes, define ``update``, register.
+
+    Attributes:
+        name: the registry key and the generated module's name (a C identifier).
+        states: state names; the first must be ``"h"``, the output and recurrent input.
+        gates: gate names in weight-row order (PyTorch's order for the PyTorch cells).
+        torch_module: the torch.nn class name this cell matches, or None.
+        torch_kwargs: keyword arguments that make the torch module match (e.g. nonlinearity).
+        citation: where the equations come from.
+    """
+
+    name: ClassVar[str]
+    states: ClassVar[tuple[str, ...]]
+    gates: ClassVar[tuple[str, ...]]
+    torch_module: ClassVar[str | None] = None
+    torch_kwargs: ClassVar[dict] = {}
+    citation: ClassVar[str] = ""
+
+    def update(self, s: SimpleNamespace, a: GateInputs) -> dict[str, sympy.Expr]:
+        """The new value of every state, for one unit, in terms of ``s`` (old states) and ``a``."""
+        raise NotImplementedError
+
+    def hidden_input(self, s: SimpleNamespace, a: GateInputs) -> dict[str, sympy.Expr]:
+        """Gates whose recurrent matrix multiplies something other than ``h`` (default: none).
+
+        Such gates form a second stage: their GEMM runs after the first-stage gates are known, so
+        their expressions may read only states and first-stage gates.
+        """
+        return {}
+
+    # --- symbols -------------------------------------------------------------------------------
+    def state_symbols(self) -> dict[str, sympy.Symbol]:
+        return {n: sympy.Symbol(n, real=True) for n in self.states}
+
+    def gate_symbols(self) -> tuple[dict[str, sympy.Symbol], dict[str, sympy.Symbol]]:
+        gi = {g: sympy.Symbol(f"gi_{g}", real=True) for g in self.gates}
+        gh = {g: sympy.Symbol(f"gh_{g}", real=True) for g in self.gates}
+        return gi, gh
+
+    def namespaces(self) -> tuple[SimpleNamespace, GateInputs]:
+        gi, gh = self.gate_symbols()
+        return SimpleNamespace(**self.state_symbols()), GateInputs(SimpleNamespace(**gi), SimpleNamespace(**gh))
+
+    def doc(self) -> str:
+        return inspect.cleandoc(type(self).__doc__ or "")
+
+    def __repr__(self) -> str:
+        return f"<cell {self.name}>"
+
+
+def register(cls: type[Cell]) -> type[Cell]:
+    """Class decorator: validate the cell and add it to the registry under ``cls.name``."""
+    cell = cls()
+    validate(cell)
+    if cell.name in _REGISTRY and type(_REGISTRY[cell.name]) is not cls:
+        raise CellError(f"cell {cell.name!r} is registered twice")
+    _REGISTRY[cell.name] = cell
+    return cls
+
+
+def _check_identifier(cell_name: str, what: str, name: str) -> None:
+    if not (isinstance(name, str) and name.isidentifier() and name.isascii() and not keyword.iskeyword(name)):
+        raise CellError(f"cell {cell_name!r}: {what} name {name!r} is not a valid C/Python identifier")
+
+
+def validate(cell: Cell) -> None:
+    """Raise CellError naming the problem if the cell cannot be generated."""
+    name = getattr(cell, "name", None)
+    if not isinstance(name, str):
+        raise CellError(f"{type(cell).__name__}: set the class attribute 'name'")
+    _check_identifier(name, "cell", name)
+    for what in ("states", "gates"):
+        value = getattr(cell, what, None)
+        if not value or not isinstance(value, tuple):
+            raise CellError(f"cell {name!r}: '{what}' must be a non-empty tuple of names")
+        for item in value:
+            _check_identifier(name, what[:-1], item)
+        if len(set(value)) != len(value):
+            raise CellError(f"cell {name!r}: duplicate {what[:-1]} names in {value}")
+    if cell.states[0] != "h":
+        raise CellError(f"cell {name!r}: the first state must be 'h', got {cell.states[0]!r}")
+    clash = set(cell.states) & set(cell.gates)
+    if clash:
+        raise CellError(f"cell {name!r}: names used both as state and gate: {sorted(clash)}")
+
+    s, a = cell.namespaces()
+    update = cell.update(s, a)
+    hidden = cell.hidden_input(s, a)
+    if not isinstance(update, dict) or set(update) != set(cell.states):
+        missing = sorted(set(cell.states) - set(update or {}))
+        extra = sorted(set(update or {}) - set(cell.states))
+        raise CellError(f"cell {name!r}: update must return every state; missing {missing}, unknown {extra}")
+    unknown_stage2 = sorted(set(hidden) - set(cell.gates))
+    if unknown_stage2:
+        raise CellError(f"cell {name!r}: hidden_input names unknown gates {unknown_stage2}")
+    stage2 = [g for g in cell.gates if g in hidden]
+    if stage2 and list(cell.gates[-len(stage2):]) != stage2:
+        raise CellError(f"cell {name!r}: gates with a hidden_input must come last in 'gates'")
+
+    gi, gh = cell.gate_symbols()
+    allowed = set(cell.state_symbols().values()) | set(gi.values()) | set(gh.values())
+    for target, expr in [*update.items(), *hidden.items()]:
+        expr = sympy.sympify(expr)
+        stray = sorted(map(str, expr.free_symbols - allowed))
+        if stray:
+            raise CellError(f"cell {name!r}: the expression for {target!r} uses unknown symbols {stray}")
+        funcs = {type(f) for f in expr.atoms(sympy.Function)} - set(ACTIVATIONS)
+        if funcs:
+            names = sorted(f.__name__ for f in funcs)
+            raise CellError(f"cell {name!r}: {target!r} uses functions {names}; use derive.activations")
+    used = set().union(*(sympy.sympify(e).free_symbols for e in [*update.values(), *hidden.values()]))
+    for g in cell.gates:
+        if gi[g] not in used:
+            raise CellError(f"cell {name!r}: gate {g!r} is declared but its input part a.ih.{g} is unused")
+        if gh[g] not in used:
+            raise CellError(f"cell {name!r}: gate {g!r} is declared but its hidden part a.hh.{g} is unused")
+    for g in stage2:
+        bad = sympy.sympify(hidden[g]).free_symbols & ({gi[k] for k in stage2} | {gh[k] for k in stage2})
+        if bad:
+            raise CellError(f"cell {name!r}: hidden_input of {g!r} reads second-stage gates {sorted(map(str, bad))}")
+
+
+def registry() -> dict[str, Cell]:
+    """All registered cells, by name, in sorted order (importing derive.cells registers the built-ins)."""
+    from . import cells  # noqa: F401 - registers the built-in cells on first use
+
+    return dict(sorted(_REGISTRY.items()))
+
+
+def get_cell(name: str | Cell) -> Cell:
+    """The registered cell called ``name`` (a Cell passes through); UnknownCellError lists the choices."""
+    if isinstance(name, Cell):
+        return name
+    cells = registry()
+    if name not in cells:
+        raise UnknownCellError(f"unknown cell {name!r}; registered cells: {', '.join(cells)}")
+    return cells[name]
