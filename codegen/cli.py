@@ -13,12 +13,20 @@ from . import generate as gen
 from .render import GENERATED
 
 
+def _shown(path: str) -> str:
+    """A path as the user would type it: relative to the working directory when it is below it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd())) or "."
+    except ValueError:
+        return str(path)
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     plan = gen.plan(args.cell or None)
     changed = gen.write(plan, Path(args.out))
     total = time.perf_counter() - start
-    print(f"symcell: {len(plan.cells)} cells ({', '.join(plan.cells)}); {len(plan.files)} files in {args.out}")
+    print(f"symcell: {len(plan.cells)} cells ({', '.join(plan.cells)}); {len(plan.files)} files in {_shown(args.out)}")
     if changed:
         print(f"  written ({len(changed)}): {', '.join(changed)}")
     else:

@@ -127,7 +127,7 @@ def build_kernel(
 
     temps, reduced = sympy.cse([e for _, e, _ in named], symbols=sympy.numbered_symbols("_t"), order="canonical")
     stmts = [Stmt(str(t), e, "temp") for t, e in temps]
-    stmts += [Stmt(n, e, role) for (n, _, role), e in zip(named, reduced)]
+    stmts += [Stmt(n, e, role) for (n, _, role), e in zip(named, reduced, strict=True)]
     stmts = _compute_in_place(stmts)
     stmts = _toposort(stmts)
     defined = {s.target for s in stmts}

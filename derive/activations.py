@@ -30,8 +30,8 @@ class sigmoid(Function):  # noqa: N801 - lower case, like sympy.tanh
         return 1 / (1 + exp(-x))
 
     def _latex(self, printer, exp=None):
-        body = r"\sigma\left(%s\right)" % printer._print(self.args[0])
-        return body if exp is None else r"\sigma^{%s}\left(%s\right)" % (exp, printer._print(self.args[0]))
+        arg = printer._print(self.args[0])
+        return rf"\sigma\left({arg}\right)" if exp is None else rf"\sigma^{{{exp}}}\left({arg}\right)"
 
 
 class relu(Function):  # noqa: N801
@@ -47,11 +47,9 @@ class relu(Function):  # noqa: N801
         return sympy.Piecewise((x, x > 0), (0, True))
 
     def _latex(self, printer, exp=None):
-        body = r"\operatorname{relu}\left(%s\right)" % printer._print(self.args[0])
-        return body if exp is None else r"\operatorname{relu}^{%s}\left(%s\right)" % (
-            exp,
-            printer._print(self.args[0]),
-        )
+        arg = printer._print(self.args[0])
+        name = r"\operatorname{relu}" if exp is None else rf"\operatorname{{relu}}^{{{exp}}}"
+        return rf"{name}\left({arg}\right)"
 
 
 #: The activation classes a cell may use; codegen saves each application's value for the backward.

@@ -99,8 +99,8 @@ def check_state(name: str, state, states: tuple, batch: int, hidden: int, dtype)
         return tuple(numpy.zeros((batch, hidden), dtype) for _ in states)
     if isinstance(state, numpy.ndarray) or not isinstance(state, (tuple, list)) or len(state) != len(states):
         raise ValueError(f"{name} must be a tuple of {len(states)} array(s) in the order {states}")
-    out = tuple(as_float_array(f"{name}[{j}] ({s})", a, dtype) for j, (s, a) in enumerate(zip(states, state)))
-    for j, (s, a) in enumerate(zip(states, out)):
+    out = tuple(as_float_array(f"{name}[{j}] ({s})", a, dtype) for j, (s, a) in enumerate(zip(states, state, strict=True)))
+    for j, (s, a) in enumerate(zip(states, out, strict=True)):
         expect_shape(f"{name}[{j}] ({s})", a, (batch, hidden), "(B, H)")
     return out
 

@@ -131,7 +131,7 @@ def backward(tape, dy, dstate=None):
         dict with "x" (T, B, X), "state0" (tuple in STATES order), and one entry per parameter.
     """
     dy, D = _runtime.check_backward(CELL, STATES, tape, dy, dstate)
-    x, p, state0, y, seq, slots = tape.x, tape.params, tape.state0, tape.y, tape.seq, tape.slots
+    x, p, state0, y, slots = tape.x, tape.params, tape.state0, tape.y, tape.slots
     T, B, H = y.shape
     X = x.shape[2]
     dtype = y.dtype
