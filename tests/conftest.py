@@ -78,7 +78,7 @@ def make_problem(k, sizes, seed, *, wscale=1.0, xscale=1.0, sscale=1.0, dtype=nu
 def loss_terms(k, p: Problem) -> numpy.ndarray:
     """The terms of L for problem ``p`` (their sum is L; their absolute sum sets round-off scales)."""
     y, state = k.forward(p.x, p.params, p.state0)
-    return numpy.concatenate([(y * p.dy).ravel(), *((s * d).ravel() for s, d in zip(state, p.dstate))])
+    return numpy.concatenate([(y * p.dy).ravel(), *((s * d).ravel() for s, d in zip(state, p.dstate, strict=True))])
 
 
 def gradients(k, p: Problem) -> dict[str, numpy.ndarray]:
