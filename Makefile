@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: all kernels check test lint clean
+.PHONY: all kernels check test lint bench clean
 
 all: kernels
 
@@ -23,6 +23,10 @@ check: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Side-by-side timings (PyTorch, symcell, the BLAS bound); writes bench/results.md and .json.
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,0 +1,162 @@
+"""`make bench`: symcell's kernels side by side with PyTorch CPU and the BLAS bound.
+
+Usage: python -m bench.run [--rounds N] [--configs small,medium,large] [--cells rnn_tanh,gru,lstm]
+Writes bench/results.md and bench/results.json and prints the Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import platform
+from pathlib import Path
+
+import numpy
+
+from .gemm_bound import blas_bound
+from .harness import interleaved
+
+CONFIGS = {
+    "small": dict(T=100, B=1, X=1, H=40),
+    "medium": dict(T=100, B=32, X=64, H=128),
+    "large": dict(T=200, B=64, X=256, H=512),
+}
+TORCH_MODULES = {"rnn_tanh": ("RNN", {"nonlinearity": "tanh"}), "gru": ("GRU", {}), "lstm": ("LSTM", {})}
+HERE = Path(__file__).resolve().parent
+
+
+def machine() -> dict:
+    """What the numbers were measured on."""
+    import torch
+
+    cpu = platform.processor() or "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    blas = numpy.__config__.CONFIG.get("Build Dependencies", {}).get("blas", {})
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "numpy": numpy.__version__,
+        "blas": f"{blas.get('name', '?')} {blas.get('version', '')}".strip(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+    }
+
+
+def backends(cell: str) -> dict:
+    """symcell backends available for ``cell`` in float32: the NumPy module, and C when it is built."""
+    out = {"numpy": importlib.import_module(f"generated.numpy.{cell}")}
+    try:
+        from codegen.c import load  # the C backend, when present
+    except ImportError:
+        return out
+    out["c"] = load(cell, numpy.float32)
+    return out
+
+
+def contenders(cell: str, T: int, B: int, X: int, H: int) -> dict:
+    """Zero-argument callables for forward and forward+backward of every implementation."""
+    import torch
+
+    module, kwargs = TORCH_MODULES[cell]
+    torch.manual_seed(0)
+    net = getattr(torch.nn, module)(X, H, **kwargs)
+    rng = numpy.random.default_rng(0)
+    x = rng.standard_normal((T, B, X)).astype(numpy.float32)
+    dy = rng.standard_normal((T, B, H)).astype(numpy.float32)
+    xt = torch.tensor(x, requires_grad=True)
+    dyt = torch.tensor(dy)
+
+    def torch_forward():
+        with torch.no_grad():
+            net(xt)
+
+    def torch_train():
+        net.zero_grad(set_to_none=True)
+        xt.grad = None
+        y, _ = net(xt)
+        (y * dyt).sum().backward()
+
+    calls = {"torch fwd": torch_forward, "torch fwd+bwd": torch_train}
+    params = {k: v.detach().numpy().copy() for k, v in zip(
+        ("weight_ih", "weight_hh", "bias_ih", "bias_hh"),
+        (net.weight_ih_l0, net.weight_hh_l0, net.bias_ih_l0, net.bias_hh_l0), strict=True)}
+    for name, m in backends(cell).items():
+        calls[f"{name} fwd"] = lambda m=m: m.forward(x, params)
+        calls[f"{name} fwd+bwd"] = lambda m=m: m.backward(m.forward(x, params, save=True)[2], dy)
+    return calls
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--configs", default="small,medium,large")
+    parser.add_argument("--cells", default="rnn_tanh,gru,lstm")
+    parser.add_argument("--out", default=str(HERE / "results"))
+    args = parser.parse_args(argv)
+
+    import torch
+
+    torch.set_num_threads(min(2, os.cpu_count() or 1))  # = the BLAS thread count on these machines
+    rows = []
+    for config in args.configs.split(","):
+        dims = CONFIGS[config]
+        for cell in args.cells.split(","):
+            gates = len(importlib.import_module(f"generated.numpy.{cell}").GATES)
+            timings = interleaved(contenders(cell, **dims), rounds=args.rounds)
+            bound = blas_bound(**dims, G=gates, rounds=args.rounds)
+            rows.append({"config": config, **dims, "cell": cell, "bound_s": bound["total_s"],
+                         "bound_parts_s": bound["parts_s"],
+                         "timings": {k: t.as_dict() for k, t in timings.items()}})
+            print(_row_text(rows[-1]), flush=True)
+    result = {"machine": machine(), "rounds": args.rounds, "rows": rows}
+    Path(args.out + ".json").write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
+    Path(args.out + ".md").write_text(markdown(result))
+    print(markdown(result))
+    return 0
+
+
+def _row_text(row: dict) -> str:
+    t = row["timings"]
+    return f"{row['config']:6s} {row['cell']:8s} " + "  ".join(
+        f"{k}: {v['median_s'] * 1e3:.2f}" for k, v in t.items()) + f"  bound: {row['bound_s'] * 1e3:.2f} ms"
+
+
+def markdown(result: dict) -> str:
+    """The results as a Markdown table: medians in ms (min-max), ratios to PyTorch and to the bound."""
+    m = result["machine"]
+    lines = [
+        f"Measured on {m['cpu']}, {m['cores']} cores; NumPy {m['numpy']} with {m['blas']}; "
+        f"PyTorch {m['torch']} CPU with {m['torch_threads']} threads; float32; median of "
+        f"{result['rounds']} interleaved rounds (min-max).",
+        "",
+    ]
+    impls = sorted({k.rsplit(" ", 1)[0] for r in result["rows"] for k in r["timings"]} - {"torch"})
+    head = ["config", "cell", "torch fwd", "torch fwd+bwd", "BLAS bound"]
+    for impl in impls:
+        head += [f"{impl} fwd", f"{impl} fwd+bwd", f"{impl} / torch", f"{impl} / bound"]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in result["rows"]:
+        t = r["timings"]
+
+        def cell(key, t=t):
+            v = t[key]
+            return f"{v['median_s'] * 1e3:.3g} ({v['min_s'] * 1e3:.3g}-{v['max_s'] * 1e3:.3g})"
+
+        vals = [r["config"], r["cell"], cell("torch fwd"), cell("torch fwd+bwd"), f"{r['bound_s'] * 1e3:.3g}"]
+        for impl in impls:
+            train = t[f"{impl} fwd+bwd"]["median_s"]
+            vals += [cell(f"{impl} fwd"), cell(f"{impl} fwd+bwd"),
+                     f"{train / t['torch fwd+bwd']['median_s']:.2f}x", f"{train / r['bound_s']:.2f}x"]
+        lines.append("| " + " | ".join(vals) + " |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
