@@ -1,0 +1,346 @@
+"""Why gradients vanish: gamma = sup|f'| by calculus, and the norm statements built on it.
+
+Every result is a Statement: a hypothesis, a conclusion and the derivation steps, all SymPy objects
+(relations between operator norms, singular values, products over time). A short reason string says
+which rule each step uses; the mathematics itself is never a string. Which statements apply to a cell
+is read from its expressions (derive.jacobian), not from its name: a cell is Elman-like when it has one
+state and h' = f(a_k) for a single gate; a state has an escape path when setting one sigmoid gate to 1
+turns its diagonal Jacobian block into the identity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy
+from sympy import Abs, Function, Piecewise, S, Symbol, exp, oo
+
+from .activations import ACTIVATIONS, sigmoid
+from .cell import get_cell
+from .jacobian import BlockRef, Diag, jacobian, n, recurrent_matrix
+
+x = Symbol("x", real=True)
+t, k, T, m = sympy.symbols("t k T m", integer=True)
+gamma_sym = Symbol("gamma", positive=True)
+eta = Symbol("eta", nonnegative=True)
+
+
+def Eq(lhs, rhs) -> sympy.Eq:  # noqa: N802 - reads like SymPy's Eq
+    """An unevaluated equation: a derivation step must keep both sides, even when SymPy could decide it."""
+    return sympy.Eq(lhs, rhs, evaluate=False)
+
+
+class OpNorm(Function):
+    """||A||: the operator 2-norm (largest singular value) of a matrix expression."""
+
+    is_real = True
+    is_nonnegative = True
+
+
+class SigmaMax(Function):
+    """sigma_max(A): the largest singular value."""
+
+    is_real = True
+    is_nonnegative = True
+
+
+class SpectralRadius(Function):
+    """rho(A): the largest eigenvalue modulus."""
+
+    is_real = True
+    is_nonnegative = True
+
+
+class MaxAbs(Function):
+    """max_i |v_i| over the units: the operator norm of D(v)."""
+
+    is_real = True
+    is_nonnegative = True
+
+
+class At(Function):
+    """A per-step quantity at time index t: At(f, t) is f_t (printed per notation)."""
+
+
+class Dg(Function):
+    """D(v) as a non-commutative factor, for products over time."""
+
+    is_commutative = False
+
+
+class Jt(Function):
+    """J_t: the one-step Jacobian at step t (non-commutative)."""
+
+    is_commutative = False
+
+
+class StateDerivative(Function):
+    """d s_T / d s_k for a state name s (non-commutative)."""
+
+    is_commutative = False
+
+
+@dataclass(frozen=True)
+class Step:
+    """One derivation step: a SymPy relation and the rule that justifies it."""
+
+    expr: sympy.Basic
+    reason: str
+
+
+@dataclass(frozen=True)
+class Statement:
+    """A derived claim. kind: gamma, bound, product, sufficient, necessary, carousel, gate_path, counterexample."""
+
+    name: str
+    kind: str
+    hypothesis: sympy.Basic | None
+    conclusion: sympy.Basic
+    steps: tuple[Step, ...]
+
+
+# --- gamma ------------------------------------------------------------------------------------
+def _activation(f) -> type:
+    for act in ACTIVATIONS:
+        if f is act or f == act.__name__:
+            return act
+    raise ValueError(f"unknown activation {f!r}; known: {', '.join(a.__name__ for a in ACTIVATIONS)}")
+
+
+def gamma_statement(f) -> Statement:
+    """sup_x |f'(x)| by calculus: critical points of f' and its limits at +-oo (pieces for relu)."""
+    act = _activation(f)
+    fp = sympy.diff(act(x), x)
+    elementary = sympy.diff(act(x).rewrite(exp if act is sigmoid else Piecewise), x)
+    steps = [Step(Eq(sympy.Derivative(act(x), x), fp), "chain rule of the activation")]
+    if elementary != fp:
+        steps.append(Step(Eq(fp, elementary), "in elementary functions"))
+    if elementary.has(Piecewise):
+        pieces = [(v, cond) for v, cond in elementary.args]
+        values = [Abs(v) for v, _ in pieces]
+        absolute = Piecewise(*((Abs(v), cond) for v, cond in pieces))
+        steps.append(Step(Eq(Abs(fp), absolute), "constant on each piece: the sup is the largest piece"))
+        where = [cond for v, cond in pieces if Abs(v) == max(values)]
+    else:
+        crit = sympy.solveset(sympy.diff(elementary, x), x, S.Reals)
+        steps.append(Step(Eq(sympy.Derivative(elementary, (x, 2)), 0), f"critical points: x in {crit}"))
+        values, where = [], []
+        for c in sorted(crit):
+            v = sympy.simplify(elementary.subs(x, c))
+            steps.append(Step(Eq(sympy.Subs(fp, x, c), v), "value at the critical point"))
+            values.append(Abs(v))
+            where.append(Eq(x, c))
+        for end in (oo, -oo):
+            lim = sympy.limit(elementary, x, end)
+            steps.append(Step(Eq(sympy.Limit(fp, x, end), lim), "limit at infinity"))
+            values.append(Abs(lim))
+    g = sympy.Max(*values)
+    where = [w for w, v in zip(where, values, strict=False) if v == g] if not elementary.has(Piecewise) else where
+    conclusion = Eq(Symbol("gamma"), g)
+    steps.append(Step(conclusion, f"largest candidate, attained where {', '.join(map(str, where))}"))
+    return Statement(f"gamma_{act.__name__}", "gamma", None, conclusion, tuple(steps))
+
+
+def gamma(f) -> sympy.Expr:
+    """sup |f'| of an activation (name or class), derived by calculus: tanh 1, sigmoid 1/4, relu 1."""
+    return gamma_statement(f).conclusion.rhs
+
+
+def gamma_argmax(f) -> list:
+    """Where |f'| attains gamma (the relations from the last derivation step, e.g. x = 0)."""
+    st = gamma_statement(f)
+    act = _activation(f)
+    fp = sympy.diff(act(x).rewrite(exp if act is sigmoid else Piecewise), x)
+    if fp.has(Piecewise):
+        return [cond for v, cond in fp.args if Abs(v) == st.conclusion.rhs]
+    crit = sympy.solveset(sympy.diff(fp, x), x, S.Reals)
+    return [c for c in sorted(crit) if sympy.simplify(Abs(fp.subs(x, c)) - st.conclusion.rhs) == 0]
+
+
+# --- which statements apply -------------------------------------------------------------------
+def elman_form(cell) -> tuple[type, str] | None:
+    """(activation, gate) when the cell is h' = f(a_k) with one state and one first-stage gate."""
+    jac = jacobian(get_cell(cell))
+    eq = jac.equations
+    if jac.states != ("h",) or jac.hidden_input:
+        return None
+    expr = eq["h"]
+    if type(expr) in ACTIVATIONS and expr.args[0] in jac.names.preactivation.values():
+        gate = next(g for g, a in jac.names.preactivation.items() if a == expr.args[0])
+        return type(expr), gate
+    return None
+
+
+def activations(cell) -> list[str]:
+    """Names of the activation functions the cell applies, in sorted order."""
+    jac = jacobian(get_cell(cell))
+    apps = set().union(*(e.atoms(*ACTIVATIONS) for e in jac.names.values.values()))
+    return sorted({type(a).__name__ for a in apps})
+
+
+def _W(gate: str) -> Symbol:
+    return Symbol(recurrent_matrix(gate).name, commutative=False)
+
+
+def elman_statements(cell) -> list[Statement]:
+    """One-step bound, product bound, sufficient vanishing and necessary exploding conditions."""
+    act, gate = elman_form(cell)
+    jac = jacobian(get_cell(cell))
+    g = gamma(act)
+    W = _W(gate)
+    diag = next(iter(jac.block("h", "h").atoms(Diag))).value
+    fprime = Symbol("fprime")
+    one = sympy.Le(OpNorm(Jt(t)), g * SigmaMax(W))
+    s1 = Statement("one_step_bound", "bound", None, one, (
+        Step(Eq(Jt(t), Dg(At(fprime, t)) * W), "derive.jacobian: the only block is D(f'(a_t)) W"),
+        Step(Eq(At(fprime, t), At(diag, t)), "f' in terms of the forward value"),
+        Step(sympy.Le(OpNorm(Jt(t)), OpNorm(Dg(At(fprime, t))) * OpNorm(W)), "submultiplicativity"),
+        Step(Eq(OpNorm(Dg(At(fprime, t))), MaxAbs(At(fprime, t))), "norm of a diagonal matrix"),
+        Step(sympy.Le(MaxAbs(At(fprime, t)), g), f"gamma of {act.__name__}"),
+        Step(Eq(OpNorm(W), SigmaMax(W)), "the 2-norm is the largest singular value"),
+        Step(one, "combine"),
+    ))
+    prod = sympy.Product(g * SigmaMax(W), (t, k + 1, T))
+    bound = prod.doit()
+    dh = StateDerivative(Symbol("h"), T, k)
+    s2 = Statement("product_bound", "product", None, sympy.Le(OpNorm(dh), bound), (
+        Step(Eq(dh, sympy.Product(Jt(t), (t, k + 1, T))), "chain rule, latest factor first"),
+        Step(sympy.Le(OpNorm(dh), sympy.Product(OpNorm(Jt(t)), (t, k + 1, T))), "submultiplicativity"),
+        Step(sympy.Le(OpNorm(dh), prod), "the one-step bound"),
+        Step(sympy.Le(OpNorm(dh), bound), "a product of T - k equal factors"),
+    ))
+    hyp = sympy.Lt(SigmaMax(W), 1 / g)
+    s3 = Statement("vanishing_sufficient", "sufficient", hyp, Eq(sympy.Limit(OpNorm(dh), T, oo), 0), (
+        Step(Eq(eta, g * SigmaMax(W)), "the per-step factor"),
+        Step(sympy.Lt(eta, 1), "the hypothesis times gamma"),
+        Step(sympy.Le(OpNorm(dh), eta ** (T - k)), "the product bound"),
+        Step(Eq(sympy.Limit(eta**m, m, oo), 0), "geometric decay for 0 <= eta < 1"),
+    ))
+    bounded = sympy.Implies(sympy.Le(SigmaMax(W), 1 / g), sympy.Le(OpNorm(dh), 1))
+    s4 = Statement("exploding_necessary", "necessary", sympy.Gt(SigmaMax(W), 1 / g), bounded, (
+        Step(sympy.Le(SigmaMax(W), 1 / g), "suppose the condition fails"),
+        Step(sympy.Le(OpNorm(dh), bound.subs(SigmaMax(W), 1 / g)), "the product bound at sigma_max = 1/gamma"),
+        Step(sympy.Le(OpNorm(dh), 1), "so the norm stays bounded: growth needs sigma_max(W) > 1/gamma"),
+    ))
+    return [s1, s2, s3, s4]
+
+
+# --- gated cells: the triangle bound and the paths that escape it -------------------------------
+def _terms(expr) -> list:
+    return list(expr.args) if isinstance(expr, sympy.MatAdd) else [expr]
+
+
+def norm_bound(expr) -> sympy.Expr:
+    """An upper bound on ||expr|| by the triangle inequality and submultiplicativity, term by term."""
+    if isinstance(expr, sympy.ZeroMatrix):
+        return S.Zero
+    if isinstance(expr, sympy.MatAdd):
+        return sympy.Add(*(norm_bound(a) for a in expr.args), evaluate=False)
+    if isinstance(expr, sympy.MatMul):
+        return sympy.Mul(*(norm_bound(a) for a in expr.args), evaluate=False)
+    if isinstance(expr, Diag):
+        return S.One if expr.value == 1 else MaxAbs(expr.value)
+    if isinstance(expr, sympy.MatrixSymbol):
+        return SigmaMax(Symbol(expr.name, commutative=False))
+    if isinstance(expr, BlockRef):
+        return OpNorm(StateDerivative(Symbol(expr.new), Symbol(expr.old)))
+    raise TypeError(f"no norm bound for {expr!r}")
+
+
+def block_bounds(cell) -> Statement:
+    """||d s'_j / d s_i|| <= sum over terms of max|D| times singular values, for every block."""
+    jac = jacobian(get_cell(cell))
+    steps = []
+    for (j, i), expr in jac.blocks.items():
+        lhs = OpNorm(StateDerivative(Symbol(j), Symbol(i)))
+        steps.append(Step(sympy.Le(lhs, norm_bound(expr)), "triangle inequality, submultiplicativity"))
+    conclusion = sympy.And(*(st.expr for st in steps)) if len(steps) > 1 else steps[0].expr
+    return Statement("block_bound", "bound", None, conclusion, tuple(steps))
+
+
+def _limit_block(expr, gate: Symbol, value):
+    """The block with ``gate`` set to ``value`` in every D(.), zero terms dropped, D(1) read as I."""
+    def sub(e):
+        if isinstance(e, Diag):
+            return Diag(sympy.simplify(e.value.subs(gate, value)))
+        if isinstance(e, (sympy.MatAdd, sympy.MatMul)):
+            return type(e)(*(sub(a) for a in e.args), evaluate=False)
+        return e
+
+    kept = [a for a in (sub(a) for a in _terms(expr)) if not any(d.value == 0 for d in a.atoms(Diag))]
+    if len(kept) == 1 and kept[0] == Diag(1):
+        return sympy.Identity(n)
+    return sympy.MatAdd(*kept, evaluate=False) if kept else sympy.ZeroMatrix(n, n)
+
+
+def escape_paths(cell) -> list[Statement]:
+    """States whose diagonal block becomes I as one sigmoid gate goes to 1 (LSTM carousel, GRU z).
+
+    ``carousel``: the block is D(q) exactly (no recurrent matrix), so the direct path over steps is
+    prod_s D(q_s), equal to I when q = 1. ``gate_path``: the block also has recurrent terms, and all of
+    them vanish as q -> 1 (their coefficients are polynomials in q, so the limit is the value at 1).
+    """
+    jac = jacobian(get_cell(cell))
+    gates = [sym for sym, d in jac.names.defs.items() if isinstance(d, sigmoid)]
+    found = []
+    for j in jac.states:
+        block = jac.expanded(j, j)
+        for q in gates:
+            if not block.has(q) or _limit_block(block, q, 1) != sympy.Identity(n):
+                continue
+            ref = BlockRef(j, j)
+            hyp = Eq(q, 1)
+            if block == Diag(q):
+                path = sympy.Product(Dg(At(q, t)), (t, k + 1, T))
+                direct = StateDerivative(Symbol(j), T, k)
+                steps = (
+                    Step(Eq(ref, block), "derive.jacobian: the diagonal block has no recurrent matrix"),
+                    Step(Eq(Symbol(f"direct_{j}"), path), "the direct path through every step"),
+                    Step(Eq(path.subs(q, 1), 1), f"{q} = 1 at every step"),
+                )
+                found.append(Statement(f"carousel_{j}", "carousel", hyp, Eq(direct, path), steps))
+            else:
+                steps = (
+                    Step(Eq(ref, block), "derive.jacobian"),
+                    Step(Eq(ref, _limit_block(block, q, 1)), f"every coefficient at {q} = 1"),
+                )
+                found.append(Statement(f"gate_path_{j}", "gate_path", hyp,
+                                       Eq(ref, sympy.Identity(n)), steps))
+    return found
+
+
+def spectral_radius_counterexample(size: int = 3, scale=2) -> Statement:
+    """A nilpotent W (spectral radius 0) whose products grow as scale^k for k < size.
+
+    It refutes the eigenvalue version of the vanishing condition: rho(W) < 1/gamma does not bound
+    ||W^k||, while sigma_max(W) = scale > 1 correctly fails the singular-value condition.
+    """
+    W = sympy.Matrix(size, size, lambda i, j: scale if j == i + 1 else 0)
+    rho = max((Abs(v) for v in W.eigenvals()), default=S.Zero)
+    smax = sympy.sqrt(max((W.T * W).eigenvals()))
+    Wsym = Symbol("W", commutative=False)
+    steps = [
+        Step(Eq(sympy.MatrixSymbol("W", size, size), sympy.ImmutableMatrix(W)), "a scaled shift matrix"),
+        Step(Eq(SpectralRadius(Wsym), rho), "every eigenvalue is 0 (strictly upper triangular)"),
+        Step(Eq(SigmaMax(Wsym), smax), "largest singular value"),
+    ]
+    for p in range(1, size):
+        norm = sympy.sqrt(max(((W**p).T * W**p).eigenvals()))
+        steps.append(Step(Eq(OpNorm(Wsym**p), norm), "grows although rho(W) = 0"))
+    hyp = sympy.Lt(SpectralRadius(Wsym), 1)
+    return Statement("spectral_radius_counterexample", "counterexample", hyp,
+                     sympy.Gt(OpNorm(Wsym ** (size - 1)), 1), tuple(steps))
+
+
+def statements(cell) -> list[Statement]:
+    """Everything derivable for a cell: Elman bounds, or the block bound plus escape paths."""
+    if elman_form(cell) is not None:
+        return elman_statements(cell)
+    return [block_bounds(cell), *escape_paths(cell)]
+
+
+__all__ = [
+    "At", "Dg", "Jt", "MaxAbs", "OpNorm", "SigmaMax", "SpectralRadius", "Statement", "StateDerivative",
+    "Step", "activations", "block_bounds", "elman_form", "elman_statements", "escape_paths", "gamma",
+    "gamma_argmax", "gamma_statement", "norm_bound", "spectral_radius_counterexample", "statements",
+]
