@@ -13,6 +13,7 @@ from pathlib import Path
 
 from derive import registry
 
+from .c import c_files
 from .ir import CellIR, lower
 from .numpy_backend import context
 from .numpy_printer import SIGMOID_SOURCE
@@ -41,6 +42,7 @@ def _kernels(ctx: dict) -> list[tuple[str, str, list[str]]]:
 
 
 BACKENDS: dict[str, Callable[[list[CellIR]], dict[str, str]]] = {"numpy": numpy_files}
+BACKENDS["c"] = c_files
 
 
 @dataclass

@@ -1,0 +1,91 @@
+"""Compile generated/c/<cell>.c into a cached shared library with the system C compiler.
+
+The library is named by a hash of the source, the header, the compiler's identity and the flags, so
+a change to any of them builds a new one and a stale one is never loaded. It is written to a temp
+file in the cache folder and renamed into place, so concurrent builds (test workers, two shells)
+never see a half-written file.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import shlex
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from ..render import GENERATED, ROOT
+
+FLAGS = ("-O3", "-std=c99", "-fPIC", "-shared")
+LIBS = ("-lm",)
+
+
+class CompilerNotFoundError(RuntimeError):
+    """No C compiler: the C backend cannot build its libraries."""
+
+
+class CompileError(RuntimeError):
+    """The C compiler rejected a generated source file."""
+
+
+def cache_dir() -> Path:
+    """Where libraries go: $SYMCELL_CACHE_DIR, else .cache/symcell in the project root (git-ignored)."""
+    return Path(os.environ.get("SYMCELL_CACHE_DIR") or ROOT / ".cache" / "symcell")
+
+
+def compiler() -> list[str]:
+    """The compiler command: $CC (may carry flags) or ``cc``; a clear error if it is not installed."""
+    cmd = shlex.split(os.environ.get("CC") or "cc")
+    if not cmd or shutil.which(cmd[0]) is None:
+        raise CompilerNotFoundError(
+            f"symcell's C backend needs a C compiler, but {cmd[0] if cmd else '$CC'!r} was not found on PATH. "
+            "Install one (e.g. `apt-get install gcc`) or point $CC at it."
+        )
+    return cmd
+
+
+@functools.lru_cache(maxsize=8)
+def _identity(cmd: tuple[str, ...]) -> str:
+    try:
+        out = subprocess.run([*cmd, "--version"], capture_output=True, text=True, timeout=60, check=True)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise CompilerNotFoundError(f"the C compiler {' '.join(cmd)!r} does not run: {exc}") from None
+    return shutil.which(cmd[0]) + "\n" + out.stdout
+
+
+def source(cell: str) -> Path:
+    """generated/c/<cell>.c, or a clear error naming the command that makes it."""
+    path = GENERATED / "c" / f"{cell}.c"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist; run `make kernels` (symcell generate) first")
+    return path
+
+
+def library(cell: str) -> Path:
+    """The shared library for ``cell``, compiled now unless the cache already has this exact build."""
+    src = source(cell)
+    cmd = compiler()
+    digest = hashlib.sha256()
+    for part in (src.read_bytes(), src.with_suffix(".h").read_bytes(), _identity(tuple(cmd)).encode(),
+                 " ".join([*cmd, *FLAGS, *LIBS]).encode()):
+        digest.update(part)
+        digest.update(b"\0")
+    out = cache_dir() / f"{cell}-{digest.hexdigest()[:20]}.so"
+    if out.exists():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{cell}-", suffix=".so.tmp")
+    os.close(fd)
+    try:
+        run = subprocess.run([*cmd, *FLAGS, "-I", str(src.parent), "-o", tmp, str(src), *LIBS],
+                             capture_output=True, text=True)
+        if run.returncode != 0:
+            raise CompileError(f"compiling {src} failed ({' '.join(cmd)}):\n{run.stderr.strip()}")
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return out

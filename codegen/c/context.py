@@ -1,0 +1,97 @@
+"""Template context for templates/c/cell.{c,h}.jinja: bindings of kernel names to C lvalues.
+
+Inside a kernel's loop ``sc_u = b*H + j`` indexes a (B, H) buffer and ``sc_g = b*G*H + j`` the
+unit's column in a (B, G*H) gate buffer; gate k lives at ``sc_g + k*H`` (PyTorch's row order).
+"""
+
+from __future__ import annotations
+
+from ..ir import CellIR
+from .api import functions
+from .printer import CTYPES, CType, print_kernel
+
+
+def forward_bindings(ir: CellIR) -> dict[str, str]:
+    """Where each name a forward kernel reads or writes lives, for element (b, j)."""
+    b = {s: f"sc_S[{j}][sc_u]" for j, s in enumerate(ir.states)}
+    b |= {f"next_{s}": f"sc_N[{j}][sc_u]" for j, s in enumerate(ir.states)}
+    b |= {name: f"sc_T[{k} * sc_BH + sc_u]" for k, name in enumerate(ir.tape)}
+    b |= {f"tape_{name}": f"sc_T[{k} * sc_BH + sc_u]" for k, name in enumerate(ir.tape)}
+    for k, g in enumerate(ir.gates):  # in the forward, gi/gh are always the live GEMM results
+        b[f"gi_{g}"] = f"sc_gi[sc_g + {k} * sc_H]"
+        b[f"gh_{g}"] = f"sc_gh[sc_g + {k} * sc_H]"
+    return b
+
+
+def backward_bindings(ir: CellIR) -> dict[str, str]:
+    """Where each name a backward kernel reads or writes lives, for element (b, j)."""
+    b = {f"d_{s}": f"sc_D[{j} * sc_BH + sc_u]" for j, s in enumerate(ir.states)}
+    b |= {f"dm_{g}": f"sc_DM[{j} * sc_BH + sc_u]" for j, g in enumerate(ir.stage2_gates)}
+    b |= {s: f"sc_S[{j}][sc_u]" for j, s in enumerate(ir.states)}
+    b |= {f"next_{s}": f"sc_N[{j}][sc_u]" for j, s in enumerate(ir.states)}
+    b |= {name: f"sc_T[{k} * sc_BH + sc_u]" for k, name in enumerate(ir.tape)}
+    for k, g in enumerate(ir.gates):
+        b[f"dgi_{g}"] = f"sc_dgi[sc_g + {k} * sc_H]"
+        b[f"dgh_{g}"] = f"sc_dgh[sc_g + {k} * sc_H]"
+    b |= {f"ds_{s}": f"sc_DS[{j} * sc_BH + sc_u]" for j, s in enumerate(ir.states)}
+    return b
+
+
+def kernels(ir: CellIR, ctype: CType) -> dict[str, list[str]]:
+    """The four printed kernel bodies for one floating type (empty list: the cell has none)."""
+    fwd, bwd = forward_bindings(ir), backward_bindings(ir)
+    return {
+        "forward_hidden": print_kernel(ir.forward_hidden, fwd, ctype) if ir.forward_hidden else [],
+        "forward": print_kernel(ir.forward, fwd, ctype),
+        "backward": print_kernel(ir.backward, bwd, ctype),
+        "backward_hidden": print_kernel(ir.backward_hidden, bwd, ctype) if ir.backward_hidden else [],
+    }
+
+
+def layout(ir: CellIR) -> dict:
+    """Sizes and index facts shared by the per-cell and the fixed-size templates."""
+    seq_extra = [s for s in ir.states if s != "h" and s in ir.seq_states]
+    return {
+        "ir": ir,
+        "NS": len(ir.states),
+        "G": len(ir.gates),
+        "G1": len(ir.stage1_gates),
+        "K": len(ir.tape),
+        "NM": len(ir.stage2_gates),
+        "NSEQ": len(seq_extra),
+        # workspace and tape sizes in units of B*H (and of T*B*G*H for the backward's gate gradients)
+        "FW_BH": len(ir.tape) + len(ir.states) + 2 * (len(ir.states) - 1),
+        "BW_GATES": 1 if ir.shared_gate_grads else 2,
+        "BW_BH": 3 * len(ir.states) + len(ir.stage2_gates),
+        "TAPE_BH": len(ir.tape) + len(seq_extra),
+        # (gate index, tape slot of m_<gate>, index among second-stage gates)
+        "stage2": [(ir.gates.index(g), ir.tape.index(f"m_{g}"), i) for i, g in enumerate(ir.stage2_gates)],
+        # (state index, index among the other states, index among the tape's state sequences or None)
+        "others": [
+            (j, i, seq_extra.index(s) if s in seq_extra else None)
+            for i, (j, s) in enumerate((j, s) for j, s in enumerate(ir.states) if s != "h")
+        ],
+    }
+
+
+def context(ir: CellIR) -> dict:
+    """Everything templates/c/cell.{c,h}.jinja need for one cell."""
+    prefix = f"symcell_{ir.name}"
+    funcs = functions(ir)
+    types = []
+    for ct in CTYPES:
+        types.append({
+            "c": ct,
+            "kernels": kernels(ir, ct),
+            "protos": {f.stem: f.prototype(prefix, ct) for f in funcs if f.typed},
+        })
+    return {
+        **layout(ir),
+        "prefix": prefix,
+        "doc_lines": [(" * " + line).rstrip() if k else line for k, line in enumerate(ir.doc.splitlines())],
+        "guard": f"SYMCELL_{ir.name.upper()}_H",
+        "macro": f"SYMCELL_{ir.name.upper()}",
+        "functions": funcs,
+        "size_protos": {f.stem: f.prototype(prefix) for f in funcs if not f.typed},
+        "types": types,
+    }

@@ -1,0 +1,192 @@
+"""Load a cell's compiled C kernels with ctypes behind the generated NumPy module's API.
+
+Every argument is validated in Python (with the NumPy runtime's own checks) and made a contiguous,
+aligned array of the build's dtype before any C call, so bad input raises TypeError/ValueError and
+never reaches C. The ctypes signatures come from codegen.c.api, the description the header is
+printed from.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+
+import numpy
+from numpy.ctypeslib import ndpointer
+
+from generated.numpy import _runtime
+
+from ..ir import CellIR, lower
+from .api import functions
+from .build import library
+from .printer import CTYPES
+
+_LOADED: dict[tuple[str, str], CKernels] = {}
+_LOCK = threading.Lock()
+
+
+def _dtype(dtype) -> numpy.dtype:
+    try:
+        dt = numpy.dtype(numpy.float64 if dtype is None else dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be float32 or float64; got {dtype!r}") from None
+    if dt not in _runtime.DTYPES:
+        raise TypeError(f"the C kernels are built for float32 and float64; got {dt}")
+    return dt
+
+
+def load(cell, dtype=None) -> CKernels:
+    """The C kernels of ``cell`` (a name or Cell) for ``dtype``, compiled and cached on first use."""
+    dt = _dtype(dtype)
+    ir = lower(cell)
+    with _LOCK:
+        key = (ir.name, dt.name)
+        if key not in _LOADED:
+            _LOADED[key] = CKernels(ir, ctypes.CDLL(str(library(ir.name))), dt)
+        return _LOADED[key]
+
+
+def _optional(ptr):
+    """An ndpointer type that also accepts None (passed to C as NULL)."""
+
+    class Optional(ptr):
+        @classmethod
+        def from_param(cls, obj):
+            return None if obj is None else ptr.from_param(obj)
+
+    return Optional
+
+
+def _c(arr: numpy.ndarray) -> numpy.ndarray:
+    return numpy.require(arr, requirements=["C", "A"])
+
+
+class CKernels:
+    """One cell's C kernels for one dtype, with the generated NumPy module's functions and constants."""
+
+    def __init__(self, ir: CellIR, lib: ctypes.CDLL, dtype: numpy.dtype):
+        self.CELL, self.STATES, self.GATES, self.TAPE = ir.name, ir.states, ir.gates, ir.tape
+        self.dtype = dtype
+        self.params_from_state_dict = _runtime.params_from_state_dict
+        self._G = len(ir.gates)
+        self._seq = tuple(s for s in ir.states if s != "h" and s in ir.seq_states)
+        ctype = next(c for c in CTYPES if c.numpy == dtype.name)
+        ptr = ndpointer(dtype=dtype, flags=("C_CONTIGUOUS", "ALIGNED"))
+        self._fn = {}
+        for f in functions(ir):
+            fn = getattr(lib, f.name(f"symcell_{ir.name}", ctype if f.typed else None))
+            fn.restype = ctypes.c_int if f.ret == "int" else ctypes.c_size_t
+            fn.argtypes = [ctypes.c_size_t if a.kind == "size" else _optional(ptr) if a.optional else ptr
+                           for a in f.args]
+            self._fn[f.stem] = fn
+
+    def __repr__(self) -> str:
+        return f"<symcell C kernels {self.CELL} {self.dtype}>"
+
+    def param_shapes(self, input_size, hidden_size):
+        """Shapes of weight_ih, weight_hh, bias_ih, bias_hh for this cell."""
+        return _runtime.param_shapes(self._G, input_size, hidden_size)
+
+    def init_params(self, input_size, hidden_size, rng=None, dtype=None):
+        """PyTorch's initialisation U(-1/sqrt(H), 1/sqrt(H)), in this build's dtype unless told."""
+        return _runtime.init_params(self._G, input_size, hidden_size, rng, self.dtype if dtype is None else dtype)
+
+    def _same_dtype(self, name: str, dtype) -> None:
+        if dtype != self.dtype:
+            raise TypeError(f"{name} has dtype {dtype}, but these C kernels were built for {self.dtype}; "
+                            f"load them with codegen.c.load({self.CELL!r}, numpy.{dtype})")
+
+    def _size(self, stem: str, *sizes: int) -> int:
+        n = self._fn[stem](*sizes)
+        if n == 0:
+            raise ValueError(f"sizes {sizes} are too large for this machine's size_t")
+        return n
+
+    def _call(self, stem: str, *args) -> None:
+        if self._fn[stem](*args) != 0:  # unreachable after validation; kept so C never fails silently
+            raise RuntimeError(f"symcell_{self.CELL}_{stem} rejected its arguments")
+
+    def forward(self, x, params, state0=None, *, save=False):
+        """Run the cell over a sequence: (y, state) or, with save=True, (y, state, tape); see the NumPy module."""
+        x, p, s0, H = _runtime.check_forward(self._G, self.STATES, x, params, state0)
+        self._same_dtype("x", x.dtype)
+        T, B, X = x.shape
+        x, p = _c(x), {k: _c(v) for k, v in p.items()}
+        s0 = numpy.stack(s0)
+        y = numpy.empty((T, B, H), self.dtype)
+        state = numpy.empty((len(self.STATES), B, H), self.dtype)
+        work = numpy.empty(self._size("forward_workspace_size", T, B, X, H), self.dtype)
+        # after the workspace size (never 0 unless overflowing) a 0 here means the cell keeps no tape
+        flat = numpy.empty(self._fn["tape_size"](T, B, H), self.dtype) if save else None
+        self._call("forward", T, B, X, H, x, p["weight_ih"], p["weight_hh"], p["bias_ih"], p["bias_hh"],
+                   s0, y, state, flat, work)
+        state = tuple(state)
+        if not save:
+            return y, state
+        K, n = len(self.TAPE), T * B * H
+        slots = flat[:K * n].reshape(T, K, B, H)
+        seq = {s: flat[(K + q) * n:(K + q + 1) * n].reshape(T, B, H) for q, s in enumerate(self._seq)}
+        return y, state, _runtime.Tape(self.CELL, x, p, tuple(s0), y, seq, slots)
+
+    def _flat_tape(self, tape, T: int, B: int, H: int) -> numpy.ndarray:
+        """The tape as the one buffer C reads: the forward's own buffer, or a copy of a NumPy tape."""
+        K = len(self.TAPE)
+        slots = _runtime.as_float_array("tape.slots", tape.slots, self.dtype)
+        _runtime.expect_shape("tape.slots", slots, (T, K, B, H), "(T, K, B, H)")
+        if not isinstance(tape.seq, dict) or sorted(tape.seq) != sorted(self._seq):
+            raise ValueError(f"tape.seq must hold the sequences of {self._seq}")
+        seq = [_runtime.as_float_array(f"tape.seq[{s!r}]", tape.seq[s], self.dtype) for s in self._seq]
+        for s, a in zip(self._seq, seq, strict=True):
+            _runtime.expect_shape(f"tape.seq[{s!r}]", a, (T, B, H), "(T, B, H)")
+        base, n = slots.base, T * B * H
+        parts = [slots, *seq]
+        if (isinstance(base, numpy.ndarray) and base.shape == ((K + len(seq)) * n,) and base.dtype == self.dtype
+                and base.flags.c_contiguous and base.flags.aligned
+                and all(a.flags.c_contiguous and a.base is base for a in parts)
+                and all(a.ctypes.data == base.ctypes.data + off * n * base.itemsize
+                        for a, off in zip(parts, [0, *range(K, K + len(seq))], strict=True))):
+            return base
+        return numpy.concatenate([a.ravel() for a in parts]).astype(self.dtype, copy=False)
+
+    def backward(self, tape, dy, dstate=None):
+        """Gradients of sum(y * dy) + sum(state * dstate) through the taped sequence; see the NumPy module."""
+        dy, D = _runtime.check_backward(self.CELL, self.STATES, tape, dy, dstate)
+        self._same_dtype("tape", tape.y.dtype)
+        T, B, H = tape.y.shape
+        x = _runtime.as_float_array("tape.x", tape.x, self.dtype)
+        if x.ndim != 3 or x.shape[:2] != (T, B):
+            raise ValueError(f"tape.x must have shape (T, B, X) with (T, B) = {(T, B)}; got {x.shape}")
+        X = x.shape[2]
+        p, H_p = _runtime.check_params(self._G, tape.params, X, self.dtype)
+        if H_p != H:
+            raise ValueError(f"tape.params have hidden size {H_p} but tape.y has {H}")
+        s0 = _runtime.check_state("tape.state0", tape.state0, self.STATES, B, H, self.dtype)
+        flat = self._flat_tape(tape, T, B, H)
+        G, S = self._G, len(self.STATES)
+        out = {
+            "x": numpy.empty((T, B, X), self.dtype),
+            "state0": numpy.empty((S, B, H), self.dtype),
+            "weight_ih": numpy.empty((G * H, X), self.dtype),
+            "weight_hh": numpy.empty((G * H, H), self.dtype),
+            "bias_ih": numpy.empty(G * H, self.dtype),
+            "bias_hh": numpy.empty(G * H, self.dtype),
+        }
+        work = numpy.empty(self._size("backward_workspace_size", T, B, X, H), self.dtype)
+        self._call("backward", T, B, X, H, _c(x), _c(p["weight_ih"]), _c(p["weight_hh"]), numpy.stack(s0),
+                   _c(tape.y), flat, _c(dy), numpy.stack(D), *out.values(), work)
+        out["state0"] = tuple(out["state0"])
+        return out
+
+    def step(self, x_t, params, state):
+        """One step for streaming inference: x_t (B, X), state tuple in STATES order (None: zeros) -> next state."""
+        x_t = _runtime.as_float_array("x_t", x_t)
+        if x_t.ndim != 2:
+            raise ValueError(f"x_t must have shape (B, X) (2 dimensions); got shape {x_t.shape}")
+        x, p, s0, H = _runtime.check_forward(self._G, self.STATES, x_t[None], params, state)
+        self._same_dtype("x_t", x.dtype)
+        _, B, X = x.shape
+        nxt = numpy.empty((len(self.STATES), B, H), self.dtype)
+        work = numpy.empty(self._size("step_workspace_size", B, X, H), self.dtype)
+        self._call("step", B, X, H, _c(x_t), _c(p["weight_ih"]), _c(p["weight_hh"]), _c(p["bias_ih"]),
+                   _c(p["bias_hh"]), numpy.stack(s0), nxt, work)
+        return tuple(nxt)
