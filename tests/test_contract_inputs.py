@@ -202,6 +202,8 @@ def test_none_state_means_zeros(cell, backend, dtype):
         numpy.testing.assert_array_equal(a, b)
     (y0, s0), (yz, sz) = k.forward(p.x, p.params, None), k.forward(p.x, p.params, zeros)
     numpy.testing.assert_array_equal(y0, yz)
+    for a, b in zip(s0, sz, strict=True):
+        numpy.testing.assert_array_equal(a, b)
     _, _, tape = k.forward(p.x, p.params, p.state0, save=True)
     g_none = k.backward(tape, p.dy, None)
     g_zero = k.backward(tape, p.dy, zeros)
