@@ -14,7 +14,7 @@ import numpy
 from derive import registry
 
 #: Backends the contract suite runs on.
-BACKENDS = ["numpy"]
+BACKENDS = ["numpy", "c"]
 
 #: Every registered cell: tests parametrised over this cover a new cell with no test edits.
 CELLS = list(registry())
@@ -24,4 +24,8 @@ def kernel(cell: str, backend: str = "numpy", dtype=numpy.float64):
     """The generated kernel module (or loaded library) for ``cell`` on ``backend``."""
     if backend == "numpy":
         return importlib.import_module(f"generated.numpy.{cell}")
+    if backend == "c":  # one compiled build per dtype, cached on disk and in memory by codegen.c
+        from codegen.c import load
+
+        return load(cell, dtype)
     raise ValueError(f"unknown backend {backend!r}")
