@@ -70,6 +70,10 @@ def _add_core(sub) -> None:
 #: Functions that add subcommands to the parser; other modules append theirs.
 COMMANDS = [_add_core]
 
+from .cli_c import add as _add_c  # noqa: E402 - the C backend's commands (issue 4)
+
+COMMANDS.append(_add_c)
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="symcell", description="Symbolic RNN cells: derivations and kernels.")

@@ -1,0 +1,88 @@
+"""The fixed-size C variant for embedded and real-time use: sizes are compile-time constants.
+
+One .c/.h pair per model: a params struct (PyTorch layout; optionally baked in as a ``const``
+instance), a caller-owned state struct that also holds the step's scratch, and a streaming
+``<name>_step`` for batch 1 with an optional dense head (H -> N). No malloc, no mutable globals:
+two models (or two instances of one) are two state structs. The per-unit math is the same printed
+CSE'd kernels as everywhere else.
+"""
+
+from __future__ import annotations
+
+import numpy
+
+from ..ir import lower
+from ..render import render
+from .context import layout
+from .printer import DOUBLE, FLOAT, c_name, print_kernel
+
+
+def _bindings(ir, H: int) -> dict[str, str | None]:
+    """Names a forward kernel reads or writes, for unit ``sc_j`` of the one batch row."""
+    b: dict[str, str | None] = {s: f"sc_s->{c_name(s)}[sc_j]" for s in ir.states}
+    b |= {f"next_{s}": f"sc_s->{c_name(s)}[sc_j]" for s in ir.states}  # in place: inputs are loaded first
+    b |= {name: None for name in ir.tape} | {f"tape_{name}": None for name in ir.tape}
+    b |= {f"m_{g}": f"sc_s->sc_m[{i}][sc_j]" for i, g in enumerate(ir.stage2_gates)}
+    for k, g in enumerate(ir.gates):
+        b[f"gi_{g}"] = f"sc_s->sc_gi[{k * H} + sc_j]"
+        b[f"gh_{g}"] = f"sc_s->sc_gh[{k * H} + sc_j]"
+    return b
+
+
+def _literal(v: float, single: bool) -> str:
+    """The shortest decimal that reads back as the same value (as float when ``single``)."""
+    if single:
+        return str(numpy.float32(v)) + "f"
+    return repr(float(v))
+
+
+def _rows(arr: numpy.ndarray, single: bool) -> list[str]:
+    """A C initializer, one line per row (a vector is one row)."""
+    rows = arr.reshape(1, -1) if arr.ndim == 1 else arr
+    text = ["{" + ", ".join(_literal(v, single) for v in row) + "}" for row in rows]
+    return text if arr.ndim == 2 else [t[1:-1] for t in text]
+
+
+def generate(cell, input_size: int, hidden_size: int, weights: dict | None = None, dense: int | None = None,
+             name: str | None = None, dtype: str = "float") -> dict[str, str]:
+    """{file name: text} for ``<name>.h`` and ``<name>.c`` (name defaults to ``<cell>_model``)."""
+    ir = lower(cell)
+    for what, n in (("input size", input_size), ("hidden size", hidden_size), ("dense size", dense)):
+        if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
+            raise ValueError(f"{what} must be a positive integer; got {n!r}")
+    if dtype not in ("float", "double"):
+        raise ValueError(f"dtype must be 'float' or 'double'; got {dtype!r}")
+    name = name or f"{ir.name}_model"
+    if not (name.isidentifier() and name.isascii()) or c_name(name) != name:
+        raise ValueError(f"model name {name!r} is not a usable C identifier")
+    ctype = FLOAT if dtype == "float" else DOUBLE
+    X, H = input_size, hidden_size
+    lay = layout(ir)
+    G = lay["G"]
+    shapes = {"weight_ih": (G * H, X), "weight_hh": (G * H, H), "bias_ih": (G * H,), "bias_hh": (G * H,)}
+    fields = [(k, "".join(f"[{d}]" for d in s)) for k, s in shapes.items()]
+    if dense:
+        fields += [("dense_weight", f"[{dense}][{H}]"), ("dense_bias", f"[{dense}]")]
+    baked = None
+    if weights is not None:
+        missing = [k for k, _ in fields if k not in weights]
+        if missing:
+            raise ValueError(f"weights lack {missing}")
+        baked = [(k, _rows(numpy.asarray(weights[k]), ctype is FLOAT)) for k, _ in fields]
+    ctx = {
+        **lay,
+        "name": name,
+        "NAME": name.upper(),
+        "c": ctype,
+        "R": ctype.name,
+        "X": X,
+        "H": H,
+        "dense": dense,
+        "OUT": dense or H,
+        "fields": fields,
+        "state_fields": [c_name(s) for s in ir.states],
+        "baked": baked,
+        "forward_hidden": print_kernel(ir.forward_hidden, _bindings(ir, H), ctype) if ir.forward_hidden else [],
+        "forward": print_kernel(ir.forward, _bindings(ir, H), ctype),
+    }
+    return {f"{name}.h": render("c/fixed.h.jinja", **ctx), f"{name}.c": render("c/fixed.c.jinja", **ctx)}

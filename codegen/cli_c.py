@@ -1,0 +1,69 @@
+"""``symcell generate-c`` (the fixed-size C variant) and ``symcell build-c`` (compile every cell's library)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from derive import registry
+
+from .render import write_if_changed
+
+
+def cmd_generate_c(args: argparse.Namespace) -> int:
+    from .c.fixed import generate
+    from .c.weights import read_arrays, select
+    from .ir import lower
+
+    weights = None
+    if args.weights:
+        G = len(lower(args.cell).gates)
+        X, H = args.input_size, args.hidden_size
+        shapes = {"weight_ih": (G * H, X), "weight_hh": (G * H, H), "bias_ih": (G * H,), "bias_hh": (G * H,)}
+        weights = select(read_arrays(Path(args.weights)), shapes, H, args.dense)
+    files = generate(args.cell, args.input_size, args.hidden_size, weights, args.dense, args.name, args.dtype)
+    out = Path(args.out)
+    for rel, text in files.items():
+        write_if_changed(out / rel, text)
+    print(f"symcell generate-c: {', '.join(str(out / rel) for rel in files)}"
+          f" ({args.cell}, X={args.input_size}, H={args.hidden_size}, {args.dtype}"
+          f"{', dense ' + str(args.dense) if args.dense else ''}{', weights baked in' if weights else ''})")
+    return 0
+
+
+def cmd_build_c(args: argparse.Namespace) -> int:
+    import numpy
+
+    from .c import load
+    from .c.build import cache_dir
+
+    start = time.perf_counter()
+    cells = args.cell or list(registry())
+    try:
+        for cell in cells:
+            for dtype in (numpy.float64, numpy.float32):
+                load(cell, dtype)
+    except (RuntimeError, OSError) as exc:  # no compiler, a compile error, missing sources: one message
+        print(f"symcell build-c: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"symcell build-c: {len(cells)} cells x float64/float32 loaded from {cache_dir()} "
+          f"({time.perf_counter() - start:.1f} s)")
+    return 0
+
+
+def add(sub) -> None:
+    p = sub.add_parser("generate-c", help="fixed-size C for one model (embedded / real-time streaming)")
+    p.add_argument("cell", help="a registered cell (see `symcell list`)")
+    p.add_argument("--input-size", type=int, required=True, help="X, the input features per step")
+    p.add_argument("--hidden-size", type=int, required=True, help="H, the hidden units")
+    p.add_argument("--weights", help="bake these weights in: a .npz of the params or a torch.save'd state_dict")
+    p.add_argument("--dense", type=int, metavar="N", help="add a dense output layer H -> N")
+    p.add_argument("--out", default=".", help="output folder (default: the current one)")
+    p.add_argument("--name", help="C prefix and file name (default: <cell>_model)")
+    p.add_argument("--dtype", choices=("float", "double"), default="float", help="floating type (default: float)")
+    p.set_defaults(func=cmd_generate_c)
+    p = sub.add_parser("build-c", help="compile (or find cached) the C library of every cell, both dtypes")
+    p.add_argument("--cell", action="append", help="only this cell (repeatable)")
+    p.set_defaults(func=cmd_build_c)
