@@ -112,7 +112,7 @@ class CKernels:
         self._same_dtype("x", x.dtype)
         T, B, X = x.shape
         x, p = _c(x), {k: _c(v) for k, v in p.items()}
-        s0 = numpy.stack(s0)
+        s0 = _c(numpy.stack(s0))
         y = numpy.empty((T, B, H), self.dtype)
         state = numpy.empty((len(self.STATES), B, H), self.dtype)
         work = numpy.empty(self._size("forward_workspace_size", T, B, X, H), self.dtype)
@@ -172,8 +172,8 @@ class CKernels:
             "bias_hh": numpy.empty(G * H, self.dtype),
         }
         work = numpy.empty(self._size("backward_workspace_size", T, B, X, H), self.dtype)
-        self._call("backward", T, B, X, H, _c(x), _c(p["weight_ih"]), _c(p["weight_hh"]), numpy.stack(s0),
-                   _c(tape.y), flat, _c(dy), numpy.stack(D), *out.values(), work)
+        self._call("backward", T, B, X, H, _c(x), _c(p["weight_ih"]), _c(p["weight_hh"]), _c(numpy.stack(s0)),
+                   _c(tape.y), flat, _c(dy), _c(numpy.stack(D)), *out.values(), work)
         out["state0"] = tuple(out["state0"])
         return out
 
@@ -188,5 +188,5 @@ class CKernels:
         nxt = numpy.empty((len(self.STATES), B, H), self.dtype)
         work = numpy.empty(self._size("step_workspace_size", B, X, H), self.dtype)
         self._call("step", B, X, H, _c(x_t), _c(p["weight_ih"]), _c(p["weight_hh"]), _c(p["bias_ih"]),
-                   _c(p["bias_hh"]), numpy.stack(s0), nxt, work)
+                   _c(p["bias_hh"]), _c(numpy.stack(s0)), nxt, work)
         return tuple(nxt)
