@@ -84,10 +84,14 @@ def loss_terms(k, p: Problem) -> numpy.ndarray:
 def gradients(k, p: Problem) -> dict[str, numpy.ndarray]:
     """backward's result flattened to the keys of Problem.leaves()."""
     _, _, tape = k.forward(p.x, p.params, p.state0, save=True)
-    g = k.backward(tape, p.dy, p.dstate)
+    return by_leaf(k.backward(tape, p.dy, p.dstate))
+
+
+def by_leaf(g: dict) -> dict[str, numpy.ndarray]:
+    """A backward result keyed like Problem.leaves(): its state0 tuple becomes "state0[j]" entries."""
     out = {"x": g["x"]}
     out.update({f"state0[{j}]": s for j, s in enumerate(g["state0"])})
-    out.update({name: g[name] for name in p.params})
+    out.update({name: a for name, a in g.items() if name not in ("x", "state0")})
     return out
 
 
