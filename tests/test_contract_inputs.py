@@ -218,3 +218,44 @@ def test_step_rejects_bad_input(cell, backend):
         k.step(p.x, p.params, p.state0)  # a whole sequence is not one step
     with pytest.raises(ValueError, match=r"state"):
         k.step(p.x[0], p.params, p.state0[0][None])
+
+
+def _strided(a):
+    """The same values in a non-contiguous, read-only view (every other element of a bigger array)."""
+    big = numpy.zeros((*a.shape[:-1], 2 * a.shape[-1]) if a.ndim else (2,), a.dtype)
+    view = big[..., ::2] if a.ndim else big[0]
+    view[...] = a
+    view.flags.writeable = False
+    return view
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("cell", CELLS)
+def test_layout_does_not_matter_and_inputs_are_left_alone(cell, backend, dtype):
+    """Strided, Fortran-ordered and read-only arrays give the results of C-contiguous copies (a
+    compiled backend must copy or refuse them, never read past them); no argument is written to; a
+    tape can be used twice; save=True does not change the forward results."""
+    k, p = _setup(cell, backend, dtype)
+    y, state, tape = k.forward(p.x, p.params, p.state0, save=True)
+    want = gradients(k, p)
+    y_nosave, state_nosave = k.forward(p.x, p.params, p.state0)
+    numpy.testing.assert_array_equal(y, y_nosave)
+    for a, b in zip(state, state_nosave, strict=True):
+        numpy.testing.assert_array_equal(a, b)
+    again = k.backward(tape, p.dy, p.dstate)
+    assert numpy.array_equal(again["x"], want["x"]), "a second backward on one tape gave another result"
+
+    for layout in (_strided, numpy.asfortranarray):
+        q = Problem(layout(p.x), {n: layout(a) for n, a in p.params.items()}, tuple(map(layout, p.state0)),
+                    layout(p.dy), tuple(map(layout, p.dstate)))
+        arguments = {"x": q.x, "dy": q.dy, **q.params, **{f"state0[{j}]": a for j, a in enumerate(q.state0)},
+                     **{f"dstate[{j}]": a for j, a in enumerate(q.dstate)}}
+        frozen = {n: a.copy() for n, a in arguments.items()}
+        y_q, state_q = k.forward(q.x, q.params, q.state0)
+        rtol = 1e-12 if dtype == numpy.float64 else 1e-5  # a copy may change BLAS blocking, not the math
+        assert_close(y_q, y, rtol, f"{cell} {layout.__name__}: y")
+        got = gradients(k, q)
+        for name, g in want.items():
+            assert_close(got[name], g, rtol, f"{cell} {layout.__name__}: d/d {name}")
+        for name, a in arguments.items():
+            numpy.testing.assert_array_equal(a, frozen[name], err_msg=f"{cell}: {name} was modified")
