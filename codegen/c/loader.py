@@ -31,7 +31,7 @@ def _dtype(dtype) -> numpy.dtype:
     except TypeError:
         raise TypeError(f"dtype must be float32 or float64; got {dtype!r}") from None
     if dt not in _runtime.DTYPES:
-        raise TypeError(f"the C kernels are built for float32 and float64; got {dt}")
+        raise TypeError(f"the C kernels are built for dtype float32 or float64; got {dt}")
     return dt
 
 
