@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: all kernels check test lint bench clean
+.PHONY: all kernels check test lint bench clean paper
 
 all: kernels
 
@@ -22,7 +22,21 @@ check: $(STAMP)
 	$(BIN)/symcell check
 
 test: $(STAMP)
+	@command -v $(PDFLATEX) >/dev/null || echo "make test: $(PDFLATEX) not found, so the LaTeX tests will FAIL. $(LATEX_HINT)"
 	$(BIN)/python -m pytest
+
+# Derivations for papers: generated/latex/derivations.tex compiled twice (cross-references) into
+# generated/latex/derivations.pdf; aux files stay in build/paper. The PDF is a build product, not committed.
+PDFLATEX   ?= pdflatex
+LATEX_HINT := Install it with: apt-get update && apt-get install -y texlive-latex-base texlive-latex-recommended
+paper: kernels
+	@command -v $(PDFLATEX) >/dev/null || { echo "make paper: $(PDFLATEX) not found. $(LATEX_HINT)"; exit 1; }
+	@mkdir -p build/paper
+	@for pass in 1 2; do SOURCE_DATE_EPOCH=0 FORCE_SOURCE_DATE=1 $(PDFLATEX) -interaction=nonstopmode \
+	  -halt-on-error -output-directory=build/paper generated/latex/derivations.tex >/dev/null \
+	  || { tail -n 30 build/paper/derivations.log; exit 1; }; done
+	cp build/paper/derivations.pdf generated/latex/derivations.pdf
+	@grep -c "Overfull" build/paper/derivations.log | sed 's/^/make paper: overfull boxes: /' || true
 
 # Side-by-side timings (PyTorch, symcell, the BLAS bound); writes bench/results.md and .json.
 bench: $(STAMP)

@@ -73,6 +73,9 @@ COMMANDS = [_add_core]
 from .cli_c import add as _add_c  # noqa: E402 - the C backend's commands (issue 4)
 
 COMMANDS.append(_add_c)
+from .cli_derive import add as _add_derive  # noqa: E402 - latex and bounds (issue 3)
+
+COMMANDS.append(_add_derive)
 
 
 def build_parser() -> argparse.ArgumentParser:

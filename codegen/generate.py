@@ -15,6 +15,7 @@ from derive import registry
 
 from .c import c_files
 from .ir import CellIR, lower
+from .latex_doc import latex_files
 from .numpy_backend import context
 from .numpy_printer import SIGMOID_SOURCE
 from .render import GENERATED, render, write_if_changed
@@ -43,6 +44,7 @@ def _kernels(ctx: dict) -> list[tuple[str, str, list[str]]]:
 
 BACKENDS: dict[str, Callable[[list[CellIR]], dict[str, str]]] = {"numpy": numpy_files}
 BACKENDS["c"] = c_files
+BACKENDS["latex"] = latex_files  # generated/latex/: derivations for papers (issue 3)
 
 
 @dataclass

@@ -11,6 +11,7 @@ turns its diagonal Jacobian block into the identity.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 import sympy
 from sympy import Abs, Function, Piecewise, S, Symbol, exp, oo
@@ -109,7 +110,11 @@ def _activation(f) -> type:
 
 def gamma_statement(f) -> Statement:
     """sup_x |f'(x)| by calculus: critical points of f' and its limits at +-oo (pieces for relu)."""
-    act = _activation(f)
+    return _gamma_statement(_activation(f))
+
+
+@cache
+def _gamma_statement(act) -> Statement:  # limits and solveset are slow; an activation never changes
     fp = sympy.diff(act(x), x)
     elementary = sympy.diff(act(x).rewrite(exp if act is sigmoid else Piecewise), x)
     steps = [Step(Eq(sympy.Derivative(act(x), x), fp), "chain rule of the activation")]
@@ -123,10 +128,12 @@ def gamma_statement(f) -> Statement:
         where = [cond for v, cond in pieces if Abs(v) == max(values)]
     else:
         crit = sympy.solveset(sympy.diff(elementary, x), x, S.Reals)
-        steps.append(Step(Eq(sympy.Derivative(elementary, (x, 2)), 0), f"critical points: x in {crit}"))
+        second = sympy.factor(sympy.diff(elementary, x))
+        steps.append(Step(Eq(sympy.Derivative(fp, x), second), "differentiate once more"))
         values, where = [], []
         for c in sorted(crit):
             v = sympy.simplify(elementary.subs(x, c))
+            steps.append(Step(Eq(x, c), "the only zero of f'' (critical point)" if len(crit) == 1 else "a zero of f''"))
             steps.append(Step(Eq(sympy.Subs(fp, x, c), v), "value at the critical point"))
             values.append(Abs(v))
             where.append(Eq(x, c))
@@ -137,7 +144,7 @@ def gamma_statement(f) -> Statement:
     g = sympy.Max(*values)
     where = [w for w, v in zip(where, values, strict=False) if v == g] if not elementary.has(Piecewise) else where
     conclusion = Eq(Symbol("gamma"), g)
-    steps.append(Step(conclusion, f"largest candidate, attained where {', '.join(map(str, where))}"))
+    steps.append(Step(conclusion, "the largest candidate"))
     return Statement(f"gamma_{act.__name__}", "gamma", None, conclusion, tuple(steps))
 
 
@@ -194,9 +201,10 @@ def elman_statements(cell) -> list[Statement]:
     s1 = Statement("one_step_bound", "bound", None, one, (
         Step(Eq(Jt(t), Dg(At(fprime, t)) * W), "derive.jacobian: the only block is D(f'(a_t)) W"),
         Step(Eq(At(fprime, t), At(diag, t)), "f' in terms of the forward value"),
-        Step(sympy.Le(OpNorm(Jt(t)), OpNorm(Dg(At(fprime, t))) * OpNorm(W)), "submultiplicativity"),
+        Step(sympy.Le(OpNorm(Jt(t)), sympy.Mul(OpNorm(Dg(At(fprime, t))), OpNorm(W), evaluate=False)),
+             "submultiplicativity"),
         Step(Eq(OpNorm(Dg(At(fprime, t))), MaxAbs(At(fprime, t))), "norm of a diagonal matrix"),
-        Step(sympy.Le(MaxAbs(At(fprime, t)), g), f"gamma of {act.__name__}"),
+        Step(sympy.Le(MaxAbs(At(fprime, t)), g), "by the definition of gamma"),
         Step(Eq(OpNorm(W), SigmaMax(W)), "the 2-norm is the largest singular value"),
         Step(one, "combine"),
     ))
@@ -253,7 +261,8 @@ def block_bounds(cell) -> Statement:
     steps = []
     for (j, i), expr in jac.blocks.items():
         lhs = OpNorm(StateDerivative(Symbol(j), Symbol(i)))
-        steps.append(Step(sympy.Le(lhs, norm_bound(expr)), "triangle inequality, submultiplicativity"))
+        bound = sympy.expand(norm_bound(expr), deep=False)  # distribute over nested sums: shorter terms
+        steps.append(Step(sympy.Le(lhs, bound), "triangle inequality, submultiplicativity"))
     conclusion = sympy.And(*(st.expr for st in steps)) if len(steps) > 1 else steps[0].expr
     return Statement("block_bound", "bound", None, conclusion, tuple(steps))
 
@@ -262,7 +271,7 @@ def _limit_block(expr, gate: Symbol, value):
     """The block with ``gate`` set to ``value`` in every D(.), zero terms dropped, D(1) read as I."""
     def sub(e):
         if isinstance(e, Diag):
-            return Diag(sympy.simplify(e.value.subs(gate, value)))
+            return Diag(sympy.factor(e.value.subs(gate, value)))  # polynomial in the gate: factor is exact
         if isinstance(e, (sympy.MatAdd, sympy.MatMul)):
             return type(e)(*(sub(a) for a in e.args), evaluate=False)
         return e
@@ -296,19 +305,20 @@ def escape_paths(cell) -> list[Statement]:
                 steps = (
                     Step(Eq(ref, block), "derive.jacobian: the diagonal block has no recurrent matrix"),
                     Step(Eq(Symbol(f"direct_{j}"), path), "the direct path through every step"),
-                    Step(Eq(path.subs(q, 1), 1), f"{q} = 1 at every step"),
+                    Step(Eq(path.subs(q, 1), Symbol("I", commutative=False)), "the gate equal to 1 at every step"),
                 )
                 found.append(Statement(f"carousel_{j}", "carousel", hyp, Eq(direct, path), steps))
             else:
                 steps = (
                     Step(Eq(ref, block), "derive.jacobian"),
-                    Step(Eq(ref, _limit_block(block, q, 1)), f"every coefficient at {q} = 1"),
+                    Step(Eq(ref, _limit_block(block, q, 1)), "every coefficient with the gate at 1"),
                 )
                 found.append(Statement(f"gate_path_{j}", "gate_path", hyp,
                                        Eq(ref, sympy.Identity(n)), steps))
     return found
 
 
+@cache
 def spectral_radius_counterexample(size: int = 3, scale=2) -> Statement:
     """A nilpotent W (spectral radius 0) whose products grow as scale^k for k < size.
 
@@ -332,15 +342,55 @@ def spectral_radius_counterexample(size: int = 3, scale=2) -> Statement:
                      sympy.Gt(OpNorm(Wsym ** (size - 1)), 1), tuple(steps))
 
 
+class Gradient(Function):
+    """g_k = dL/ds_k, the gradient reaching the state at step k (non-commutative column)."""
+
+    is_commutative = False
+
+
+class LocalGradient(Function):
+    """dL_k/ds_k: the loss term of step k differentiated directly (non-commutative column)."""
+
+    is_commutative = False
+
+
+class Selector(Function):
+    """E_s: the n x S n matrix picking state s out of the stacked state (its transpose embeds it)."""
+
+    is_commutative = False
+
+
+def recursion(cell) -> Statement:
+    """The ordered product and the BPTT recursion for a cell's stacked state (S blocks of n)."""
+    states = get_cell(cell).states
+    stacked = Symbol("s")
+    steps = [Step(Eq(StateDerivative(stacked, T, k), sympy.Product(Jt(t), (t, k + 1, T))),
+                  "chain rule: the latest Jacobian on the left")]
+    if len(states) > 1:
+        h = Symbol("h")
+        sel = Selector(h)
+        steps.append(Step(Eq(StateDerivative(h, T, k), sel * StateDerivative(stacked, T, k) * sympy.transpose(sel)),
+                          "select h from the stacked state; the blocks chain, not the n x n totals"))
+    rec = Eq(Gradient(k), sympy.transpose(Jt(k + 1)) * Gradient(k + 1) + LocalGradient(k))
+    steps.append(Step(rec, "backpropagation through time, from g_T down to g_0"))
+    return Statement("bptt", "recursion", None, rec, tuple(steps))
+
+
 def statements(cell) -> list[Statement]:
     """Everything derivable for a cell: Elman bounds, or the block bound plus escape paths."""
+    return list(_statements(get_cell(cell)))
+
+
+@cache
+def _statements(cell) -> tuple[Statement, ...]:  # per cell object: printers and the CLI ask repeatedly
     if elman_form(cell) is not None:
-        return elman_statements(cell)
-    return [block_bounds(cell), *escape_paths(cell)]
+        return tuple(elman_statements(cell))
+    return (block_bounds(cell), *escape_paths(cell))
 
 
 __all__ = [
-    "At", "Dg", "Jt", "MaxAbs", "OpNorm", "SigmaMax", "SpectralRadius", "Statement", "StateDerivative",
-    "Step", "activations", "block_bounds", "elman_form", "elman_statements", "escape_paths", "gamma",
-    "gamma_argmax", "gamma_statement", "norm_bound", "spectral_radius_counterexample", "statements",
+    "At", "Dg", "Gradient", "Jt", "LocalGradient", "MaxAbs", "OpNorm", "Selector", "SigmaMax", "SpectralRadius",
+    "StateDerivative", "Statement", "Step", "activations", "block_bounds", "elman_form", "elman_statements",
+    "escape_paths", "gamma", "gamma_argmax", "gamma_statement", "norm_bound", "recursion",
+    "spectral_radius_counterexample", "statements",
 ]

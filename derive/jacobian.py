@@ -17,6 +17,7 @@ Nothing here names a particular cell. Numeric evaluation lives in derive.jacobia
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 import sympy
 from sympy import MatAdd, MatMul, MatrixExpr, MatrixSymbol, Symbol
@@ -206,7 +207,12 @@ def _intermediates(ew: Elementwise) -> dict[str, dict]:
 
 def jacobian(cell: Cell | str) -> Jacobian:
     """The symbolic one-step state Jacobian of a registered cell (or cell object)."""
-    ew = elementwise(get_cell(cell))
+    return _jacobian(get_cell(cell))
+
+
+@cache
+def _jacobian(cell: Cell) -> Jacobian:  # cached per cell object: bounds and printers ask many times
+    ew = elementwise(cell)
     nm = names(ew)
     states = ew.cell.states
     inner = _intermediates(ew)

@@ -29,6 +29,7 @@ def _tree(folder) -> dict[str, bytes]:
         path.relative_to(folder).as_posix(): path.read_bytes()
         for path in sorted(folder.rglob("*"))
         if path.is_file() and "__pycache__" not in path.parts and not path.name.startswith(".")
+        and path.suffix != ".pdf"  # `make paper` builds generated/latex/derivations.pdf (gitignored)
     }
 
 

@@ -1,0 +1,109 @@
+"""``symcell latex CELL`` and ``symcell bounds``: derivations for papers and the table of bounds."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from sympy.printing.str import StrPrinter
+
+from derive import registry
+from derive.bounds import activations, block_bounds, elman_form, gamma, statements
+
+from .latex import NOTATIONS
+
+
+def cmd_latex(args: argparse.Namespace) -> int:
+    from .latex_doc import body, document
+
+    if args.standalone:
+        print(document([args.cell], args.notation, table=False), end="")
+    else:
+        print(body(args.cell, args.notation), end="")
+    return 0
+
+
+class _TextPrinter(StrPrinter):
+    """Plain-text math for the terminal: W_k for recurrent blocks, h_{t-1}/c_t for old/new states."""
+
+    def _print_Symbol(self, expr):
+        name = expr.name
+        for prefix, out in (("next_", "{}_t"), ("gi_", "ax_{}"), ("gh_", "ah_{}"), ("U_", "W_{}")):
+            if name.startswith(prefix):
+                return out.format(name[len(prefix):])
+        return {"h": "h_{t-1}", "c": "c_{t-1}"}.get(name, name)
+
+    def _print_SigmaMax(self, expr):
+        return f"smax({self._print(expr.args[0])})"
+
+    def _print_MaxAbs(self, expr):
+        return f"max|{self._print(expr.args[0])}|"
+
+    def _print_OpNorm(self, expr):
+        return f"||{self._print(expr.args[0])}||"
+
+    def _print_Jt(self, expr):
+        return "J_t"
+
+    def _print_StateDerivative(self, expr):
+        new, old = (a.name for a in expr.args[:2])
+        return f"d{new}_t/d{old}_(t-1)"
+
+
+def _text(expr) -> str:
+    return _TextPrinter().doprint(expr).replace("W_a", "W")
+
+
+def bounds_rows() -> list[dict]:
+    """One row per cell: activations, gamma per activation, the one-step bound(s) and the condition."""
+    rows = []
+    for name in registry():
+        sts = statements(name)
+        acts = activations(name)
+        row = {"cell": name, "activations": acts, "gamma": {a: str(gamma(a)) for a in acts}}
+        if elman_form(name) is not None:
+            one = next(s for s in sts if s.name == "one_step_bound")
+            row["one_step_bound"] = [_text(one.conclusion)]
+            vanish = next(s for s in sts if s.kind == "sufficient")
+            explode = next(s for s in sts if s.kind == "necessary")
+            row["condition"] = (f"vanishing if {_text(vanish.hypothesis)} (sufficient); "
+                                f"exploding needs {_text(explode.hypothesis)} (necessary)")
+        else:
+            row["one_step_bound"] = [_text(st.expr) for st in block_bounds(name).steps]
+            escapes = [s for s in sts if s.kind in ("carousel", "gate_path")]
+            row["condition"] = "; ".join(
+                f"{s.hypothesis.lhs} -> 1: "
+                + (f"direct path prod D({s.hypothesis.lhs}) -> I (carousel)" if s.kind == "carousel"
+                   else "d{0}_t/d{0}_(t-1) -> I (gate path)".format(s.name.rsplit("_", 1)[1]))
+                for s in escapes
+            ) or "none derived"
+        rows.append(row)
+    return rows
+
+
+def cmd_bounds(args: argparse.Namespace) -> int:
+    rows = bounds_rows()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'cell':12s} {'activations':14s} {'gamma':20s} condition")
+    for r in rows:
+        gam = ", ".join(f"{a} {g}" for a, g in r["gamma"].items())
+        print(f"{r['cell']:12s} {', '.join(r['activations']):14s} {gam:20s} {r['condition']}")
+        for line in r["one_step_bound"]:
+            print(f"{'':12s} bound: {line}")
+    return 0
+
+
+def add(sub) -> None:
+    p = sub.add_parser("latex", help="print a cell's derivation as LaTeX (equations, Jacobian, bounds)")
+    p.add_argument("cell", help="a registered cell (see `symcell list`)")
+    p.add_argument("--standalone", action="store_true", help="a complete document that compiles with pdflatex")
+    p.add_argument("--notation", choices=NOTATIONS, default="goodfellow", help="symbol style (default goodfellow)")
+    p.set_defaults(func=cmd_latex)
+    p = sub.add_parser("bounds", help="table of activations, gamma, one-step bound and condition per cell")
+    p.add_argument("--json", action="store_true", help="the same table as JSON")
+    p.set_defaults(func=cmd_bounds)
+
+
+__all__ = ["add", "bounds_rows"]
