@@ -59,14 +59,9 @@ def _compare(cell, k, torch_run, problem, dtype, params=None):
         assert_close(grads[name], ref.grad.numpy(), rtol, f"{cell}: d/d {name}")
 
 
-@pytest.mark.parametrize("dtype", list(DTYPES))
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("cell", TORCH_CELLS)
-@settings(max_examples=10)
-@given(sizes=SIZES, seed=SEEDS)
-def test_matches_torch_nn_module(cell, backend, dtype, sizes, seed):
-    """One-layer torch.nn.<torch_module>(X, H, **torch_kwargs) with weights U(-1, 1), copied through
-    params_from_state_dict; x, state0, dy and dstate random."""
+def _check_torch_module(cell, backend, dtype, sizes, seed, weight_bound):
+    """One-layer torch.nn.<torch_module>(X, H, **torch_kwargs), weights U(-bound, bound) (0: all zero),
+    copied into the kernel through params_from_state_dict; x, state0, dy and dstate random."""
     spec = get_cell(cell)
     k = kernel(cell, backend, dtype)
     T, B, X, H = sizes
@@ -74,8 +69,8 @@ def test_matches_torch_nn_module(cell, backend, dtype, sizes, seed):
     module = getattr(torch.nn, spec.torch_module)(X, H, **spec.torch_kwargs).to(tdtype)
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        for w in module.parameters():  # wider than the default init: gates leave their linear range
-            w.uniform_(-1.0, 1.0, generator=generator)
+        for w in module.parameters():
+            w.uniform_(-weight_bound, weight_bound, generator=generator) if weight_bound else w.zero_()
     problem = make_problem(k, sizes, seed, dtype=dtype)
     params = k.params_from_state_dict(module.state_dict())
     assert sorted(params) == sorted(k.param_shapes(X, H))
@@ -87,6 +82,25 @@ def test_matches_torch_nn_module(cell, backend, dtype, sizes, seed):
         return y, tuple(s[0] for s in hn), {name: getattr(module, f"{name}_l0") for name in params}
 
     _compare(cell, k, run, problem, dtype, params)
+
+
+@pytest.mark.parametrize("dtype", list(DTYPES))
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("cell", TORCH_CELLS)
+@settings(max_examples=10)
+@given(sizes=SIZES, seed=SEEDS)
+def test_matches_torch_nn_module(cell, backend, dtype, sizes, seed):
+    """Weights U(-1, 1), wider than PyTorch's default init, so the gates leave their linear range."""
+    _check_torch_module(cell, backend, dtype, sizes, seed, weight_bound=1.0)
+
+
+@pytest.mark.parametrize("dtype", list(DTYPES))
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("cell", TORCH_CELLS)
+def test_matches_torch_nn_module_at_zero_pre_activations(cell, backend, dtype):
+    """All weights zero: every pre-activation is exactly 0, where relu has its kink. PyTorch takes
+    relu'(0) = 0; the kernels must take the same value (and sigma(0), tanh(0) exactly)."""
+    _check_torch_module(cell, backend, dtype, (3, 2, 3, 4), 0, weight_bound=0.0)
 
 
 def _rnn_sigmoid(x, p, state0):
