@@ -1,0 +1,195 @@
+"""gamma, the norm bounds and the escape paths, checked on numbers the derivation did not produce.
+
+Norms are numpy.linalg.norm(., 2) of derive.jacobian_numeric (itself checked against finite differences
+in test_jacobian.py); the bound's right-hand side is the SymPy statement with sigma_max(W) substituted.
+"""
+
+from __future__ import annotations
+
+import numpy
+import pytest
+import sympy
+from hypothesis import given
+from hypothesis import strategies as st
+
+from derive import Cell, gamma, jacobian_numeric, jacobian_product, jacobian_sequence, sigmoid, tanh
+from derive.bounds import (
+    SigmaMax,
+    SpectralRadius,
+    elman_form,
+    escape_paths,
+    gamma_argmax,
+    gamma_statement,
+    spectral_radius_counterexample,
+    statements,
+)
+from tests.support import CELLS, kernel
+
+SEEDS = st.integers(0, 2**32 - 1)
+ELMAN = [c for c in CELLS if elman_form(c) is not None]
+GATED = [c for c in CELLS if elman_form(c) is None]
+
+
+def test_gamma_values_are_derived():
+    assert gamma("tanh") == 1
+    assert gamma("sigmoid") == sympy.Rational(1, 4)
+    assert gamma("relu") == 1
+
+
+def test_gamma_is_attained_at_zero_for_tanh_and_sigmoid_and_on_x_positive_for_relu():
+    assert gamma_argmax("tanh") == [0]
+    assert gamma_argmax("sigmoid") == [0]
+    x = sympy.Symbol("x", real=True)
+    assert gamma_argmax("relu") == [x > 0]
+
+
+@pytest.mark.parametrize("name, f", [("tanh", numpy.tanh), ("sigmoid", lambda v: 1 / (1 + numpy.exp(-v)))])
+def test_gamma_is_the_numeric_sup_of_the_derivative(name, f):
+    """Central differences of numpy's function on a grid: the max |f'| is gamma, found at 0."""
+    grid = numpy.linspace(-8, 8, 16001)
+    slope = (f(grid + 1e-6) - f(grid - 1e-6)) / 2e-6
+    assert abs(slope.max() - float(gamma(name))) < 1e-8
+    assert abs(grid[slope.argmax()]) < 1e-9
+
+
+def test_gamma_statement_carries_sympy_steps():
+    st_ = gamma_statement("sigmoid")
+    assert st_.kind == "gamma" and len(st_.steps) >= 4
+    assert all(isinstance(s.expr, sympy.Basic) for s in st_.steps)
+    with pytest.raises(ValueError, match="unknown activation"):
+        gamma("softplus")
+
+
+def test_cells_are_classified_from_their_expressions():
+    assert ELMAN == ["rnn_relu", "rnn_sigmoid", "rnn_tanh"]
+    assert GATED == ["gru", "gru_v3", "lstm"]
+
+
+def _rhs(cell, statement_name, sigma):
+    st_ = next(s for s in statements(cell) if s.name == statement_name)
+    (smax,) = st_.conclusion.rhs.atoms(SigmaMax) or st_.conclusion.atoms(SigmaMax)
+    return st_.conclusion.rhs.subs(smax, sigma)
+
+
+@pytest.mark.parametrize("cell", ELMAN)
+@given(seed=SEEDS, scale=st.floats(0.1, 4.0))
+def test_one_step_and_product_bounds_hold_on_random_draws(cell, seed, scale):
+    mod = kernel(cell)
+    rng = numpy.random.default_rng(seed)
+    T, B, X, H = 5, 3, 3, 5
+    params = {k: v * scale for k, v in mod.init_params(X, H, rng).items()}
+    xs = rng.normal(size=(T, B, X))
+    sigma = numpy.linalg.norm(params["weight_hh"], 2)
+    one = float(_rhs(cell, "one_step_bound", sigma))
+    jacs, _ = jacobian_sequence(cell, params, xs, (rng.normal(size=(B, H)),))
+    for J in jacs:
+        assert numpy.linalg.norm(J, 2, axis=(1, 2)).max() <= one * (1 + 1e-12)
+    prod = _rhs(cell, "product_bound", sigma)
+    T_sym, k_sym = sympy.Symbol("T", integer=True), sympy.Symbol("k", integer=True)
+    total = float(prod.subs({T_sym: T, k_sym: 0}))
+    assert numpy.linalg.norm(jacobian_product(jacs), 2, axis=(1, 2)).max() <= total * (1 + 1e-10)
+
+
+@pytest.mark.parametrize("cell", ELMAN)
+def test_the_bound_is_tight_in_the_linear_regime(cell):
+    """Where f' = gamma at every unit (a = 0 for tanh/sigmoid, a > 0 for relu), ||J|| = gamma sigma_max."""
+    mod = kernel(cell)
+    rng = numpy.random.default_rng(7)
+    B, X, H = 2, 3, 6
+    params = mod.init_params(X, H, rng)
+    x = numpy.zeros((B, X))
+    if cell == "rnn_relu":  # every pre-activation positive: relu is the identity there
+        params["bias_ih"] = numpy.full(H, 5.0)
+        state = (numpy.abs(rng.normal(size=(B, H))) * 0.01,)
+    else:
+        params["bias_ih"] = numpy.zeros(H)
+        params["bias_hh"] = numpy.zeros(H)
+        state = (numpy.zeros((B, H)),)
+    sigma = numpy.linalg.norm(params["weight_hh"], 2)
+    bound = float(_rhs(cell, "one_step_bound", sigma))
+    norms = numpy.linalg.norm(jacobian_numeric(cell, params, x, state), 2, axis=(1, 2))
+    numpy.testing.assert_allclose(norms, bound, rtol=1e-12)
+
+
+@pytest.mark.parametrize("cell", ELMAN)
+@given(seed=SEEDS)
+def test_sufficient_condition_gives_geometric_decay(cell, seed):
+    mod = kernel(cell)
+    rng = numpy.random.default_rng(seed)
+    T, B, X, H = 8, 2, 3, 4
+    params = mod.init_params(X, H, rng)
+    vanish = next(s for s in statements(cell) if s.kind == "sufficient")
+    limit = float(vanish.hypothesis.rhs)  # sigma_max(W) < 1/gamma
+    W = params["weight_hh"]
+    params["weight_hh"] = W * (0.9 * limit / numpy.linalg.norm(W, 2))  # sigma_max = 0.9 / gamma
+    jacs, _ = jacobian_sequence(cell, params, rng.normal(size=(T, B, X)), None)
+    norms = [numpy.linalg.norm(jacobian_product(jacs, k), 2, axis=(1, 2)).max() for k in range(T)]
+    for k, n in enumerate(norms):
+        assert n <= 0.9 ** (T - k) * (1 + 1e-10)
+
+
+def test_spectral_radius_counterexample_statement():
+    st_ = spectral_radius_counterexample()
+    W = sympy.Symbol("W", commutative=False)
+    values = {type(s.expr.lhs): s.expr.rhs for s in st_.steps if isinstance(s.expr, sympy.Eq)}
+    assert values[SpectralRadius] == 0 and values[SigmaMax] == 2
+    assert st_.conclusion.has(W)
+
+
+def test_spectral_radius_zero_yet_gradients_grow_in_an_elman_rnn():
+    """rho(W) = 0 < 1/gamma, so the eigenvalue version would promise ||dh_T/dh_0|| <= (gamma rho)^T = 0;
+    in the linear regime of a tanh RNN the gradient norm instead grows as 2^k for k < n."""
+    n, scale = 5, 2.0
+    W = numpy.diag(numpy.full(n - 1, scale), 1)  # nilpotent: all eigenvalues are 0
+    assert numpy.abs(numpy.linalg.eigvals(W)).max() == 0
+    params = {"weight_ih": numpy.zeros((n, 1)), "weight_hh": W, "bias_ih": numpy.zeros(n), "bias_hh": numpy.zeros(n)}
+    jacs, _ = jacobian_sequence("rnn_tanh", params, numpy.zeros((n - 1, 1, 1)), None)
+    norms = [numpy.linalg.norm(jacobian_product(jacs[: k + 1]), 2, axis=(1, 2))[0] for k in range(n - 1)]
+    numpy.testing.assert_allclose(norms, scale ** numpy.arange(1, n), rtol=1e-12)
+    assert norms[-1] > 1 and all(b > a for a, b in zip(norms, norms[1:], strict=False))
+
+
+def test_escape_paths_are_found_from_the_jacobian():
+    kinds = {c: sorted((s.kind, str(s.hypothesis)) for s in escape_paths(c)) for c in CELLS}
+    assert kinds["lstm"] == [("carousel", "Eq(f, 1)")]
+    assert kinds["gru"] == kinds["gru_v3"] == [("gate_path", "Eq(z, 1)")]
+    assert all(kinds[c] == [] for c in ELMAN)
+
+
+@pytest.mark.parametrize("cell, bias_rows", [("lstm", 1), ("gru", 1), ("gru_v3", 1)])
+def test_saturated_gate_makes_the_block_the_identity_numerically(cell, bias_rows):
+    """LSTM: f -> 1 (forget bias +40) gives dc_t/dc_{t-1} = I; GRU: z -> 1 gives dh_t/dh_{t-1} = I."""
+    mod = kernel(cell)
+    rng = numpy.random.default_rng(3)
+    B, X, H = 2, 3, 4
+    params = mod.init_params(X, H, rng)
+    params["bias_ih"][bias_rows * H:(bias_rows + 1) * H] = 40.0  # the f rows (lstm) / z rows (gru)
+    state = tuple(rng.normal(size=(B, H)) for _ in mod.STATES)
+    J = jacobian_numeric(cell, params, rng.normal(size=(B, X)), state)
+    block = J[:, -H:, -H:] if cell == "lstm" else J  # lstm STATES = (h, c): the c block is last
+    numpy.testing.assert_allclose(block, numpy.broadcast_to(numpy.eye(H), block.shape), atol=1e-15)
+
+
+def test_a_new_elman_like_cell_is_recognised_without_a_name_list():
+    class Shifted(Cell):
+        """Not registered: h' = sigmoid(a) under an unfamiliar name."""
+
+        name = "shifted_test"
+        states = ("h",)
+        gates = ("q",)
+
+        def update(self, s, a):
+            return {"h": sigmoid(a.q)}
+
+    class Coupled(Cell):
+        name = "coupled_test"
+        states = ("h",)
+        gates = ("f", "c")
+
+        def update(self, s, a):
+            f = sigmoid(a.f)
+            return {"h": f * s.h + (1 - f) * tanh(a.c)}
+
+    assert elman_form(Shifted()) == (sigmoid, "q")
+    assert elman_form(Coupled()) is None
+    assert [s.kind for s in escape_paths(Coupled())] == ["gate_path"]
