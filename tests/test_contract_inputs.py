@@ -259,3 +259,28 @@ def test_layout_does_not_matter_and_inputs_are_left_alone(cell, backend, dtype):
             assert_close(got[name], g, rtol, f"{cell} {layout.__name__}: d/d {name}")
         for name, a in arguments.items():
             numpy.testing.assert_array_equal(a, frozen[name], err_msg=f"{cell}: {name} was modified")
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_parameter_helpers(cell, backend):
+    """param_shapes refuses non-positive sizes; init_params draws PyTorch's U(-1/sqrt(H), 1/sqrt(H)),
+    reproducibly from a seed; params_from_state_dict strips the layer suffix and names a missing key."""
+    k = kernel(cell, backend, numpy.float64)
+    X, H = 3, 16
+    for bad in ((0, H), (X, 0), (-1, H), (X, 2.5)):
+        with pytest.raises(ValueError, match=r"input_size|hidden_size"):
+            k.param_shapes(*bad)
+    params = k.init_params(X, H, numpy.random.default_rng(7))
+    assert {n: a.shape for n, a in params.items()} == k.param_shapes(X, H)
+    bound = 1 / numpy.sqrt(H)
+    every = numpy.concatenate([a.ravel() for a in params.values()])
+    assert numpy.all(numpy.abs(every) <= bound) and numpy.abs(every).max() > 0.9 * bound
+    again = k.init_params(X, H, numpy.random.default_rng(7))
+    assert all(numpy.array_equal(params[n], again[n]) for n in params)
+
+    state_dict = {f"{n}_l1": a for n, a in params.items()}
+    converted = k.params_from_state_dict(state_dict, layer=1)
+    assert all(numpy.array_equal(converted[n], params[n]) for n in params)
+    del state_dict["bias_hh_l1"]
+    with pytest.raises(ValueError, match=r"bias_hh_l1"):
+        k.params_from_state_dict(state_dict, layer=1)
