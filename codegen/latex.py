@@ -97,8 +97,6 @@ class Notation:
         if name.startswith("direct_") and name[7:] in self.cell_states:
             frac = rf"\frac{{\partial {self.state(name[7:], 'T')}}}{{\partial {self.state(name[7:], 'k')}}}"
             return rf"\left.{frac}\right|_{{\mathrm{{direct}}}}"
-        if name == "s":
-            return "s"
         return {"gamma": r"\gamma", "eta": r"\eta", "fprime": "f'"}.get(name)
 
 
@@ -178,10 +176,13 @@ class CellLatexPrinter(LatexPrinter):
 
     def _print_LocalGradient(self, expr, exp=None):
         t = self._print(expr.args[0])
-        return rf"\frac{{\partial L{self.note.time(t)}}}{{\partial s{self.note.time(t)}}}"
+        name = expr.args[1].name if len(expr.args) > 1 else "s"
+        state = self.note.state(name, t) if name in self.note.cell_states else f"s{self.note.time(t)}"
+        return rf"\frac{{\partial L{self.note.time(t)}}}{{\partial {state}}}"
 
     def _print_Selector(self, expr, exp=None):
-        return rf"E_{{{expr.args[0].name}}}"
+        name = expr.args[0].name
+        return f"E_{{{'a' if (self.note.style == 'ng' and name == 'h') else name}}}"
 
     def _print_Transpose(self, expr):
         return rf"{{{self._print(expr.args[0])}}}^{{\top}}"  # braces: J^{(t)} already has a superscript
@@ -204,7 +205,7 @@ class CellLatexPrinter(LatexPrinter):
         return super()._print_Pow(expr)
 
     def _print_Heaviside(self, expr, exp=None):  # relu' = 1[relu(a) > 0] (PyTorch: 0 at 0)
-        return rf"\mathbb{{1}}\!\left[{self._print(expr.args[0])} > 0\right]"
+        return rf"\mathbf{{1}}\!\left[{self._print(expr.args[0])} > 0\right]"
 
     def _print_Mul(self, expr):
         comm, noncomm = expr.args_cnc()

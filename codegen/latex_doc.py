@@ -21,7 +21,7 @@ from derive.bounds import (
     spectral_radius_counterexample,
     statements,
 )
-from derive.jacobian import jacobian
+from derive.jacobian import BlockRef, jacobian
 
 from .latex import Notation, latex, matrix_terms, notation, split_sum
 
@@ -70,7 +70,11 @@ def _preactivations(jac, note: Notation) -> list[str]:
 def _shapes(jac, note: Notation) -> dict:
     gates = jac.cell.gates
     states = ", ".join(note.state(s) for s in jac.states)
-    stack = lambda f: r"\begin{bmatrix}" + r" \\ ".join(f(g) for g in gates) + r"\end{bmatrix}"  # noqa: E731
+    def stack(f):  # one gate: the matrix itself; several: stacked in gate order
+        if len(gates) == 1:
+            return f(gates[0])
+        return r"\begin{bmatrix}" + r" \\ ".join(f(g) for g in gates) + r"\end{bmatrix}"
+
     return {
         "states": states,
         "x": note.x(),
@@ -78,7 +82,7 @@ def _shapes(jac, note: Notation) -> dict:
         "input": ", ".join(note.input(g) for g in gates),
         "weight_hh": stack(note.recurrent),
         "weight_ih": stack(note.input),
-        "rows": len(gates),
+        "rows": len(gates) if len(gates) > 1 else "",
     }
 
 
@@ -87,19 +91,25 @@ def _gamma_part(name: str, note: Notation) -> dict:
     return {"name": name, "gamma": latex(gamma(name), note), "steps": _steps(st.steps, note)}
 
 
-def _blocks(jac, note: Notation) -> list[list[str]]:
+def _blocks(jac, note: Notation) -> list[str]:
+    """align* lines for every block, blocks another block refers to first (LSTM: the c row before h)."""
     out = []
-    for (j, i), expr in jac.blocks.items():
+    order = sorted(jac.blocks, key=lambda key: bool(jac.blocks[key].atoms(BlockRef)))
+    for j, i in order:
+        expr = jac.blocks[(j, i)]
         lhs = rf"\frac{{\partial {note.state(j)}}}{{\partial {note.state(i, 't-1')}}}"
         terms = matrix_terms(expr, note) if not expr.is_ZeroMatrix else ["0"]
-        out.append(split_sum(lhs, terms))
+        lines = split_sum(lhs, terms)
+        if out:  # a little air between blocks: the optional argument of the previous line's \\
+            lines[0] = r"\noalign{\vskip 6pt}" + lines[0]
+        out += lines
     return out
 
 
 def _block_matrix(jac, note: Notation) -> str:
-    rows = [" & ".join(rf"\frac{{\partial {note.state(j)}}}{{\partial {note.state(i, 't-1')}}}" for i in jac.states)
+    rows = [" & ".join(rf"\dfrac{{\partial {note.state(j)}}}{{\partial {note.state(i, 't-1')}}}" for i in jac.states)
             for j in jac.states]
-    return r"J^{(t)} = \begin{bmatrix}" + r" \\[4pt] ".join(rows) + r"\end{bmatrix}"
+    return r"J^{(t)} = \begin{bmatrix}" + r" \\[8pt] ".join(rows) + r"\end{bmatrix}"
 
 
 _REL = {"==": "=", "<=": r"\leq", "<": "<", ">": ">", ">=": r"\geq"}
@@ -136,7 +146,9 @@ def cell_context(cell, style: str = "goodfellow") -> dict:
     doc = cell.doc().splitlines()
     defs = [f"{latex(k, note)} &= {latex(v, note, odot=True)}" for k, v in jac.names.defs.items()
             if not (isinstance(k, sympy.Symbol) and k.name.startswith("next_"))]
-    updates = [f"{note.state(s)} &= {latex(jac.equations[s], note, odot=True)}" for s in jac.states]
+    used_inside = {k for ks in jac.intermediates.values() for k in ks}  # c' before h' = o tanh(c')
+    order = sorted(jac.states, key=lambda s: s not in used_inside)
+    updates = [f"{note.state(s)} &= {latex(jac.equations[s], note, odot=True)}" for s in order]
     sts = statements(cell)
     elman = elman_form(cell) is not None
     bound_sts = [s for s in sts if s.kind in ("bound", "product")]
@@ -181,7 +193,8 @@ def summary_rows(style: str = "goodfellow") -> list[dict]:
         if elman is not None:
             bound = next(s for s in sts if s.name == "one_step_bound").conclusion.rhs
             cond = next(s for s in sts if s.kind == "sufficient").hypothesis
-            condition = f"${latex(cond, note)}$ (sufficient)"
+            need = next(s for s in sts if s.kind == "necessary").hypothesis
+            condition = f"vanishing if ${latex(cond, note)}$; exploding needs ${latex(need, note)}$"
         else:
             bound = norm_bound(jacobian(name).block("h", "h"))
             escapes = [s for s in sts if s.kind in ("carousel", "gate_path")]
@@ -189,8 +202,10 @@ def summary_rows(style: str = "goodfellow") -> list[dict]:
         rows.append({
             "name": name.replace("_", r"\_"),
             "activations": ", ".join(activations(name)),
-            "gammas": ", ".join(f"${latex(gamma(a), note)}$" for a in activations(name)),
-            "bound": f"${latex(bound, note)}$" if elman is not None else "triangle bound (per cell)",
+            "gammas": ", ".join(f"{a} ${latex(gamma(a), note)}$" for a in activations(name))
+            .replace(r"\frac", r"\tfrac"),
+            "bound": (f"${latex(bound, note)}$".replace(r"\frac", r"\tfrac") if elman is not None
+                      else "see part 5"),
             "condition": condition or "none derived",
         })
     return rows

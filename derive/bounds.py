@@ -199,7 +199,7 @@ def elman_statements(cell) -> list[Statement]:
     fprime = Symbol("fprime")
     one = sympy.Le(OpNorm(Jt(t)), g * SigmaMax(W))
     s1 = Statement("one_step_bound", "bound", None, one, (
-        Step(Eq(Jt(t), Dg(At(fprime, t)) * W), "derive.jacobian: the only block is D(f'(a_t)) W"),
+        Step(Eq(Jt(t), Dg(At(fprime, t)) * W), "the only block of the one-step Jacobian"),
         Step(Eq(At(fprime, t), At(diag, t)), "f' in terms of the forward value"),
         Step(sympy.Le(OpNorm(Jt(t)), sympy.Mul(OpNorm(Dg(At(fprime, t))), OpNorm(W), evaluate=False)),
              "submultiplicativity"),
@@ -222,13 +222,13 @@ def elman_statements(cell) -> list[Statement]:
         Step(Eq(eta, g * SigmaMax(W)), "the per-step factor"),
         Step(sympy.Lt(eta, 1), "the hypothesis times gamma"),
         Step(sympy.Le(OpNorm(dh), eta ** (T - k)), "the product bound"),
-        Step(Eq(sympy.Limit(eta**m, m, oo), 0), "geometric decay for 0 <= eta < 1"),
+        Step(Eq(sympy.Limit(eta**m, m, oo), 0), "geometric decay, the factor being below 1"),
     ))
     bounded = sympy.Implies(sympy.Le(SigmaMax(W), 1 / g), sympy.Le(OpNorm(dh), 1))
     s4 = Statement("exploding_necessary", "necessary", sympy.Gt(SigmaMax(W), 1 / g), bounded, (
         Step(sympy.Le(SigmaMax(W), 1 / g), "suppose the condition fails"),
-        Step(sympy.Le(OpNorm(dh), bound.subs(SigmaMax(W), 1 / g)), "the product bound at sigma_max = 1/gamma"),
-        Step(sympy.Le(OpNorm(dh), 1), "so the norm stays bounded: growth needs sigma_max(W) > 1/gamma"),
+        Step(sympy.Le(OpNorm(dh), bound), "the product bound"),
+        Step(sympy.Le(OpNorm(dh), bound.subs(SigmaMax(W), 1 / g)), "each factor is at most 1: no growth"),
     ))
     return [s1, s2, s3, s4]
 
@@ -303,14 +303,14 @@ def escape_paths(cell) -> list[Statement]:
                 path = sympy.Product(Dg(At(q, t)), (t, k + 1, T))
                 direct = StateDerivative(Symbol(j), T, k)
                 steps = (
-                    Step(Eq(ref, block), "derive.jacobian: the diagonal block has no recurrent matrix"),
+                    Step(Eq(ref, block), "its block: no recurrent matrix"),
                     Step(Eq(Symbol(f"direct_{j}"), path), "the direct path through every step"),
                     Step(Eq(path.subs(q, 1), Symbol("I", commutative=False)), "the gate equal to 1 at every step"),
                 )
                 found.append(Statement(f"carousel_{j}", "carousel", hyp, Eq(direct, path), steps))
             else:
                 steps = (
-                    Step(Eq(ref, block), "derive.jacobian"),
+                    Step(Eq(ref, block), "the diagonal block"),
                     Step(Eq(ref, _limit_block(block, q, 1)), "every coefficient with the gate at 1"),
                 )
                 found.append(Statement(f"gate_path_{j}", "gate_path", hyp,
@@ -336,7 +336,7 @@ def spectral_radius_counterexample(size: int = 3, scale=2) -> Statement:
     ]
     for p in range(1, size):
         norm = sympy.sqrt(max(((W**p).T * W**p).eigenvals()))
-        steps.append(Step(Eq(OpNorm(Wsym**p), norm), "grows although rho(W) = 0"))
+        steps.append(Step(Eq(OpNorm(Wsym**p), norm), "grows although every eigenvalue is 0"))
     hyp = sympy.Lt(SpectralRadius(Wsym), 1)
     return Statement("spectral_radius_counterexample", "counterexample", hyp,
                      sympy.Gt(OpNorm(Wsym ** (size - 1)), 1), tuple(steps))
@@ -363,15 +363,15 @@ class Selector(Function):
 def recursion(cell) -> Statement:
     """The ordered product and the BPTT recursion for a cell's stacked state (S blocks of n)."""
     states = get_cell(cell).states
-    stacked = Symbol("s")
+    stacked = Symbol("s" if len(states) > 1 else states[0])
     steps = [Step(Eq(StateDerivative(stacked, T, k), sympy.Product(Jt(t), (t, k + 1, T))),
                   "chain rule: the latest Jacobian on the left")]
     if len(states) > 1:
         h = Symbol("h")
         sel = Selector(h)
         steps.append(Step(Eq(StateDerivative(h, T, k), sel * StateDerivative(stacked, T, k) * sympy.transpose(sel)),
-                          "select h from the stacked state; the blocks chain, not the n x n totals"))
-    rec = Eq(Gradient(k), sympy.transpose(Jt(k + 1)) * Gradient(k + 1) + LocalGradient(k))
+                          "select h from the stacked state"))
+    rec = Eq(Gradient(k), sympy.transpose(Jt(k + 1)) * Gradient(k + 1) + LocalGradient(k, stacked))
     steps.append(Step(rec, "backpropagation through time, from g_T down to g_0"))
     return Statement("bptt", "recursion", None, rec, tuple(steps))
 

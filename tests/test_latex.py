@@ -110,14 +110,14 @@ def test_changing_a_cell_changes_its_derivation():
     before, after = body("rnn_tanh"), body(TanhToRelu())
     assert before != after
     assert r"\tanh" in before and r"\tanh" not in after
-    assert r"\operatorname{relu}" in after and r"\mathbb{1}" in after  # relu' printed from SymPy's derivative
+    assert r"\operatorname{relu}" in after and r"\mathbf{1}" in after  # relu' printed from SymPy's derivative
 
 
 def test_lstm_derivation_shows_the_carousel_and_the_block_form():
     text = body("lstm")
     assert r"\frac{\partial c^{(t)}}{\partial c^{(t-1)}} &= D\!\left(f\right)" in text
     assert "Constant error carousel" in text and r"\prod_{t=k + 1}^{T} D\!\left({f}^{(t)}\right)" in text
-    assert r"\begin{bmatrix}\frac{\partial h^{(t)}}" in text
+    assert r"\begin{bmatrix}\dfrac{\partial h^{(t)}}" in text
 
 
 def test_symcell_latex_without_standalone_is_a_fragment(capsys):
