@@ -58,6 +58,9 @@ def _optional(ptr):
 
 
 def _c(arr: numpy.ndarray) -> numpy.ndarray:
+    """``arr`` itself when C can read it as is (the common case: a flags test), else a C-ordered copy."""
+    if arr.flags.c_contiguous and arr.flags.aligned:
+        return arr
     return numpy.require(arr, requirements=["C", "A"])
 
 
