@@ -76,6 +76,9 @@ COMMANDS.append(_add_c)
 from .cli_derive import add as _add_derive  # noqa: E402 - latex and bounds (issue 3)
 
 COMMANDS.append(_add_derive)
+from .cli_gradflow import add as _add_gradflow  # noqa: E402 - gradient-flow diagnostics (issue 6)
+
+COMMANDS.append(_add_gradflow)
 
 
 def build_parser() -> argparse.ArgumentParser:

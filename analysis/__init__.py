@@ -1,0 +1,9 @@
+"""Diagnostics built on the derived cells and the generated kernels: gradient flow over long lags.
+
+``analysis`` sits beside ``codegen``: it reads ``derive`` (Jacobians, bounds) and the generated NumPy
+kernels, and never generates kernels itself. Figures need matplotlib (the ``plot`` extra).
+"""
+
+from .gradflow import KERNEL_RTOL, GradFlow, Init, gradflow, make_params, parse_init
+
+__all__ = ["KERNEL_RTOL", "GradFlow", "Init", "gradflow", "make_params", "parse_init"]
