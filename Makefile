@@ -4,19 +4,23 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: all kernels check test lint bench clean paper
+.PHONY: all kernels c-libs check test lint bench clean paper
 
-all: kernels
+all: kernels c-libs
 
 # Create the virtual environment and install symcell with its test extra (re-run when pyproject changes).
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,plot]'
+	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
 kernels: $(STAMP)
 	$(BIN)/symcell generate
+
+# Compile (or find in .cache/symcell) every cell's C library, float64 and float32; needs a C compiler.
+c-libs: kernels
+	$(BIN)/symcell build-c
 
 check: $(STAMP)
 	$(BIN)/symcell check
@@ -42,14 +46,8 @@ paper: kernels
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 
-# Gradient-flow figures (PNG, PDF) into generated/figures/, the factor table printed and written to
-# generated/latex/gradflow.tex. One BLAS thread: the matrices are small and threads only contend.
-.PHONY: figures
-figures: $(STAMP)
-	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(BIN)/python -m analysis.figures
-
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info
+	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info .cache/symcell
