@@ -12,7 +12,7 @@ all: kernels c-libs
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,plot]'
 	touch $(STAMP)
 
 kernels: $(STAMP)
@@ -45,6 +45,12 @@ paper: kernels
 # Side-by-side timings (PyTorch, symcell, the BLAS bound); writes bench/results.md and .json.
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+
+# Gradient-flow figures (PNG, PDF) into generated/figures/, the factor table printed and written to
+# generated/latex/gradflow.tex. One BLAS thread: the matrices are small and threads only contend.
+.PHONY: figures
+figures: $(STAMP)
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(BIN)/python -m analysis.figures
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
