@@ -129,7 +129,7 @@ def chain_log_norms(jacs: numpy.ndarray, H: int) -> numpy.ndarray:
     return out
 
 
-def _trajectory(mod, params: dict, x: numpy.ndarray, burn_in: int, H: int) -> list[tuple]:
+def trajectory(mod, params: dict, x: numpy.ndarray, burn_in: int, H: int) -> list[tuple]:
     """States s_0..s_L after the burn-in, each replicated H times along the batch.
 
     The kernel check runs the forward on a batch of H copies; stepping the reference trajectory with the
@@ -203,7 +203,7 @@ def gradflow(cell: str, input_size: int | None = None, hidden_size: int | None =
         if update_bias is not None:
             params = set_gate_bias(c.name, params, "z", update_bias, "--update-bias")
         x = rng.standard_normal((burn_in + L, 1, X))
-        states = _trajectory(mod, params, x, burn_in, H)
+        states = trajectory(mod, params, x, burn_in, H)
         jacs = step_jacobians(c.name, params, x[burn_in:], [tuple(v[:1] for v in st) for st in states])
         log_norms[seed] = chain_log_norms(jacs, H)
         if gamma is not None:

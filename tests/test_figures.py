@@ -1,0 +1,86 @@
+"""`make figures` (analysis.figures): every figure and the LaTeX fragment are written, non-empty, and
+byte-for-byte the same on a second run, so they can be committed. Tiny sizes keep this fast; the
+committed figures use analysis.figures.Config()."""
+
+from __future__ import annotations
+
+import re
+
+import numpy
+import pytest
+
+import derive
+from analysis import figures
+
+SMALL = figures.Config(input_size=3, hidden_size=4, max_lag=8, seeds=3, burn_in=5)
+MAGIC = {".png": b"\x89PNG\r\n\x1a\n", ".pdf": b"%PDF-"}
+
+
+def _files(root):
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """One build into a fresh folder, and what a second, identical build into the same folder wrote."""
+    root = tmp_path_factory.mktemp("figures")
+    written, table = figures.build(root, SMALL)
+    rewritten, _ = figures.build(root, SMALL)
+    return root, written, rewritten, table
+
+
+def test_figures_are_written_and_non_empty(built):
+    root, written, _, table = built
+    expected = sorted([f"figures/{n}{suffix}" for n in figures.FIGURES for suffix in MAGIC] + ["latex/gradflow.tex"])
+    assert _files(root) == expected
+    assert sorted(str(p.relative_to(root)) for p in written) == expected
+    for rel in expected:
+        data = (root / rel).read_bytes()
+        assert len(data) > 1000, rel
+        if rel[-4:] in MAGIC:
+            assert data.startswith(MAGIC[rel[-4:]]), rel
+    assert len(table.splitlines()) == 2 + len(figures.SETTINGS)
+
+
+def test_second_run_gives_identical_bytes(built):
+    """build() rewrites a file only when its bytes differ: a second run that writes nothing is identical."""
+    assert built[2] == []
+
+
+def test_no_dates_or_versions_in_the_files(built):
+    for path in (built[0] / "figures").iterdir():
+        data = path.read_bytes()
+        assert b"CreationDate" not in data and b"Matplotlib v" not in data and b"matplotlib.org" not in data, path.name
+
+
+def test_latex_fragment_has_every_figure_and_one_row_per_setting(built):
+    tex = (built[0] / "latex" / "gradflow.tex").read_text()
+    assert re.findall(r"\\includegraphics\[[^]]*\]\{(\w+)\.pdf\}", tex) == list(figures.FIGURES)
+    rows = [line for line in tex.splitlines() if line.strip().startswith(r"\texttt{")]
+    assert len(rows) == len(figures.SETTINGS)
+    assert tex.count(r"\begin{figure}") == tex.count(r"\end{figure}") == len(figures.FIGURES)
+
+
+def test_table_factors_are_the_measured_ones(tmp_path):
+    res = figures.measure(SMALL)
+    rows = {r["label"]: r for r in figures.rows(res, figures.SETTINGS, SMALL)}
+    for s in figures.SETTINGS:
+        assert float(rows[s.label]["factor"]) == pytest.approx(res[s.key].factor, abs=5e-4)
+
+
+def test_a_wrong_jacobian_stops_the_figures(monkeypatch):
+    """The cross-check is live: perturb derive's Jacobians by 1e-6 and measuring must refuse."""
+    real = derive.jacobian_numeric
+    monkeypatch.setattr(derive, "jacobian_numeric", lambda *a, **k: real(*a, **k) * (1 + 1e-6))
+    with pytest.raises(RuntimeError, match="differ"):
+        figures.measure(SMALL, figures.SETTINGS[:1])
+
+
+def test_plot_of_one_measurement(tmp_path):
+    from analysis import gradflow
+
+    r = gradflow("gru", 2, 3, 6, 2, update_bias=2.0, burn_in=0)
+    for suffix in MAGIC:
+        figures.plot(r, tmp_path / f"g{suffix}")
+        assert (tmp_path / f"g{suffix}").read_bytes().startswith(MAGIC[suffix])
+    assert numpy.isfinite(r.factor)
