@@ -161,6 +161,7 @@ def cell_context(cell, style: str = "goodfellow") -> dict:
         "citation": _tex_text(cell.citation),
         "style": style,
         "ng": style == "ng",
+        "z_gate": "z" in cell.gates,
         "elman": elman,
         "multi_state": len(jac.states) > 1,
         "equations": _preactivations(jac, note) + defs + updates,
