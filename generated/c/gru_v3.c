@@ -96,14 +96,29 @@ static inline double sc_step_f64(double x)
  * beta = 1), row-major with leading dimensions, as CBLAS takes them, so each can be swapped for a
  * BLAS call. Loop orders keep the innermost loop on contiguous memory.
  */
-/* C (M x N) += A (M x K) * B^T, B stored (N x K): a dot product per output. */
+/* C (M x N) += A (M x K) * B^T, B stored (N x K): a dot product per output, four outputs at a time
+ * (four independent sums share each load of A; each sum still runs over k in order). */
 static void sc_gemm_nt_f64(size_t M, size_t N, size_t K, const double *A, size_t lda,
                              const double *B, size_t ldb, double *C, size_t ldc)
 {
     size_t m, n, k;
     for (m = 0; m < M; ++m) {
         const double *a = A + m * lda;
-        for (n = 0; n < N; ++n) {
+        for (n = 0; n + 4 <= N; n += 4) {
+            const double *b0 = B + n * ldb, *b1 = b0 + ldb, *b2 = b1 + ldb, *b3 = b2 + ldb;
+            double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+            for (k = 0; k < K; ++k) {
+                s0 += a[k] * b0[k];
+                s1 += a[k] * b1[k];
+                s2 += a[k] * b2[k];
+                s3 += a[k] * b3[k];
+            }
+            C[m * ldc + n] += s0;
+            C[m * ldc + n + 1] += s1;
+            C[m * ldc + n + 2] += s2;
+            C[m * ldc + n + 3] += s3;
+        }
+        for (; n < N; ++n) {
             const double *b = B + n * ldb;
             double acc = 0;
             for (k = 0; k < K; ++k)
@@ -409,14 +424,29 @@ static inline float sc_step_f32(float x)
  * beta = 1), row-major with leading dimensions, as CBLAS takes them, so each can be swapped for a
  * BLAS call. Loop orders keep the innermost loop on contiguous memory.
  */
-/* C (M x N) += A (M x K) * B^T, B stored (N x K): a dot product per output. */
+/* C (M x N) += A (M x K) * B^T, B stored (N x K): a dot product per output, four outputs at a time
+ * (four independent sums share each load of A; each sum still runs over k in order). */
 static void sc_gemm_nt_f32(size_t M, size_t N, size_t K, const float *A, size_t lda,
                              const float *B, size_t ldb, float *C, size_t ldc)
 {
     size_t m, n, k;
     for (m = 0; m < M; ++m) {
         const float *a = A + m * lda;
-        for (n = 0; n < N; ++n) {
+        for (n = 0; n + 4 <= N; n += 4) {
+            const float *b0 = B + n * ldb, *b1 = b0 + ldb, *b2 = b1 + ldb, *b3 = b2 + ldb;
+            float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+            for (k = 0; k < K; ++k) {
+                s0 += a[k] * b0[k];
+                s1 += a[k] * b1[k];
+                s2 += a[k] * b2[k];
+                s3 += a[k] * b3[k];
+            }
+            C[m * ldc + n] += s0;
+            C[m * ldc + n + 1] += s1;
+            C[m * ldc + n + 2] += s2;
+            C[m * ldc + n + 3] += s3;
+        }
+        for (; n < N; ++n) {
             const float *b = B + n * ldb;
             float acc = 0;
             for (k = 0; k < K; ++k)
