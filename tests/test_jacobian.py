@@ -120,7 +120,8 @@ def test_lstm_block_chain_matches_differences_but_the_naive_hidden_chain_does_no
     chain = jacobian_product(jacs)[:, :H, :H]
     naive = jacobian_product([j[:, :H, :H] for j in jacs])
     numpy.testing.assert_allclose(chain, fd, rtol=RTOL, atol=ATOL)
-    assert numpy.abs(naive - fd).max() > 1e3 * ATOL + 1e-3 * numpy.abs(fd).max()
+    assert not numpy.allclose(naive, fd, rtol=RTOL, atol=ATOL)
+    assert numpy.abs(naive - fd).max() > 1e-2 * numpy.abs(fd).max()  # wrong at the 1% level, not by rounding
 
 
 def test_lstm_hidden_row_factors_through_the_cell_block_as_in_theory():
