@@ -33,7 +33,8 @@ _LOG_TINY = -645.0
 @dataclass(frozen=True)
 class GradFlow:
     """One measurement. Arrays are (seeds, L); lag l is column l - 1. ``log_bounds`` is None where the
-    Elman bound does not apply; ``kernel_rel`` is NaN where the kernel check was not run."""
+    Elman bound does not apply; ``kernel_rel`` is NaN where the kernel check was not run (or the norm is
+    below float64's range) and inf where the kernel's Jacobian is non-zero but the product's is exactly 0."""
 
     cell: str
     lags: numpy.ndarray
@@ -66,7 +67,8 @@ class GradFlow:
 
     @property
     def kernel_max_rel(self) -> float:
-        checked = self.kernel_rel[numpy.isfinite(self.kernel_rel)]
+        """Largest relative difference over the checked (seed, lag) pairs; NaN if none was checked."""
+        checked = self.kernel_rel[~numpy.isnan(self.kernel_rel)]
         return float(checked.max()) if checked.size else float("nan")
 
     def to_json(self) -> dict:
@@ -212,20 +214,22 @@ def gradflow(cell: str, input_size: int | None = None, hidden_size: int | None =
             log_bounds[seed] = lags * numpy.log(gamma * sigma)
         for lag in lags_to_check:
             jac = kernel_jacobian(c.name, params, x[burn_in + L - lag:burn_in + L], states[L - lag])
-            if log_norms[seed, lag - 1] > _LOG_TINY:  # below it, the kernel's float64 product underflows
-                ratio = numpy.linalg.norm(jac, 2) / numpy.exp(log_norms[seed, lag - 1])
-                kernel_rel[seed, lag - 1] = abs(ratio - 1.0)
+            norm, log_norm = numpy.linalg.norm(jac, 2), log_norms[seed, lag - 1]
+            if log_norm == -numpy.inf:  # an exactly zero product (relu): the kernel's must be zero too
+                kernel_rel[seed, lag - 1] = 0.0 if norm == 0 else numpy.inf
+            elif log_norm > _LOG_TINY:  # below it, the kernel's float64 product underflows: not compared
+                kernel_rel[seed, lag - 1] = abs(norm / numpy.exp(log_norm) - 1.0)
 
+    checked = kernel_rel[~numpy.isnan(kernel_rel)]
     settings = {
         "input_size": X, "hidden_size": H, "max_lag": L, "seeds": seeds, "burn_in": burn_in,
         "init": str(init), "forget_bias": forget_bias, "update_bias": update_bias,
         "weights": None if weights is None else Path(weights).name,
         "gamma": gamma,
         "kernel_check_lags": len(lags_to_check),
+        "kernel_check_max_rel": float(checked.max()) if checked.size else None,
     }
-    result = GradFlow(c.name, lags, log_norms, log_bounds, kernel_rel, gamma, settings)
-    settings["kernel_check_max_rel"] = None if not lags_to_check else result.kernel_max_rel
-    return result
+    return GradFlow(c.name, lags, log_norms, log_bounds, kernel_rel, gamma, settings)
 
 
 def _lags_to_check(check_lags: str | list[int], L: int) -> list[int]:

@@ -26,7 +26,7 @@ ELMAN = [c for c in CELLS if elman_gamma(c)[0] is not None]
 @pytest.mark.parametrize("cell", CELLS)
 def test_jacobian_products_match_backward_kernel_at_every_lag(cell):
     r = gradflow(cell, 3, 5, 12, 2, burn_in=20, check_lags="all")
-    assert numpy.isfinite(r.kernel_rel).all()  # every (seed, lag) was checked
+    assert not numpy.isnan(r.kernel_rel).any()  # every (seed, lag) was checked
     assert r.kernel_max_rel <= KERNEL_RTOL
 
 
