@@ -3,14 +3,20 @@ the committed per-cell sources and headers, and the fixed-size variant in each o
 
 from __future__ import annotations
 
+import ctypes
 import subprocess
 
 import numpy
 import pytest
 
+from codegen.c.backend import c_files
 from codegen.c.build import compiler
 from codegen.c.fixed import generate
+from codegen.c.loader import CKernels
+from codegen.c.printer import c_name
+from codegen.ir import lower
 from codegen.render import GENERATED
+from derive import Cell, sigmoid, tanh
 from tests.support import CELLS, kernel
 
 STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O2"]
@@ -50,3 +56,38 @@ def test_fixed_size_variants_compile_strictly(cell, tmp_path):
         for rel, text in generate(cell, X, H, **v).items():
             (tmp_path / rel).write_text(text)
     _compile(tmp_path, "-Wshadow", "-c", *(f"{v['name']}.c" for v in variants))
+
+
+def test_c_hostile_names_compile(tmp_path):
+    """Cell names are Python identifiers, so they may be C keywords, libm functions or our own sc_
+    prefix: the printer escapes them (injectively); the result compiles strictly and computes the LSTM
+    it is (its gates are the LSTM's i, g, o, f under other names and in another row order)."""
+    class Hostile(Cell):
+        """A throwaway LSTM-like cell whose names collide with C: never registered."""
+
+        name = "hostile"
+        states = ("h", "double")
+        gates = ("int", "exp", "sc_u", "int_")
+
+        def update(self, s, a):
+            i, e, u = sigmoid(a.int), tanh(a.exp), sigmoid(a.sc_u)
+            c = s.double * sigmoid(a.int_) + i * e
+            return {"h": u * tanh(c), "double": c}
+
+    names = ["int", "int_", "int__", "exp", "sc_u", "sc_u_", "h", "double", "tanh", "i"]
+    assert len({c_name(n) for n in names}) == len(names)
+    assert c_name("i") == "i" and c_name("int") == "int_" and c_name("int_") == "int__"
+    for rel, text in c_files([lower(Hostile())]).items():
+        (tmp_path / rel.split("/")[1]).write_text(text)
+    _compile(tmp_path, "-Wshadow", "-c", "hostile.c")
+    _compile(tmp_path, "-fPIC", "-shared", "-o", "hostile.so", "hostile.c", "-lm")
+
+    hostile = CKernels(lower(Hostile()), ctypes.CDLL(str(tmp_path / "hostile.so")), numpy.dtype(numpy.float64))
+    lstm = kernel("lstm", "c")
+    X, H = 3, 4
+    p = lstm.init_params(X, H, numpy.random.default_rng(1))
+    order = [0, 2, 3, 1]  # hostile rows (int, exp, sc_u, int_) = LSTM rows (i, g, o, f)
+    q = {k: numpy.concatenate([v[j * H:(j + 1) * H] for j in order]) for k, v in p.items()}
+    x = numpy.random.default_rng(2).standard_normal((5, 2, X))
+    (y1, s1), (y2, s2) = lstm.forward(x, p), hostile.forward(x, q)
+    assert numpy.allclose(y1, y2, rtol=1e-14, atol=1e-15) and numpy.allclose(s1[1], s2[1], rtol=1e-14, atol=1e-15)
