@@ -88,7 +88,9 @@ def _shapes(jac, note: Notation) -> dict:
 
 def _gamma_part(name: str, note: Notation) -> dict:
     st = gamma_statement(name)
-    return {"name": name, "gamma": latex(gamma(name), note), "steps": _steps(st.steps, note)}
+    piecewise = any(s.expr.has(sympy.Piecewise) for s in st.steps)
+    how = "on each piece of $f'$" if piecewise else "from the critical points of $f'$ and its limits"
+    return {"name": name, "gamma": latex(gamma(name), note), "how": how, "steps": _steps(st.steps, note)}
 
 
 def _blocks(jac, note: Notation) -> list[str]:
