@@ -172,7 +172,7 @@ def figure_elman_init(res: dict[str, GradFlow], config: Config) -> Figure:
     for ax, kind in zip(axes, ("orthogonal", "gaussian"), strict=True):
         for color, g in zip(COLORS, (1, 1.5, 3), strict=False):
             draw(ax, res[f"rnn_tanh_{kind}{g:g}"], color, f"gain {g:g}")
-        _axes(ax, f"Elman tanh, {titles[kind]}", res[f"rnn_tanh_{kind}1"])
+        _axes(ax, titles[kind], res[f"rnn_tanh_{kind}1"])
         ax.legend(loc="upper left")
     axes[1].set_ylabel("")
     _decades(axes[0])
