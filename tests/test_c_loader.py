@@ -123,3 +123,15 @@ def test_compile_error_names_the_file(monkeypatch, tmp_path):
     monkeypatch.setattr(build, "GENERATED", tmp_path / "empty")
     with pytest.raises(FileNotFoundError, match="make kernels"):
         build.library("rnn_tanh")
+
+
+def test_doc_python_example_runs():
+    """The Python snippet of docs/c-api.md runs as printed and gives the NumPy module's results."""
+    text = (GENERATED.parent / "docs" / "c-api.md").read_text()
+    scope: dict = {}
+    exec(re.search(r"```python\n(.*?)```", text, re.S).group(1), scope)  # noqa: S102 - our own docs
+    kn = kernel("lstm", "numpy")
+    y, _, tape = kn.forward(scope["x"], scope["params"], save=True)
+    assert numpy.allclose(scope["y"], y, rtol=1e-12, atol=1e-14)
+    want = kn.backward(tape, numpy.ones_like(y))
+    assert numpy.allclose(scope["grads"]["weight_hh"], want["weight_hh"], rtol=1e-12, atol=1e-14)
