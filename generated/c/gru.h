@@ -11,8 +11,7 @@
  * of double (functions ending _f64) or float (_f32); sizes (size_t) are counts of elements.
  * Parameters are PyTorch's: weight_ih (3*H, X), weight_hh (3*H, H), bias_ih and bias_hh (3*H),
  * gate rows in the order r, z, n. States are packed as (1, B, H) in the order h.
- * Tape: 4 slot(s) (r, z, n, gh_n) as (T, 4, B, H), then the sequence of
- * no other state (h is y). See docs/c-api.md.
+ * Tape: 4 slot(s) (r, z, n, gh_n) as (T, 4, B, H); h's sequence is y. See docs/c-api.md.
  */
 #ifndef SYMCELL_GRU_H
 #define SYMCELL_GRU_H

@@ -12,7 +12,7 @@
  * Parameters are PyTorch's: weight_ih (4*H, X), weight_hh (4*H, H), bias_ih and bias_hh (4*H),
  * gate rows in the order i, f, g, o. States are packed as (2, B, H) in the order h, c.
  * Tape: 5 slot(s) (i, f, g, o, tanh_c) as (T, 5, B, H), then the sequence of
- * state(s) c as (T, B, H) each. See docs/c-api.md.
+ * state(s) c as (T, B, H) each; h's sequence is y. See docs/c-api.md.
  */
 #ifndef SYMCELL_LSTM_H
 #define SYMCELL_LSTM_H

@@ -10,8 +10,7 @@
  * of double (functions ending _f64) or float (_f32); sizes (size_t) are counts of elements.
  * Parameters are PyTorch's: weight_ih (1*H, X), weight_hh (1*H, H), bias_ih and bias_hh (1*H),
  * gate rows in the order a. States are packed as (1, B, H) in the order h.
- * Tape: 0 slot(s) (none) as (T, 0, B, H), then the sequence of
- * no other state (h is y). See docs/c-api.md.
+ * Tape: 0 slot(s) (none) as (T, 0, B, H); h's sequence is y. See docs/c-api.md.
  */
 #ifndef SYMCELL_RNN_RELU_H
 #define SYMCELL_RNN_RELU_H
