@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from analysis import FIGURE_OUTPUTS
 from codegen import cli
 from codegen import generate as gen
 from codegen.render import GENERATED, ROOT
@@ -30,6 +31,7 @@ def _tree(folder) -> dict[str, bytes]:
         for path in sorted(folder.rglob("*"))
         if path.is_file() and "__pycache__" not in path.parts and not path.name.startswith(".")
         and path.suffix != ".pdf"  # `make paper` builds generated/latex/derivations.pdf (gitignored)
+        and not path.relative_to(folder).as_posix().startswith(FIGURE_OUTPUTS)  # `make figures` writes these
     }
 
 
