@@ -13,7 +13,7 @@ from dataclasses import replace
 import numpy
 import pytest
 
-from codegen.c import build, load
+from codegen.c import build, load, loader
 from codegen.c.api import functions
 from codegen.ir import lower
 from codegen.render import GENERATED
@@ -135,3 +135,16 @@ def test_doc_python_example_runs():
     assert numpy.allclose(scope["y"], y, rtol=1e-12, atol=1e-14)
     want = kn.backward(tape, numpy.ones_like(y))
     assert numpy.allclose(scope["grads"]["weight_hh"], want["weight_hh"], rtol=1e-12, atol=1e-14)
+
+
+def test_stale_generated_source_is_refused(monkeypatch, tmp_path):
+    """A generated/c file that no longer matches the cell would disagree with the argtypes and tape
+    layout taken from the cell's IR; load refuses it instead of calling into it."""
+    (tmp_path / "c").mkdir()
+    for suffix in (".c", ".h"):
+        text = (GENERATED / "c" / f"rnn_tanh{suffix}").read_text()
+        (tmp_path / "c" / f"rnn_tanh{suffix}").write_text(text.replace("0 on success", "0 if fine"))
+    monkeypatch.setattr(loader, "GENERATED", tmp_path)
+    monkeypatch.setattr(loader, "_LOADED", {})
+    with pytest.raises(RuntimeError, match="stale.*make kernels"):
+        loader.load("rnn_tanh")

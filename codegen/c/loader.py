@@ -17,7 +17,9 @@ from numpy.ctypeslib import ndpointer
 from generated.numpy import _runtime
 
 from ..ir import CellIR, lower
+from ..render import GENERATED
 from .api import functions
+from .backend import c_files
 from .build import library
 from .printer import CTYPES
 
@@ -35,15 +37,25 @@ def _dtype(dtype) -> numpy.dtype:
     return dt
 
 
-def load(cell, dtype=None) -> CKernels:
+def load(cell, dtype=numpy.float64) -> CKernels:
     """The C kernels of ``cell`` (a name or Cell) for ``dtype``, compiled and cached on first use."""
     dt = _dtype(dtype)
     ir = lower(cell)
     with _LOCK:
         key = (ir.name, dt.name)
         if key not in _LOADED:
+            _check_fresh(ir)
             _LOADED[key] = CKernels(ir, ctypes.CDLL(str(library(ir.name))), dt)
         return _LOADED[key]
+
+
+def _check_fresh(ir: CellIR) -> None:
+    """The argtypes and tape layout come from ``ir``: refuse a generated source rendered from another."""
+    for rel, text in c_files([ir]).items():
+        path = GENERATED / rel
+        if path.exists() and path.read_text() != text:
+            raise RuntimeError(f"{path} is stale (it does not match the cell {ir.name!r} as defined now); "
+                               "run `make kernels` (symcell generate)")
 
 
 def _optional(ptr):
