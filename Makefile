@@ -33,7 +33,7 @@ test: $(STAMP)
 # generated/latex/derivations.pdf; aux files stay in build/paper. The PDF is a build product, not committed.
 PDFLATEX   ?= pdflatex
 LATEX_HINT := Install it with: apt-get update && apt-get install -y texlive-latex-base texlive-latex-recommended
-paper: kernels
+paper: kernels figures
 	@command -v $(PDFLATEX) >/dev/null || { echo "make paper: $(PDFLATEX) not found. $(LATEX_HINT)"; exit 1; }
 	@mkdir -p build/paper
 	@for pass in 1 2; do SOURCE_DATE_EPOCH=0 FORCE_SOURCE_DATE=1 $(PDFLATEX) -interaction=nonstopmode \
