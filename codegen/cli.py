@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from derive import registry
+from derive import load_cell_file, registry
 
 from . import generate as gen
 from .render import GENERATED
@@ -23,7 +23,12 @@ def _shown(path: str) -> str:
 
 def cmd_generate(args: argparse.Namespace) -> int:
     start = time.perf_counter()
-    plan = gen.plan(args.cell or None)
+    cells = args.cell or None
+    if args.cell_file:
+        if args.out == str(GENERATED):
+            raise ValueError("--cell-file needs --out DIR: the project's generated/ holds only registered cells")
+        cells = sorted({*(cells or ()), *(n for f in args.cell_file for n in load_cell_file(f))})
+    plan = gen.plan(cells)
     changed = gen.write(plan, Path(args.out))
     total = time.perf_counter() - start
     print(f"symcell: {len(plan.cells)} cells ({', '.join(plan.cells)}); {len(plan.files)} files in {_shown(args.out)}")
@@ -59,6 +64,8 @@ def _add_core(sub) -> None:
     p = sub.add_parser("generate", help="regenerate kernels into generated/ (only changed files are written)")
     p.add_argument("--out", default=str(GENERATED), help="output folder (default: the project's generated/)")
     p.add_argument("--cell", action="append", help="only this cell (repeatable)")
+    p.add_argument("--cell-file", action="append", metavar="FILE",
+                   help="also load the cells this Python file registers, and generate only those (needs --out)")
     p.set_defaults(func=cmd_generate)
     p = sub.add_parser("check", help="exit 1 and name the files if generated/ is stale")
     p.add_argument("--out", default=str(GENERATED), help="folder to check")
@@ -93,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (KeyError, ValueError) as exc:  # unknown cell, bad option values: one readable line
+    except (KeyError, ValueError) as exc:  # unknown cell, bad cell file, bad option values: one readable line
         print(f"symcell: error: {exc}", file=sys.stderr)
         return 2
 

@@ -34,10 +34,10 @@ def numpy_files(irs: list[CellIR]) -> dict[str, str]:
 
 def _kernels(ctx: dict) -> list[tuple[str, str, list[str]]]:
     signatures = {
-        "forward_hidden": "H, gi, gh, S, T",
-        "forward": "H, gi, gh, S, N, T",
-        "backward": "H, D, S, N, T, dgi, dgh, DS",
-        "backward_hidden": "H, DM, S, N, T, dgi, dgh, DS",
+        "forward_hidden": "H, gi, gh, S, T, P",
+        "forward": "H, gi, gh, S, N, T, P",
+        "backward": "H, D, S, N, T, dgi, dgh, DS, P, DP",
+        "backward_hidden": "H, DM, S, N, T, dgi, dgh, DS, P, DP",
     }
     return [(f"_{k}", sig, ctx[k]) for k, sig in signatures.items() if ctx[k]]
 

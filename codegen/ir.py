@@ -36,6 +36,10 @@ class CellIR:
         backward: computes dgi_<gate>, dgh_<gate> (when not shared) and ds_<state> from d_<state>.
         backward_hidden: adds the pull-back of dm_<gate> through hidden_input to those outputs.
         shared_gate_grads: dgi_k == dgh_k for every gate, so one array serves both.
+        unit_params: per-unit (H,) parameters; the backward kernels add their per-element gradients
+            into dp_<name> buffers (summed over batch and time by the template).
+        recurrent_matrix: False when the cell has no weight_hh (gh is bias_hh alone).
+        param_names: the keys of the params dict, in order.
     """
 
     name: str
@@ -53,6 +57,9 @@ class CellIR:
     shared_gate_grads: bool
     torch_module: str | None
     torch_kwargs: tuple[tuple[str, str], ...]
+    unit_params: tuple[str, ...] = ()
+    recurrent_matrix: bool = True
+    param_names: tuple[str, ...] = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
     @property
     def stage1_gates(self) -> tuple[str, ...]:
@@ -93,8 +100,9 @@ def _name_activations(ew: Elementwise) -> tuple[dict, dict]:
         gates = {gate_of[s] for s in arg.free_symbols if s in gate_of}
         func = type(app).__name__
         name = None
-        if len(gates) == 1 and next(iter(gates)) not in taken:
-            name = next(iter(gates))
+        if len(gates) == 1:  # one gate's pre-activation: name it after the gate (JANET's shifted f: sigmoid_f)
+            gate = next(iter(gates))
+            name = gate if gate not in taken else f"{func}_{gate}"
         else:
             for s, e in updates.items():
                 if e.xreplace(replace) == arg and f"{func}_{s}" not in taken:
@@ -164,7 +172,10 @@ def lower(cell) -> CellIR:
             back_out[f"dgh_{g}"] = vjp[ew.gh[g]]
     for s in cell.states:
         back_out[f"ds_{s}"] = vjp[ew.state[s]]
-    backward = build_kernel(back_out, {}, saved=set())
+    unit_grads = frozenset(f"dp_{n}" for n in ew.unit)
+    for n, sym in ew.unit.items():
+        back_out[f"dp_{n}"] = vjp[sym]
+    backward = build_kernel(back_out, {}, saved=set(), accumulating=unit_grads)
 
     hidden_out = {}
     if ew.stage2_gates:
@@ -174,6 +185,8 @@ def lower(cell) -> CellIR:
                 hidden_out[f"dgh_{g}"] = hvjp[ew.gh[g]]
         for s in cell.states:
             hidden_out[f"ds_{s}"] = hvjp[ew.state[s]]
+        for n, sym in ew.unit.items():
+            hidden_out[f"dp_{n}"] = hvjp[sym]
         hidden_out = {k: v for k, v in hidden_out.items() if v != 0}
     backward_hidden = build_kernel(hidden_out, {}, saved=set(), accumulate=True)
 
@@ -193,6 +206,9 @@ def lower(cell) -> CellIR:
         shared_gate_grads=shared,
         torch_module=cell.torch_module,
         torch_kwargs=tuple(sorted((k, str(v)) for k, v in cell.torch_kwargs.items())),
+        unit_params=tuple(cell.unit_params),
+        recurrent_matrix=cell.recurrent_matrix,
+        param_names=cell.param_names(),
     )
 
 

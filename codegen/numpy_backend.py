@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .ir import CellIR
 from .numpy_printer import print_kernel
+from .render import _pytuple
 
 
 def _slice(buffer: str, k: int) -> str:
@@ -16,6 +17,7 @@ def forward_bindings(ir: CellIR) -> dict[str, str]:
     b |= {f"next_{s}": f"N[{j}]" for j, s in enumerate(ir.states)}
     b |= {name: f"T[{k}]" for k, name in enumerate(ir.tape)}
     b |= {f"tape_{name}": f"T[{k}]" for k, name in enumerate(ir.tape)}
+    b |= {name: f"P[{k}]" for k, name in enumerate(ir.unit_params)}
     for k, g in enumerate(ir.gates):
         b.setdefault(f"gi_{g}", _slice("gi", k))
         b[f"gh_{g}"] = _slice("gh", k)  # in the forward, gh is always the live GEMM result
@@ -34,6 +36,8 @@ def backward_bindings(ir: CellIR) -> dict[str, str]:
         b[f"dgi_{g}"] = _slice("dgi", k)
         b[f"dgh_{g}"] = _slice("dgh", k)
     b |= {f"ds_{s}": f"DS[{j}]" for j, s in enumerate(ir.states)}
+    b |= {name: f"P[{k}]" for k, name in enumerate(ir.unit_params)}
+    b |= {f"dp_{name}": f"DP[{k}]" for k, name in enumerate(ir.unit_params)}
     return b
 
 
@@ -41,7 +45,13 @@ def context(ir: CellIR) -> dict:
     """The template variables for templates/numpy/cell.py.jinja."""
     fwd, bwd = forward_bindings(ir), backward_bindings(ir)
     G, G1 = len(ir.gates), len(ir.stage1_gates)
+    layout = ""  # keyword arguments for the runtime's validation, only where the cell is not standard
+    if not ir.recurrent_matrix:
+        layout += ", recurrent_matrix=False"
+    if ir.unit_params:
+        layout += ", unit_params=" + _pytuple(ir.unit_params)
     return {
+        "layout": layout,
         "ir": ir,
         "G": G,
         "G1": G1,

@@ -103,6 +103,7 @@ def build_kernel(
     saved: set[str],
     available: set[str] = frozenset(),
     accumulate: bool = False,
+    accumulating: frozenset[str] = frozenset(),
 ) -> Kernel:
     """CSE the outputs together with the activation definitions they need, and schedule them.
 
@@ -112,18 +113,22 @@ def build_kernel(
         saved: names that are tape slots (their defining statement writes into the tape).
         available: names an earlier kernel of the same step already computed (read as inputs).
         accumulate: outputs are added into their buffers instead of overwriting them.
+        accumulating: the outputs that are added into their buffers even when ``accumulate`` is False
+            (gradients of per-unit parameters, summed over time).
     """
     if not outputs:
         return Kernel(inputs=(), stmts=(), outputs=())
-    out_role = "accumulate" if accumulate else "output"
+    def out_role(name: str) -> str:
+        return "accumulate" if accumulate or name in accumulating else "output"
+
     needed = _needed_defs(outputs.values(), defs, set(available))
     named: list[tuple[str, sympy.Expr, str]] = []
     for sym in needed:
-        role = out_role if sym.name in outputs else ("saved" if sym.name in saved else "temp")
+        role = out_role(sym.name) if sym.name in outputs else ("saved" if sym.name in saved else "temp")
         named.append((sym.name, defs[sym], role))
     for name, expr in outputs.items():
         if not (isinstance(expr, sympy.Symbol) and expr.name == name):
-            named.append((name, sympy.sympify(expr), out_role))
+            named.append((name, sympy.sympify(expr), out_role(name)))
 
     temps, reduced = sympy.cse([e for _, e, _ in named], symbols=sympy.numbered_symbols("_t"), order="canonical")
     stmts = [Stmt(str(t), e, "temp") for t, e in temps]

@@ -2,7 +2,7 @@
 
 from .activations import ACTIVATIONS, relu, sigmoid, tanh
 from .bounds import Statement, Step, gamma, gamma_statement, statements
-from .cell import Cell, CellError, UnknownCellError, get_cell, register, registry, validate
+from .cell import Cell, CellError, UnknownCellError, get_cell, load_cell_file, register, registry, validate
 from .elementwise import Elementwise, elementwise
 from .jacobian import Jacobian, jacobian
 from .jacobian_numeric import bptt, jacobian_numeric, jacobian_product, jacobian_sequence, step_numeric
@@ -25,6 +25,7 @@ __all__ = [
     "jacobian_product",
     "jacobian_sequence",
     "get_cell",
+    "load_cell_file",
     "register",
     "registry",
     "relu",

@@ -61,11 +61,17 @@ class Cell:
         torch_module: the torch.nn class name this cell matches, or None.
         torch_kwargs: keyword arguments that make the torch module match (e.g. nonlinearity).
         citation: where the equations come from.
+        unit_params: extra parameters with one value per hidden unit (shape (H,)), such as peephole
+            weights; the update reads them as ``self.p.<name>``.
+        recurrent_matrix: False for cells with no weight_hh (IndRNN): then gh_k is bias_hh alone, and
+            any recurrence is written elementwise with unit_params.
     """
 
     name: ClassVar[str]
     states: ClassVar[tuple[str, ...]]
     gates: ClassVar[tuple[str, ...]]
+    unit_params: ClassVar[tuple[str, ...]] = ()
+    recurrent_matrix: ClassVar[bool] = True
     torch_module: ClassVar[str | None] = None
     torch_kwargs: ClassVar[dict] = {}
     citation: ClassVar[str] = ""
@@ -90,6 +96,20 @@ class Cell:
         gi = {g: sympy.Symbol(f"gi_{g}", real=True) for g in self.gates}
         gh = {g: sympy.Symbol(f"gh_{g}", real=True) for g in self.gates}
         return gi, gh
+
+    def unit_param_symbols(self) -> dict[str, sympy.Symbol]:
+        return {n: sympy.Symbol(n, real=True) for n in self.unit_params}
+
+    @property
+    def p(self) -> SimpleNamespace:
+        """The per-unit parameters as symbols: ``self.p.w_ci``."""
+        return SimpleNamespace(**self.unit_param_symbols())
+
+    def param_names(self) -> tuple[str, ...]:
+        """The keys of this cell's params dict, in a fixed order."""
+        standard = ("weight_ih", "weight_hh", "bias_ih", "bias_hh") if self.recurrent_matrix else (
+            "weight_ih", "bias_ih", "bias_hh")
+        return standard + tuple(self.unit_params)
 
     def namespaces(self) -> tuple[SimpleNamespace, GateInputs]:
         gi, gh = self.gate_symbols()
@@ -123,10 +143,11 @@ def validate(cell: Cell) -> None:
     if not isinstance(name, str):
         raise CellError(f"{type(cell).__name__}: set the class attribute 'name'")
     _check_identifier(name, "cell", name)
-    for what in ("states", "gates"):
+    for what in ("states", "gates", "unit_params"):
         value = getattr(cell, what, None)
-        if not value or not isinstance(value, tuple):
-            raise CellError(f"cell {name!r}: '{what}' must be a non-empty tuple of names")
+        if not isinstance(value, tuple) or (not value and what != "unit_params"):
+            raise CellError(f"cell {name!r}: '{what}' must be a {'' if what == 'unit_params' else 'non-empty '}"
+                            "tuple of names")
         for item in value:
             _check_identifier(name, what[:-1], item)
         if len(set(value)) != len(value):
@@ -136,6 +157,11 @@ def validate(cell: Cell) -> None:
     clash = set(cell.states) & set(cell.gates)
     if clash:
         raise CellError(f"cell {name!r}: names used both as state and gate: {sorted(clash)}")
+    reserved = {"weight_ih", "weight_hh", "bias_ih", "bias_hh", *cell.states, *cell.gates}
+    reserved |= {f"{prefix}_{g}" for g in cell.gates for prefix in ("gi", "gh")}
+    clash = sorted(set(cell.unit_params) & reserved)
+    if clash:
+        raise CellError(f"cell {name!r}: unit_params {clash} clash with state, gate or standard parameter names")
 
     s, a = cell.namespaces()
     update = cell.update(s, a)
@@ -151,13 +177,19 @@ def validate(cell: Cell) -> None:
     if stage2 and list(cell.gates[-len(stage2):]) != stage2:
         raise CellError(f"cell {name!r}: gates with a hidden_input must come last in 'gates'")
 
+    if hidden and not cell.recurrent_matrix:
+        raise CellError(f"cell {name!r}: hidden_input needs a recurrent matrix (recurrent_matrix = False)")
     gi, gh = cell.gate_symbols()
-    allowed = set(cell.state_symbols().values()) | set(gi.values()) | set(gh.values())
+    units = cell.unit_param_symbols()
+    allowed = set(cell.state_symbols().values()) | set(gi.values()) | set(gh.values()) | set(units.values())
     for target, expr in [*update.items(), *hidden.items()]:
         expr = sympy.sympify(expr)
         stray = sorted(map(str, expr.free_symbols - allowed))
         if stray:
-            raise CellError(f"cell {name!r}: the expression for {target!r} uses unknown symbols {stray}")
+            raise CellError(
+                f"cell {name!r}: the expression for {target!r} uses unknown symbols {stray}; a parameter must be "
+                "declared in unit_params and read as self.p.<name>"
+            )
         funcs = {type(f) for f in expr.atoms(sympy.Function)} - set(ACTIVATIONS)
         if funcs:
             names = sorted(f.__name__ for f in funcs)
@@ -168,6 +200,9 @@ def validate(cell: Cell) -> None:
             raise CellError(f"cell {name!r}: gate {g!r} is declared but its input part a.ih.{g} is unused")
         if gh[g] not in used:
             raise CellError(f"cell {name!r}: gate {g!r} is declared but its hidden part a.hh.{g} is unused")
+    for n, sym in units.items():
+        if sym not in used:
+            raise CellError(f"cell {name!r}: unit parameter {n!r} is declared but never used")
     for g in stage2:
         bad = sympy.sympify(hidden[g]).free_symbols & ({gi[k] for k in stage2} | {gh[k] for k in stage2})
         if bad:
@@ -179,6 +214,29 @@ def registry() -> dict[str, Cell]:
     from . import cells  # noqa: F401 - registers the built-in cells on first use
 
     return dict(sorted(_REGISTRY.items()))
+
+
+def load_cell_file(path) -> list[str]:
+    """Import a Python file that defines and @register-s cells; return the names it registered.
+
+    For users who keep their cells outside the package: the file is imported under a private module
+    name, so it may import ``derive`` like the built-in cells do.
+    """
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_file():
+        raise CellError(f"cell file {str(path)!r} does not exist")
+    registry()  # the built-ins first, so a clash with one of them is reported as such
+    before = set(_REGISTRY)
+    spec = importlib.util.spec_from_file_location(f"_symcell_user_cells.{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    added = sorted(set(_REGISTRY) - before)
+    if not added:
+        raise CellError(f"cell file {str(path)!r} registered no cell; decorate the class with @register")
+    return added
 
 
 def get_cell(name: str | Cell) -> Cell:

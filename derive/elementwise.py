@@ -26,6 +26,7 @@ class Elementwise:
         gi, gh: input-part and hidden-part gate pre-activation symbols by gate name.
         update: new-state expressions by state name.
         hidden_input: second-stage recurrent-input expressions by gate name (empty for most cells).
+        unit: per-unit parameter symbols by name (empty for most cells).
     """
 
     cell: Cell
@@ -34,6 +35,7 @@ class Elementwise:
     gh: dict[str, sympy.Symbol]
     update: dict[str, sympy.Expr]
     hidden_input: dict[str, sympy.Expr]
+    unit: dict[str, sympy.Symbol]
 
     @property
     def stage1_gates(self) -> tuple[str, ...]:
@@ -44,11 +46,11 @@ class Elementwise:
         return tuple(g for g in self.cell.gates if g in self.hidden_input)
 
     def inputs(self) -> list[sympy.Symbol]:
-        """Every elementwise input symbol, in a fixed order: gate parts by gate, then states."""
+        """Every elementwise input symbol, in a fixed order: gate parts by gate, states, unit params."""
         out = []
         for g in self.cell.gates:
             out += [self.gi[g], self.gh[g]]
-        return out + [self.state[n] for n in self.cell.states]
+        return out + [self.state[n] for n in self.cell.states] + list(self.unit.values())
 
     def adjoint_symbols(self) -> dict[str, sympy.Symbol]:
         """Adjoint (upstream gradient) symbols of the new states: d_h, d_c."""
@@ -96,4 +98,5 @@ def elementwise(cell: Cell | str) -> Elementwise:
         gh=gh,
         update={n: update[n] for n in cell.states},
         hidden_input={g: hidden[g] for g in cell.gates if g in hidden},
+        unit=cell.unit_param_symbols(),
     )

@@ -62,34 +62,42 @@ def expect_shape(name: str, arr: numpy.ndarray, shape: tuple, meaning: str) -> N
         raise ValueError(f"{name} must have shape {meaning} = {shape}; got {arr.shape}")
 
 
-def param_shapes(gates: int, input_size: int, hidden_size: int) -> dict[str, tuple[int, ...]]:
+def param_shapes(gates: int, input_size: int, hidden_size: int, *, recurrent_matrix: bool = True,
+                 unit_params: tuple = ()) -> dict[str, tuple[int, ...]]:
+    """Shapes of a cell's params: the four PyTorch ones (no weight_hh without a recurrent matrix), then
+    one (H,) vector per unit parameter."""
     for what, n in (("input_size", input_size), ("hidden_size", hidden_size)):
         if not isinstance(n, (int, numpy.integer)) or isinstance(n, bool) or n < 1:
             raise ValueError(f"{what} must be a positive integer; got {n!r}")
     g = gates * int(hidden_size)
-    return {
-        "weight_ih": (g, int(input_size)),
-        "weight_hh": (g, int(hidden_size)),
-        "bias_ih": (g,),
-        "bias_hh": (g,),
-    }
+    shapes = {"weight_ih": (g, int(input_size)), "weight_hh": (g, int(hidden_size)), "bias_ih": (g,), "bias_hh": (g,)}
+    if not recurrent_matrix:
+        del shapes["weight_hh"]
+    return shapes | {name: (int(hidden_size),) for name in unit_params}
 
 
-def check_params(gates: int, params, input_size: int, dtype) -> tuple[dict, int]:
+_MEANING = {"weight_ih": "(G*H, X)", "weight_hh": "(G*H, H)", "bias_ih": "(G*H,)", "bias_hh": "(G*H,)"}
+
+
+def check_params(gates: int, params, input_size: int, dtype, *, recurrent_matrix: bool = True,
+                 unit_params: tuple = ()) -> tuple[dict, int]:
     """Validate a params mapping; return (params as arrays, hidden size)."""
+    names = tuple(param_shapes(gates, 1, 1, recurrent_matrix=recurrent_matrix, unit_params=unit_params))
     if not isinstance(params, Mapping):
-        raise TypeError(f"params must be a mapping with keys {PARAM_NAMES}; got {type(params).__name__}")
-    missing = [k for k in PARAM_NAMES if k not in params]
-    unknown = sorted(str(k) for k in params if k not in PARAM_NAMES)
+        raise TypeError(f"params must be a mapping with keys {names}; got {type(params).__name__}")
+    missing = [k for k in names if k not in params]
+    unknown = sorted(str(k) for k in params if k not in names)
     if missing or unknown:
-        raise ValueError(f"params: missing keys {missing}, unknown keys {unknown}; expected {PARAM_NAMES}")
-    p = {k: as_float_array(k, params[k], dtype) for k in PARAM_NAMES}
-    w = p["weight_hh"]
-    if w.ndim != 2 or w.shape[1] < 1 or w.shape[0] != gates * w.shape[1]:
-        raise ValueError(f"weight_hh must have shape ({gates}*H, H) for this cell's {gates} gate(s); got {w.shape}")
-    hidden = w.shape[1]
-    for k, shape in param_shapes(gates, input_size, hidden).items():
-        expect_shape(k, p[k], shape, {2: "(G*H, X)" if k == "weight_ih" else "(G*H, H)", 1: "(G*H,)"}[len(shape)])
+        raise ValueError(f"params: missing keys {missing}, unknown keys {unknown}; expected {names}")
+    p = {k: as_float_array(k, params[k], dtype) for k in names}
+    key = "weight_hh" if recurrent_matrix else "bias_hh"
+    w = p[key]
+    hidden = w.shape[-1] if recurrent_matrix else (w.shape[0] // gates if w.ndim == 1 else 0)
+    if hidden < 1 or w.ndim != (2 if recurrent_matrix else 1) or w.shape[0] != gates * hidden:
+        raise ValueError(f"{key} must have shape {_MEANING[key]} for this cell's {gates} gate(s); got {w.shape}")
+    for k, shape in param_shapes(gates, input_size, hidden, recurrent_matrix=recurrent_matrix,
+                                 unit_params=unit_params).items():
+        expect_shape(k, p[k], shape, _MEANING.get(k, "(H,)"))
     return p, hidden
 
 
@@ -105,14 +113,15 @@ def check_state(name: str, state, states: tuple, batch: int, hidden: int, dtype)
     return out
 
 
-def check_forward(gates: int, states: tuple, x, params, state0):
-    """Validate forward's arguments; return (x, params, state0, hidden size)."""
+def check_forward(gates: int, states: tuple, x, params, state0, **layout):
+    """Validate forward's arguments; return (x, params, state0, hidden size). ``layout`` passes
+    recurrent_matrix and unit_params on to check_params."""
     x = as_float_array("x", x)
     if x.ndim != 3:
         raise ValueError(f"x must have shape (T, B, X) (3 dimensions); got shape {x.shape}")
     if 0 in x.shape:
         raise ValueError(f"x must have T, B, X >= 1; got shape {x.shape}")
-    p, hidden = check_params(gates, params, x.shape[2], x.dtype)
+    p, hidden = check_params(gates, params, x.shape[2], x.dtype, **layout)
     s0 = check_state("state0", state0, states, x.shape[1], hidden, x.dtype)
     return x, p, s0, hidden
 
@@ -130,22 +139,22 @@ def check_backward(cell: str, states: tuple, tape, dy, dstate):
     return dy, dstate
 
 
-def init_params(gates: int, input_size: int, hidden_size: int, rng=None, dtype=numpy.float64) -> dict:
+def init_params(gates: int, input_size: int, hidden_size: int, rng=None, dtype=numpy.float64, **layout) -> dict:
     """PyTorch's default initialisation: every parameter ~ U(-1/sqrt(H), 1/sqrt(H))."""
     rng = numpy.random.default_rng(rng)
     bound = 1.0 / numpy.sqrt(hidden_size)
-    shapes = param_shapes(gates, input_size, hidden_size)
+    shapes = param_shapes(gates, input_size, hidden_size, **layout)
     return {k: rng.uniform(-bound, bound, size=s).astype(dtype) for k, s in shapes.items()}
 
 
-def params_from_state_dict(state_dict: Mapping, layer: int = 0) -> dict:
+def params_from_state_dict(state_dict: Mapping, layer: int = 0, names: tuple = PARAM_NAMES) -> dict:
     """Params from a one-layer torch.nn.RNN/GRU/LSTM state_dict: drop the ``_l{layer}`` suffix.
 
     Tensors are converted with ``.detach().cpu().numpy()``; torch is not imported here.
     """
     suffix = f"_l{layer}"
     out = {}
-    for name in PARAM_NAMES:
+    for name in names:
         key = name + suffix
         if key not in state_dict:
             raise ValueError(f"state_dict has no {key!r}; keys: {sorted(state_dict)}")

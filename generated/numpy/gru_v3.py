@@ -33,7 +33,7 @@ def init_params(input_size, hidden_size, rng=None, dtype=numpy.float64):
     return _runtime.init_params(3, input_size, hidden_size, rng, dtype)
 
 
-def _forward_hidden(H, gi, gh, S, T):
+def _forward_hidden(H, gi, gh, S, T, P):
     h = S[0]
     r = T[0]
     m_n = T[3]
@@ -43,7 +43,7 @@ def _forward_hidden(H, gi, gh, S, T):
     numpy.multiply(h, r, out=m_n)
 
 
-def _forward(H, gi, gh, S, N, T):
+def _forward(H, gi, gh, S, N, T, P):
     h = S[0]
     next_h = N[0]
     z = T[1]
@@ -57,7 +57,7 @@ def _forward(H, gi, gh, S, N, T):
     numpy.add(h*z, n*(1 - z), out=next_h)
 
 
-def _backward(H, D, S, N, T, dgi, dgh, DS):
+def _backward(H, D, S, N, T, dgi, dgh, DS, P, DP):
     d_h = D[0]
     h = S[0]
     z = T[1]
@@ -73,7 +73,7 @@ def _backward(H, D, S, N, T, dgi, dgh, DS):
     dgi_n[...] = _t0*d_h*(1 - n**2)
 
 
-def _backward_hidden(H, DM, S, N, T, dgi, dgh, DS):
+def _backward_hidden(H, DM, S, N, T, dgi, dgh, DS, P, DP):
     dm_n = DM[0]
     h = S[0]
     r = T[0]
@@ -101,6 +101,7 @@ def forward(x, params, state0=None, *, save=False):
     dtype = x.dtype
     gi_seq = (x.reshape(T * B, X) @ p["weight_ih"].T).reshape(T, B, 3 * H)
     gi_seq += p["bias_ih"]
+    P = ()
     W1 = p["weight_hh"][:2 * H].T
     b1 = p["bias_hh"][:2 * H]
     y = numpy.empty((T, B, H), dtype)
@@ -112,11 +113,11 @@ def forward(x, params, state0=None, *, save=False):
         T_t = slots[t if save else 0]
         numpy.matmul(S[0], W1, out=gh[:, :2 * H])
         gh[:, :2 * H] += b1
-        _forward_hidden(H, gi_seq[t], gh, S, T_t)
+        _forward_hidden(H, gi_seq[t], gh, S, T_t, P)
         numpy.matmul(T_t[3], p["weight_hh"][2 * H:3 * H].T, out=gh[:, 2 * H:3 * H])
         gh[:, 2 * H:3 * H] += p["bias_hh"][2 * H:3 * H]
         N = (y[t],)
-        _forward(H, gi_seq[t], gh, S, N, T_t)
+        _forward(H, gi_seq[t], gh, S, N, T_t, P)
         S = N
     state = (y[-1].copy(),)
     if not save:
@@ -137,15 +138,17 @@ def backward(tape, dy, dstate=None):
     dtype = y.dtype
     dgi_seq = numpy.empty((T, B, 3 * H), dtype)
     dgh_seq = dgi_seq
+    P = ()
+    DP = tuple(numpy.zeros((B, H), dtype) for _ in P)  # per-unit parameter gradients, summed over time
     W1 = p["weight_hh"][:2 * H]
     for t in range(T - 1, -1, -1):
         S = (y[t - 1] if t else state0[0],)
         N = (y[t],)
         D = (D[0] + dy[t],)
         DS = tuple(numpy.empty((B, H), dtype) for _ in STATES)
-        _backward(H, D, S, N, slots[t], dgi_seq[t], dgh_seq[t], DS)
+        _backward(H, D, S, N, slots[t], dgi_seq[t], dgh_seq[t], DS, P, DP)
         DM = (dgh_seq[t][:, 2 * H:3 * H] @ p["weight_hh"][2 * H:3 * H], )
-        _backward_hidden(H, DM, S, N, slots[t], dgi_seq[t], dgh_seq[t], DS)
+        _backward_hidden(H, DM, S, N, slots[t], dgi_seq[t], dgh_seq[t], DS, P, DP)
         D = (DS[0] + dgh_seq[t][:, :2 * H] @ W1,)
     dgi = dgi_seq.reshape(T * B, 3 * H)
     dgh = dgh_seq.reshape(T * B, 3 * H)

@@ -32,7 +32,7 @@ def init_params(input_size, hidden_size, rng=None, dtype=numpy.float64):
     return _runtime.init_params(4, input_size, hidden_size, rng, dtype)
 
 
-def _forward(H, gi, gh, S, N, T):
+def _forward(H, gi, gh, S, N, T, P):
     c = S[1]
     next_h = N[0]
     next_c = N[1]
@@ -58,7 +58,7 @@ def _forward(H, gi, gh, S, N, T):
     numpy.multiply(o, tanh_c, out=next_h)
 
 
-def _backward(H, D, S, N, T, dgi, dgh, DS):
+def _backward(H, D, S, N, T, dgi, dgh, DS, P, DP):
     d_h = D[0]
     d_c = D[1]
     c = S[1]
@@ -101,6 +101,7 @@ def forward(x, params, state0=None, *, save=False):
     dtype = x.dtype
     gi_seq = (x.reshape(T * B, X) @ p["weight_ih"].T).reshape(T, B, 4 * H)
     gi_seq += p["bias_ih"]
+    P = ()
     W1 = p["weight_hh"][:4 * H].T
     b1 = p["bias_hh"][:4 * H]
     y = numpy.empty((T, B, H), dtype)
@@ -114,7 +115,7 @@ def forward(x, params, state0=None, *, save=False):
         numpy.matmul(S[0], W1, out=gh[:, :4 * H])
         gh[:, :4 * H] += b1
         N = (y[t], seq["c"][t] if save else spare[0][t % 2],)
-        _forward(H, gi_seq[t], gh, S, N, T_t)
+        _forward(H, gi_seq[t], gh, S, N, T_t, P)
         S = N
     state = (y[-1].copy(), S[1].copy() if save else S[1],)
     if not save:
@@ -136,13 +137,15 @@ def backward(tape, dy, dstate=None):
     dtype = y.dtype
     dgi_seq = numpy.empty((T, B, 4 * H), dtype)
     dgh_seq = dgi_seq
+    P = ()
+    DP = tuple(numpy.zeros((B, H), dtype) for _ in P)  # per-unit parameter gradients, summed over time
     W1 = p["weight_hh"][:4 * H]
     for t in range(T - 1, -1, -1):
         S = (y[t - 1] if t else state0[0], seq["c"][t - 1] if t else state0[1],)
         N = (y[t], seq["c"][t],)
         D = (D[0] + dy[t], D[1],)
         DS = tuple(numpy.empty((B, H), dtype) for _ in STATES)
-        _backward(H, D, S, N, slots[t], dgi_seq[t], dgh_seq[t], DS)
+        _backward(H, D, S, N, slots[t], dgi_seq[t], dgh_seq[t], DS, P, DP)
         D = (DS[0] + dgh_seq[t][:, :4 * H] @ W1, DS[1],)
     dgi = dgi_seq.reshape(T * B, 4 * H)
     dgh = dgh_seq.reshape(T * B, 4 * H)

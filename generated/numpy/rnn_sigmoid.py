@@ -32,14 +32,14 @@ def init_params(input_size, hidden_size, rng=None, dtype=numpy.float64):
     return _runtime.init_params(1, input_size, hidden_size, rng, dtype)
 
 
-def _forward(H, gi, gh, S, N, T):
+def _forward(H, gi, gh, S, N, T, P):
     next_h = N[0]
     gi_a = gi[:, 0 * H:1 * H]
     gh_a = gh[:, 0 * H:1 * H]
     _sigmoid(gh_a + gi_a, out=next_h)
 
 
-def _backward(H, D, S, N, T, dgi, dgh, DS):
+def _backward(H, D, S, N, T, dgi, dgh, DS, P, DP):
     d_h = D[0]
     next_h = N[0]
     dgi_a = dgi[:, 0 * H:1 * H]
@@ -65,6 +65,7 @@ def forward(x, params, state0=None, *, save=False):
     dtype = x.dtype
     gi_seq = (x.reshape(T * B, X) @ p["weight_ih"].T).reshape(T, B, 1 * H)
     gi_seq += p["bias_ih"]
+    P = ()
     W1 = p["weight_hh"][:1 * H].T
     b1 = p["bias_hh"][:1 * H]
     y = numpy.empty((T, B, H), dtype)
@@ -77,7 +78,7 @@ def forward(x, params, state0=None, *, save=False):
         numpy.matmul(S[0], W1, out=gh[:, :1 * H])
         gh[:, :1 * H] += b1
         N = (y[t],)
-        _forward(H, gi_seq[t], gh, S, N, T_t)
+        _forward(H, gi_seq[t], gh, S, N, T_t, P)
         S = N
     state = (y[-1].copy(),)
     if not save:
@@ -98,13 +99,15 @@ def backward(tape, dy, dstate=None):
     dtype = y.dtype
     dgi_seq = numpy.empty((T, B, 1 * H), dtype)
     dgh_seq = dgi_seq
+    P = ()
+    DP = tuple(numpy.zeros((B, H), dtype) for _ in P)  # per-unit parameter gradients, summed over time
     W1 = p["weight_hh"][:1 * H]
     for t in range(T - 1, -1, -1):
         S = (y[t - 1] if t else state0[0],)
         N = (y[t],)
         D = (D[0] + dy[t],)
         DS = tuple(numpy.empty((B, H), dtype) for _ in STATES)
-        _backward(H, D, S, N, slots[t], dgi_seq[t], dgh_seq[t], DS)
+        _backward(H, D, S, N, slots[t], dgi_seq[t], dgh_seq[t], DS, P, DP)
         D = (DS[0] + dgh_seq[t][:, :1 * H] @ W1,)
     dgi = dgi_seq.reshape(T * B, 1 * H)
     dgh = dgh_seq.reshape(T * B, 1 * H)
