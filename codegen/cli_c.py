@@ -13,16 +13,14 @@ from .render import write_if_changed
 
 
 def cmd_generate_c(args: argparse.Namespace) -> int:
-    from .c.fixed import generate
+    from .c.fixed import generate, param_shapes
     from .c.weights import read_arrays, select
     from .ir import lower
 
     weights = None
     if args.weights:
-        G = len(lower(args.cell).gates)
-        X, H = args.input_size, args.hidden_size
-        shapes = {"weight_ih": (G * H, X), "weight_hh": (G * H, H), "bias_ih": (G * H,), "bias_hh": (G * H,)}
-        weights = select(read_arrays(Path(args.weights)), shapes, H, args.dense)
+        shapes = param_shapes(lower(args.cell), args.input_size, args.hidden_size)
+        weights = select(read_arrays(Path(args.weights)), shapes, args.hidden_size, args.dense)
     files = generate(args.cell, args.input_size, args.hidden_size, weights, args.dense, args.name, args.dtype)
     out = Path(args.out)
     for rel, text in files.items():

@@ -2,7 +2,9 @@
 
 One description serves both so the ctypes argtypes cannot drift from the prototypes: every
 pointer argument is a contiguous array of the build's floating type (``real``), every size a
-``size_t``. ``optional`` pointers may be NULL (meaning zeros, or "keep no tape").
+``size_t``. ``optional`` pointers may be NULL (meaning zeros, or "keep no tape"). Parameters follow
+the cell's ``param_names``; a per-unit parameter ``w`` is the argument ``p_w`` and its gradient
+``dp_w`` (prefixed, so no cell's names can collide with the fixed argument names).
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from dataclasses import dataclass
 
 from ..ir import CellIR
 from .printer import CType
+
+STANDARD = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
 
 @dataclass(frozen=True)
@@ -51,15 +55,31 @@ def _sizes(*names: str) -> tuple[Arg, ...]:
     return tuple(Arg(n, "size") for n in names)
 
 
+def param_arg(name: str) -> str:
+    """The C argument that carries params[name]."""
+    return name if name in STANDARD else f"p_{name}"
+
+
+def grad_arg(name: str) -> str:
+    """The C argument that receives the gradient of params[name]."""
+    return f"d{name}" if name in STANDARD else f"dp_{name}"
+
+
+def param_shapes(ir: CellIR) -> dict[str, str]:
+    """Each parameter's shape, as the header documents it."""
+    G = len(ir.gates)
+    shapes = {"weight_ih": f"({G}*H, X)", "weight_hh": f"({G}*H, H)", "bias_ih": f"({G}*H)", "bias_hh": f"({G}*H)"}
+    return {n: shapes.get(n, "(H)") for n in ir.param_names}
+
+
 def functions(ir: CellIR) -> list[Function]:
     """The cell's C API in header order."""
-    G, S = len(ir.gates), len(ir.states)
-    params = (
-        Arg("weight_ih", "in", f"({G}*H, X)"),
-        Arg("weight_hh", "in", f"({G}*H, H)"),
-        Arg("bias_ih", "in", f"({G}*H)"),
-        Arg("bias_hh", "in", f"({G}*H)"),
-    )
+    S = len(ir.states)
+    shapes = param_shapes(ir)
+    params = tuple(Arg(param_arg(n), "in", s) for n, s in shapes.items())
+    # the backward needs every parameter but the biases (they are only added)
+    bparams = tuple(a for a in params if a.name not in ("bias_ih", "bias_hh"))
+    grads = tuple(Arg(grad_arg(n), "out", s) for n, s in shapes.items())
     return [
         Function("tape_size", "size_t", _sizes("T", "B", "H"), False,
                  "Elements of the tape buffer forward writes and backward reads (0 on overflow)."),
@@ -82,9 +102,7 @@ def functions(ir: CellIR) -> list[Function]:
         ),
         Function(
             "backward", "int",
-            _sizes("T", "B", "X", "H") + (
-                Arg("x", "in", "(T, B, X)"),
-                params[0], params[1],
+            _sizes("T", "B", "X", "H") + (Arg("x", "in", "(T, B, X)"),) + bparams + (
                 Arg("state0", "in", f"({S}, B, H)", optional=True),
                 Arg("y", "in", "(T, B, H)"),
                 Arg("tape", "in", "(tape_size)"),
@@ -92,12 +110,7 @@ def functions(ir: CellIR) -> list[Function]:
                 Arg("dstate", "in", f"({S}, B, H)", optional=True),
                 Arg("dx", "out", "(T, B, X)"),
                 Arg("dstate0", "out", f"({S}, B, H)"),
-                Arg("dweight_ih", "out", f"({G}*H, X)"),
-                Arg("dweight_hh", "out", f"({G}*H, H)"),
-                Arg("dbias_ih", "out", f"({G}*H)"),
-                Arg("dbias_hh", "out", f"({G}*H)"),
-                Arg("work", "work", "(backward_workspace_size)"),
-            ),
+            ) + grads + (Arg("work", "work", "(backward_workspace_size)"),),
             True, "Backpropagate sum(y*dy) + sum(state*dstate) through the taped sequence. 0 on success.",
         ),
         Function(

@@ -7,7 +7,7 @@ unit's column in a (B, G*H) gate buffer; gate k lives at ``sc_g + k*H`` (PyTorch
 from __future__ import annotations
 
 from ..ir import CellIR
-from .api import functions
+from .api import functions, grad_arg, param_arg
 from .printer import CTYPES, CType, print_kernel
 
 
@@ -17,6 +17,7 @@ def forward_bindings(ir: CellIR) -> dict[str, str]:
     b |= {f"next_{s}": f"sc_N[{j}][sc_u]" for j, s in enumerate(ir.states)}
     b |= {name: f"sc_T[{k} * sc_BH + sc_u]" for k, name in enumerate(ir.tape)}
     b |= {f"tape_{name}": f"sc_T[{k} * sc_BH + sc_u]" for k, name in enumerate(ir.tape)}
+    b |= {name: f"sc_P[{k}][sc_j]" for k, name in enumerate(ir.unit_params)}
     for k, g in enumerate(ir.gates):  # in the forward, gi/gh are always the live GEMM results
         b[f"gi_{g}"] = f"sc_gi[sc_g + {k} * sc_H]"
         b[f"gh_{g}"] = f"sc_gh[sc_g + {k} * sc_H]"
@@ -34,6 +35,8 @@ def backward_bindings(ir: CellIR) -> dict[str, str]:
         b[f"dgi_{g}"] = f"sc_dgi[sc_g + {k} * sc_H]"
         b[f"dgh_{g}"] = f"sc_dgh[sc_g + {k} * sc_H]"
     b |= {f"ds_{s}": f"sc_DS[{j} * sc_BH + sc_u]" for j, s in enumerate(ir.states)}
+    b |= {name: f"sc_P[{k}][sc_j]" for k, name in enumerate(ir.unit_params)}
+    b |= {f"dp_{name}": f"sc_DP[{k}][sc_j]" for k, name in enumerate(ir.unit_params)}  # summed over b and t
     return b
 
 
@@ -85,9 +88,18 @@ def context(ir: CellIR) -> dict:
             "kernels": kernels(ir, ct),
             "protos": {f.stem: f.prototype(prefix, ct) for f in funcs if f.typed},
         })
+    units = [param_arg(n) for n in ir.unit_params]
     return {
         **layout(ir),
         "prefix": prefix,
+        "params": [param_arg(n) for n in ir.param_names],
+        "bparams": [param_arg(n) for n in ir.param_names if n not in ("bias_ih", "bias_hh")],
+        "grads": [grad_arg(n) for n in ir.param_names],
+        "unit_grads": [grad_arg(n) for n in ir.unit_params],
+        # C99 has no empty arrays: a cell without per-unit parameters passes one NULL
+        "NP": max(1, len(units)),
+        "P_init": "{" + (", ".join(units) or "NULL") + "}",
+        "DP_init": "{" + (", ".join(grad_arg(n) for n in ir.unit_params) or "NULL") + "}",
         "doc_lines": [(" * " + line).rstrip() if k else line for k, line in enumerate(ir.doc.splitlines())],
         "guard": f"SYMCELL_{ir.name.upper()}_H",
         "macro": f"SYMCELL_{ir.name.upper()}",

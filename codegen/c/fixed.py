@@ -13,6 +13,7 @@ import numpy
 
 from ..ir import lower
 from ..render import render
+from .api import param_arg
 from .context import layout
 from .printer import DOUBLE, FLOAT, c_name, print_kernel
 
@@ -23,10 +24,18 @@ def _bindings(ir, H: int) -> dict[str, str | None]:
     b |= {f"next_{s}": f"sc_s->{c_name(s)}[sc_j]" for s in ir.states}  # in place: inputs are loaded first
     b |= {name: None for name in ir.tape} | {f"tape_{name}": None for name in ir.tape}
     b |= {f"m_{g}": f"sc_s->sc_m[{i}][sc_j]" for i, g in enumerate(ir.stage2_gates)}
+    b |= {n: f"sc_p->{param_arg(n)}[sc_j]" for n in ir.unit_params}
     for k, g in enumerate(ir.gates):
         b[f"gi_{g}"] = f"sc_s->sc_gi[{k * H} + sc_j]"
         b[f"gh_{g}"] = f"sc_s->sc_gh[{k * H} + sc_j]"
     return b
+
+
+def param_shapes(ir, X: int, H: int) -> dict[str, tuple[int, ...]]:
+    """The shapes of the cell's params, in ``param_names`` order (PyTorch's for the standard four)."""
+    G = len(ir.gates)
+    standard = {"weight_ih": (G * H, X), "weight_hh": (G * H, H), "bias_ih": (G * H,), "bias_hh": (G * H,)}
+    return {n: standard.get(n, (H,)) for n in ir.param_names}
 
 
 def _literal(v: float, single: bool) -> str:
@@ -58,17 +67,17 @@ def generate(cell, input_size: int, hidden_size: int, weights: dict | None = Non
     ctype = FLOAT if dtype == "float" else DOUBLE
     X, H = input_size, hidden_size
     lay = layout(ir)
-    G = lay["G"]
-    shapes = {"weight_ih": (G * H, X), "weight_hh": (G * H, H), "bias_ih": (G * H,), "bias_hh": (G * H,)}
-    fields = [(k, "".join(f"[{d}]" for d in s)) for k, s in shapes.items()]
+    shapes = param_shapes(ir, X, H)
     if dense:
-        fields += [("dense_weight", f"[{dense}][{H}]"), ("dense_bias", f"[{dense}]")]
+        shapes |= {"dense_weight": (dense, H), "dense_bias": (dense,)}
+    # (params key, struct field, C array dimensions); a per-unit parameter w is the field p_w
+    fields = [(k, param_arg(k) if k in ir.unit_params else k, "".join(f"[{d}]" for d in s)) for k, s in shapes.items()]
     baked = None
     if weights is not None:
-        missing = [k for k, _ in fields if k not in weights]
+        missing = [k for k in shapes if k not in weights]
         if missing:
             raise ValueError(f"weights lack {missing}")
-        baked = [(k, _rows(numpy.asarray(weights[k]), ctype is FLOAT)) for k, _ in fields]
+        baked = [(field, _rows(numpy.asarray(weights[k]), ctype is FLOAT)) for k, field, _ in fields]
     ctx = {
         **lay,
         "name": name,

@@ -84,6 +84,11 @@ class CKernels:
         self.dtype = dtype
         self.params_from_state_dict = _runtime.params_from_state_dict
         self._G = len(ir.gates)
+        # the parameter layout, passed to the NumPy runtime's checks only where it is not the standard one
+        self._layout = {"recurrent_matrix": False} if not ir.recurrent_matrix else {}
+        self._layout |= {"unit_params": ir.unit_params} if ir.unit_params else {}
+        self._params = ir.param_names
+        self._bparams = tuple(n for n in ir.param_names if n not in ("bias_ih", "bias_hh"))
         self._seq = tuple(s for s in ir.states if s != "h" and s in ir.seq_states)
         ctype = next(c for c in CTYPES if c.numpy == dtype.name)
         ptr = ndpointer(dtype=dtype, flags=("C_CONTIGUOUS", "ALIGNED"))
@@ -100,11 +105,12 @@ class CKernels:
 
     def param_shapes(self, input_size, hidden_size):
         """Shapes of weight_ih, weight_hh, bias_ih, bias_hh for this cell."""
-        return _runtime.param_shapes(self._G, input_size, hidden_size)
+        return _runtime.param_shapes(self._G, input_size, hidden_size, **self._layout)
 
     def init_params(self, input_size, hidden_size, rng=None, dtype=None):
         """PyTorch's initialisation U(-1/sqrt(H), 1/sqrt(H)), in this build's dtype unless told."""
-        return _runtime.init_params(self._G, input_size, hidden_size, rng, self.dtype if dtype is None else dtype)
+        dtype = self.dtype if dtype is None else dtype
+        return _runtime.init_params(self._G, input_size, hidden_size, rng, dtype, **self._layout)
 
     def _same_dtype(self, name: str, dtype) -> None:
         if dtype != self.dtype:
@@ -123,7 +129,7 @@ class CKernels:
 
     def forward(self, x, params, state0=None, *, save=False):
         """Run the cell over a sequence: (y, state) or, with save=True, (y, state, tape); see the NumPy module."""
-        x, p, s0, H = _runtime.check_forward(self._G, self.STATES, x, params, state0)
+        x, p, s0, H = _runtime.check_forward(self._G, self.STATES, x, params, state0, **self._layout)
         self._same_dtype("x", x.dtype)
         T, B, X = x.shape
         x, p = _c(x), {k: _c(v) for k, v in p.items()}
@@ -133,8 +139,7 @@ class CKernels:
         work = numpy.empty(self._size("forward_workspace_size", T, B, X, H), self.dtype)
         # after the workspace size (never 0 unless overflowing) a 0 here means the cell keeps no tape
         flat = numpy.empty(self._fn["tape_size"](T, B, H), self.dtype) if save else None
-        self._call("forward", T, B, X, H, x, p["weight_ih"], p["weight_hh"], p["bias_ih"], p["bias_hh"],
-                   s0, y, state, flat, work)
+        self._call("forward", T, B, X, H, x, *(p[n] for n in self._params), s0, y, state, flat, work)
         state = tuple(state)
         if not save:
             return y, state
@@ -172,22 +177,15 @@ class CKernels:
         if x.ndim != 3 or x.shape[:2] != (T, B):
             raise ValueError(f"tape.x must have shape (T, B, X) with (T, B) = {(T, B)}; got {x.shape}")
         X = x.shape[2]
-        p, H_p = _runtime.check_params(self._G, tape.params, X, self.dtype)
+        p, H_p = _runtime.check_params(self._G, tape.params, X, self.dtype, **self._layout)
         if H_p != H:
             raise ValueError(f"tape.params have hidden size {H_p} but tape.y has {H}")
         s0 = _runtime.check_state("tape.state0", tape.state0, self.STATES, B, H, self.dtype)
         flat = self._flat_tape(tape, T, B, H)
-        G, S = self._G, len(self.STATES)
-        out = {
-            "x": numpy.empty((T, B, X), self.dtype),
-            "state0": numpy.empty((S, B, H), self.dtype),
-            "weight_ih": numpy.empty((G * H, X), self.dtype),
-            "weight_hh": numpy.empty((G * H, H), self.dtype),
-            "bias_ih": numpy.empty(G * H, self.dtype),
-            "bias_hh": numpy.empty(G * H, self.dtype),
-        }
+        out = {"x": numpy.empty((T, B, X), self.dtype), "state0": numpy.empty((len(self.STATES), B, H), self.dtype)}
+        out |= {n: numpy.empty(s, self.dtype) for n, s in self.param_shapes(X, H).items()}
         work = numpy.empty(self._size("backward_workspace_size", T, B, X, H), self.dtype)
-        self._call("backward", T, B, X, H, _c(x), _c(p["weight_ih"]), _c(p["weight_hh"]), _c(numpy.stack(s0)),
+        self._call("backward", T, B, X, H, _c(x), *(_c(p[n]) for n in self._bparams), _c(numpy.stack(s0)),
                    _c(tape.y), flat, _c(dy), _c(numpy.stack(D)), *out.values(), work)
         out["state0"] = tuple(out["state0"])
         return out
@@ -197,11 +195,10 @@ class CKernels:
         x_t = _runtime.as_float_array("x_t", x_t)
         if x_t.ndim != 2:
             raise ValueError(f"x_t must have shape (B, X) (2 dimensions); got shape {x_t.shape}")
-        x, p, s0, H = _runtime.check_forward(self._G, self.STATES, x_t[None], params, state)
+        x, p, s0, H = _runtime.check_forward(self._G, self.STATES, x_t[None], params, state, **self._layout)
         self._same_dtype("x_t", x.dtype)
         _, B, X = x.shape
         nxt = numpy.empty((len(self.STATES), B, H), self.dtype)
         work = numpy.empty(self._size("step_workspace_size", B, X, H), self.dtype)
-        self._call("step", B, X, H, _c(x_t), _c(p["weight_ih"]), _c(p["weight_hh"]), _c(p["bias_ih"]),
-                   _c(p["bias_hh"]), _c(numpy.stack(s0)), nxt, work)
+        self._call("step", B, X, H, _c(x_t), *(_c(p[n]) for n in self._params), _c(numpy.stack(s0)), nxt, work)
         return tuple(nxt)

@@ -11,8 +11,6 @@ from pathlib import Path
 
 import numpy
 
-PARAMS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-
 
 def read_arrays(path: Path) -> dict[str, numpy.ndarray]:
     """Every array in the file, by key. torch is imported only for a file that is not an .npz."""
@@ -40,12 +38,12 @@ def _last(key: str) -> str:
 
 
 def select(arrays: dict, shapes: dict[str, tuple], hidden: int, dense: int | None) -> dict[str, numpy.ndarray]:
-    """The recurrent params (and ``dense_weight``/``dense_bias``) from ``arrays``, shape-checked."""
+    """The cell's params, named by ``shapes`` (and ``dense_weight``/``dense_bias``), from ``arrays``, checked."""
     deeper = sorted(k for k in arrays if _last(k).endswith(("_l1", "_reverse")))
     if deeper:
         raise ValueError(f"only one-layer, one-direction cells are supported; found {deeper}")
     out = {}
-    for name in PARAMS:
+    for name in shapes:
         keys = sorted(k for k in arrays if _last(k) in (name, f"{name}_l0"))
         if len(keys) != 1:
             raise ValueError(f"need exactly one array named {name} or *{name}_l0; found {keys} in {sorted(arrays)}")

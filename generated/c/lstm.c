@@ -193,11 +193,12 @@ static void sc_colsum_f64(size_t M, size_t N, const double *A, size_t lda, doubl
 
 /* The elementwise part of a forward step (forward), one (batch, unit) element at a time. */
 static void sc_forward_f64(size_t sc_B, size_t sc_H, const double *sc_gi, const double *sc_gh,
-                                  const double *const *sc_S, double *const *sc_N, double *sc_T)
+                                  const double *const *sc_S, double *const *sc_N, double *sc_T,
+                                  const double *const *sc_P)
 {
     const size_t sc_BH = sc_B * sc_H;
     size_t sc_b, sc_j;
-    (void)sc_BH, (void)sc_gi, (void)sc_gh, (void)sc_S, (void)sc_N, (void)sc_T;
+    (void)sc_BH, (void)sc_gi, (void)sc_gh, (void)sc_S, (void)sc_N, (void)sc_T, (void)sc_P;
     for (sc_b = 0; sc_b < sc_B; ++sc_b) {
         for (sc_j = 0; sc_j < sc_H; ++sc_j) {
             const size_t sc_u = sc_b * sc_H + sc_j;
@@ -233,11 +234,13 @@ static void sc_forward_f64(size_t sc_B, size_t sc_H, const double *sc_gi, const 
 /* The elementwise part of a backward step (backward), one (batch, unit) element at a time. */
 static void sc_backward_f64(size_t sc_B, size_t sc_H, const double *sc_D, const double *sc_DM,
                                   const double *const *sc_S, const double *const *sc_N, const double *sc_T,
-                                  double *sc_dgi, double *sc_dgh, double *sc_DS)
+                                  double *sc_dgi, double *sc_dgh, double *sc_DS, const double *const *sc_P,
+                                  double *const *sc_DP)
 {
     const size_t sc_BH = sc_B * sc_H;
     size_t sc_b, sc_j;
     (void)sc_BH, (void)sc_D, (void)sc_DM, (void)sc_S, (void)sc_N, (void)sc_T, (void)sc_dgi, (void)sc_dgh, (void)sc_DS;
+    (void)sc_P, (void)sc_DP;
     for (sc_b = 0; sc_b < sc_B; ++sc_b) {
         for (sc_j = 0; sc_j < sc_H; ++sc_j) {
             const size_t sc_u = sc_b * sc_H + sc_j;
@@ -285,6 +288,7 @@ int symcell_lstm_forward_f64(size_t T, size_t B, size_t X, size_t H, const doubl
     double *spare = zero + 2 * BH; /* (2, 1, B, H) ping-pong buffers for states beyond h */
     const double *S[2];
     double *N[2];
+    const double *P[1] = {NULL}; /* per-unit parameters */
     size_t t, j;
     (void)spare;
     if (!state0) {
@@ -302,7 +306,7 @@ int symcell_lstm_forward_f64(size_t T, size_t B, size_t X, size_t H, const doubl
         sc_gemm_nt_f64(B, 4 * H, H, S[0], H, weight_hh, H, gh, GH);
         N[0] = y + t * BH;
         N[1] = tape ? tape + T * 5 * BH + (0 * T + t) * BH : spare + (2 * 0 + t % 2) * BH;
-        sc_forward_f64(B, H, gi_t, gh, S, N, Tt);
+        sc_forward_f64(B, H, gi_t, gh, S, N, Tt, P);
         for (j = 0; j < 2; ++j)
             S[j] = N[j];
     }
@@ -314,8 +318,8 @@ int symcell_lstm_forward_f64(size_t T, size_t B, size_t X, size_t H, const doubl
 int symcell_lstm_backward_f64(size_t T, size_t B, size_t X, size_t H, const double *x, const double *weight_ih, const double *weight_hh, const double *state0, const double *y, const double *tape, const double *dy, const double *dstate, double *dx, double *dstate0, double *dweight_ih, double *dweight_hh, double *dbias_ih, double *dbias_hh, double *work)
 {
     size_t tape_n, fw_n, bw_n;
-    if (!sc_sizes(T, B, X, H, &tape_n, &fw_n, &bw_n) || !x || !weight_ih || !weight_hh || !y || (!tape && tape_n)
-        || !dy || !dx || !dstate0 || !dweight_ih || !dweight_hh || !dbias_ih || !dbias_hh || !work)
+    if (!sc_sizes(T, B, X, H, &tape_n, &fw_n, &bw_n) || !x || !weight_ih || !weight_hh || !y
+        || (!tape && tape_n) || !dy || !dx || !dstate0 || !dweight_ih || !dweight_hh || !dbias_ih || !dbias_hh || !work)
         return -1;
     (void)fw_n, (void)bw_n;
     const size_t BH = B * H, GH = 4 * H, BGH = B * GH;
@@ -326,6 +330,8 @@ int symcell_lstm_backward_f64(size_t T, size_t B, size_t X, size_t H, const doub
     double *zero = DS + 2 * BH;            /* (2, B, H) zeros for a NULL state0 */
     double *DM = zero + 2 * BH;            /* (0, B, H) gradients of the hidden inputs m */
     const double *s0[2], *S[2], *N[2];
+    const double *P[1] = {NULL}; /* per-unit parameters */
+    double *DP[1] = {NULL};      /* ... and their gradients, summed over batch and time */
     size_t t, j;
     (void)DM;
     if (!state0) {
@@ -346,7 +352,7 @@ int symcell_lstm_backward_f64(size_t T, size_t B, size_t X, size_t H, const doub
         S[1] = t ? tape + T * 5 * BH + (0 * T + t - 1) * BH : s0[1];
         N[1] = tape + T * 5 * BH + (0 * T + t) * BH;
         sc_copy_f64(BH, dy + t * BH, D, 1);
-        sc_backward_f64(B, H, D, DM, S, N, Tt, dgi_t, dgh_t, DS);
+        sc_backward_f64(B, H, D, DM, S, N, Tt, dgi_t, dgh_t, DS, P, DP);
         sc_copy_f64(2 * BH, DS, D, 0);
         sc_gemm_nn_f64(B, H, 4 * H, dgh_t, GH, weight_hh, H, D, H);
     }
@@ -365,8 +371,8 @@ int symcell_lstm_backward_f64(size_t T, size_t B, size_t X, size_t H, const doub
 
 int symcell_lstm_step_f64(size_t B, size_t X, size_t H, const double *x_t, const double *weight_ih, const double *weight_hh, const double *bias_ih, const double *bias_hh, const double *state, double *next_state, double *work)
 {
-    return symcell_lstm_forward_f64(1, B, X, H, x_t, weight_ih, weight_hh, bias_ih, bias_hh, state, next_state,
-                                  next_state, NULL, work);
+    return symcell_lstm_forward_f64(1, B, X, H, x_t, weight_ih, weight_hh, bias_ih, bias_hh, state, next_state, next_state, NULL,
+                                  work);
 }
 
 /* ------------------------------------------------------------------ float (f32) */
@@ -491,11 +497,12 @@ static void sc_colsum_f32(size_t M, size_t N, const float *A, size_t lda, float 
 
 /* The elementwise part of a forward step (forward), one (batch, unit) element at a time. */
 static void sc_forward_f32(size_t sc_B, size_t sc_H, const float *sc_gi, const float *sc_gh,
-                                  const float *const *sc_S, float *const *sc_N, float *sc_T)
+                                  const float *const *sc_S, float *const *sc_N, float *sc_T,
+                                  const float *const *sc_P)
 {
     const size_t sc_BH = sc_B * sc_H;
     size_t sc_b, sc_j;
-    (void)sc_BH, (void)sc_gi, (void)sc_gh, (void)sc_S, (void)sc_N, (void)sc_T;
+    (void)sc_BH, (void)sc_gi, (void)sc_gh, (void)sc_S, (void)sc_N, (void)sc_T, (void)sc_P;
     for (sc_b = 0; sc_b < sc_B; ++sc_b) {
         for (sc_j = 0; sc_j < sc_H; ++sc_j) {
             const size_t sc_u = sc_b * sc_H + sc_j;
@@ -531,11 +538,13 @@ static void sc_forward_f32(size_t sc_B, size_t sc_H, const float *sc_gi, const f
 /* The elementwise part of a backward step (backward), one (batch, unit) element at a time. */
 static void sc_backward_f32(size_t sc_B, size_t sc_H, const float *sc_D, const float *sc_DM,
                                   const float *const *sc_S, const float *const *sc_N, const float *sc_T,
-                                  float *sc_dgi, float *sc_dgh, float *sc_DS)
+                                  float *sc_dgi, float *sc_dgh, float *sc_DS, const float *const *sc_P,
+                                  float *const *sc_DP)
 {
     const size_t sc_BH = sc_B * sc_H;
     size_t sc_b, sc_j;
     (void)sc_BH, (void)sc_D, (void)sc_DM, (void)sc_S, (void)sc_N, (void)sc_T, (void)sc_dgi, (void)sc_dgh, (void)sc_DS;
+    (void)sc_P, (void)sc_DP;
     for (sc_b = 0; sc_b < sc_B; ++sc_b) {
         for (sc_j = 0; sc_j < sc_H; ++sc_j) {
             const size_t sc_u = sc_b * sc_H + sc_j;
@@ -583,6 +592,7 @@ int symcell_lstm_forward_f32(size_t T, size_t B, size_t X, size_t H, const float
     float *spare = zero + 2 * BH; /* (2, 1, B, H) ping-pong buffers for states beyond h */
     const float *S[2];
     float *N[2];
+    const float *P[1] = {NULL}; /* per-unit parameters */
     size_t t, j;
     (void)spare;
     if (!state0) {
@@ -600,7 +610,7 @@ int symcell_lstm_forward_f32(size_t T, size_t B, size_t X, size_t H, const float
         sc_gemm_nt_f32(B, 4 * H, H, S[0], H, weight_hh, H, gh, GH);
         N[0] = y + t * BH;
         N[1] = tape ? tape + T * 5 * BH + (0 * T + t) * BH : spare + (2 * 0 + t % 2) * BH;
-        sc_forward_f32(B, H, gi_t, gh, S, N, Tt);
+        sc_forward_f32(B, H, gi_t, gh, S, N, Tt, P);
         for (j = 0; j < 2; ++j)
             S[j] = N[j];
     }
@@ -612,8 +622,8 @@ int symcell_lstm_forward_f32(size_t T, size_t B, size_t X, size_t H, const float
 int symcell_lstm_backward_f32(size_t T, size_t B, size_t X, size_t H, const float *x, const float *weight_ih, const float *weight_hh, const float *state0, const float *y, const float *tape, const float *dy, const float *dstate, float *dx, float *dstate0, float *dweight_ih, float *dweight_hh, float *dbias_ih, float *dbias_hh, float *work)
 {
     size_t tape_n, fw_n, bw_n;
-    if (!sc_sizes(T, B, X, H, &tape_n, &fw_n, &bw_n) || !x || !weight_ih || !weight_hh || !y || (!tape && tape_n)
-        || !dy || !dx || !dstate0 || !dweight_ih || !dweight_hh || !dbias_ih || !dbias_hh || !work)
+    if (!sc_sizes(T, B, X, H, &tape_n, &fw_n, &bw_n) || !x || !weight_ih || !weight_hh || !y
+        || (!tape && tape_n) || !dy || !dx || !dstate0 || !dweight_ih || !dweight_hh || !dbias_ih || !dbias_hh || !work)
         return -1;
     (void)fw_n, (void)bw_n;
     const size_t BH = B * H, GH = 4 * H, BGH = B * GH;
@@ -624,6 +634,8 @@ int symcell_lstm_backward_f32(size_t T, size_t B, size_t X, size_t H, const floa
     float *zero = DS + 2 * BH;            /* (2, B, H) zeros for a NULL state0 */
     float *DM = zero + 2 * BH;            /* (0, B, H) gradients of the hidden inputs m */
     const float *s0[2], *S[2], *N[2];
+    const float *P[1] = {NULL}; /* per-unit parameters */
+    float *DP[1] = {NULL};      /* ... and their gradients, summed over batch and time */
     size_t t, j;
     (void)DM;
     if (!state0) {
@@ -644,7 +656,7 @@ int symcell_lstm_backward_f32(size_t T, size_t B, size_t X, size_t H, const floa
         S[1] = t ? tape + T * 5 * BH + (0 * T + t - 1) * BH : s0[1];
         N[1] = tape + T * 5 * BH + (0 * T + t) * BH;
         sc_copy_f32(BH, dy + t * BH, D, 1);
-        sc_backward_f32(B, H, D, DM, S, N, Tt, dgi_t, dgh_t, DS);
+        sc_backward_f32(B, H, D, DM, S, N, Tt, dgi_t, dgh_t, DS, P, DP);
         sc_copy_f32(2 * BH, DS, D, 0);
         sc_gemm_nn_f32(B, H, 4 * H, dgh_t, GH, weight_hh, H, D, H);
     }
@@ -663,7 +675,7 @@ int symcell_lstm_backward_f32(size_t T, size_t B, size_t X, size_t H, const floa
 
 int symcell_lstm_step_f32(size_t B, size_t X, size_t H, const float *x_t, const float *weight_ih, const float *weight_hh, const float *bias_ih, const float *bias_hh, const float *state, float *next_state, float *work)
 {
-    return symcell_lstm_forward_f32(1, B, X, H, x_t, weight_ih, weight_hh, bias_ih, bias_hh, state, next_state,
-                                  next_state, NULL, work);
+    return symcell_lstm_forward_f32(1, B, X, H, x_t, weight_ih, weight_hh, bias_ih, bias_hh, state, next_state, next_state, NULL,
+                                  work);
 }
 

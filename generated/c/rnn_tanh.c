@@ -193,11 +193,12 @@ static void sc_colsum_f64(size_t M, size_t N, const double *A, size_t lda, doubl
 
 /* The elementwise part of a forward step (forward), one (batch, unit) element at a time. */
 static void sc_forward_f64(size_t sc_B, size_t sc_H, const double *sc_gi, const double *sc_gh,
-                                  const double *const *sc_S, double *const *sc_N, double *sc_T)
+                                  const double *const *sc_S, double *const *sc_N, double *sc_T,
+                                  const double *const *sc_P)
 {
     const size_t sc_BH = sc_B * sc_H;
     size_t sc_b, sc_j;
-    (void)sc_BH, (void)sc_gi, (void)sc_gh, (void)sc_S, (void)sc_N, (void)sc_T;
+    (void)sc_BH, (void)sc_gi, (void)sc_gh, (void)sc_S, (void)sc_N, (void)sc_T, (void)sc_P;
     for (sc_b = 0; sc_b < sc_B; ++sc_b) {
         for (sc_j = 0; sc_j < sc_H; ++sc_j) {
             const size_t sc_u = sc_b * sc_H + sc_j;
@@ -214,11 +215,13 @@ static void sc_forward_f64(size_t sc_B, size_t sc_H, const double *sc_gi, const 
 /* The elementwise part of a backward step (backward), one (batch, unit) element at a time. */
 static void sc_backward_f64(size_t sc_B, size_t sc_H, const double *sc_D, const double *sc_DM,
                                   const double *const *sc_S, const double *const *sc_N, const double *sc_T,
-                                  double *sc_dgi, double *sc_dgh, double *sc_DS)
+                                  double *sc_dgi, double *sc_dgh, double *sc_DS, const double *const *sc_P,
+                                  double *const *sc_DP)
 {
     const size_t sc_BH = sc_B * sc_H;
     size_t sc_b, sc_j;
     (void)sc_BH, (void)sc_D, (void)sc_DM, (void)sc_S, (void)sc_N, (void)sc_T, (void)sc_dgi, (void)sc_dgh, (void)sc_DS;
+    (void)sc_P, (void)sc_DP;
     for (sc_b = 0; sc_b < sc_B; ++sc_b) {
         for (sc_j = 0; sc_j < sc_H; ++sc_j) {
             const size_t sc_u = sc_b * sc_H + sc_j;
@@ -249,6 +252,7 @@ int symcell_rnn_tanh_forward_f64(size_t T, size_t B, size_t X, size_t H, const d
     double *spare = zero + 1 * BH; /* (2, 0, B, H) ping-pong buffers for states beyond h */
     const double *S[1];
     double *N[1];
+    const double *P[1] = {NULL}; /* per-unit parameters */
     size_t t, j;
     (void)spare;
     if (!state0) {
@@ -265,7 +269,7 @@ int symcell_rnn_tanh_forward_f64(size_t T, size_t B, size_t X, size_t H, const d
         sc_rows_f64(B, 1 * H, bias_hh, gh, GH);
         sc_gemm_nt_f64(B, 1 * H, H, S[0], H, weight_hh, H, gh, GH);
         N[0] = y + t * BH;
-        sc_forward_f64(B, H, gi_t, gh, S, N, Tt);
+        sc_forward_f64(B, H, gi_t, gh, S, N, Tt, P);
         for (j = 0; j < 1; ++j)
             S[j] = N[j];
     }
@@ -277,8 +281,8 @@ int symcell_rnn_tanh_forward_f64(size_t T, size_t B, size_t X, size_t H, const d
 int symcell_rnn_tanh_backward_f64(size_t T, size_t B, size_t X, size_t H, const double *x, const double *weight_ih, const double *weight_hh, const double *state0, const double *y, const double *tape, const double *dy, const double *dstate, double *dx, double *dstate0, double *dweight_ih, double *dweight_hh, double *dbias_ih, double *dbias_hh, double *work)
 {
     size_t tape_n, fw_n, bw_n;
-    if (!sc_sizes(T, B, X, H, &tape_n, &fw_n, &bw_n) || !x || !weight_ih || !weight_hh || !y || (!tape && tape_n)
-        || !dy || !dx || !dstate0 || !dweight_ih || !dweight_hh || !dbias_ih || !dbias_hh || !work)
+    if (!sc_sizes(T, B, X, H, &tape_n, &fw_n, &bw_n) || !x || !weight_ih || !weight_hh || !y
+        || (!tape && tape_n) || !dy || !dx || !dstate0 || !dweight_ih || !dweight_hh || !dbias_ih || !dbias_hh || !work)
         return -1;
     (void)fw_n, (void)bw_n;
     const size_t BH = B * H, GH = 1 * H, BGH = B * GH;
@@ -289,6 +293,8 @@ int symcell_rnn_tanh_backward_f64(size_t T, size_t B, size_t X, size_t H, const 
     double *zero = DS + 1 * BH;            /* (1, B, H) zeros for a NULL state0 */
     double *DM = zero + 1 * BH;            /* (0, B, H) gradients of the hidden inputs m */
     const double *s0[1], *S[1], *N[1];
+    const double *P[1] = {NULL}; /* per-unit parameters */
+    double *DP[1] = {NULL};      /* ... and their gradients, summed over batch and time */
     size_t t, j;
     (void)DM;
     if (!state0) {
@@ -307,7 +313,7 @@ int symcell_rnn_tanh_backward_f64(size_t T, size_t B, size_t X, size_t H, const 
         S[0] = t ? y + (t - 1) * BH : s0[0];
         N[0] = y + t * BH;
         sc_copy_f64(BH, dy + t * BH, D, 1);
-        sc_backward_f64(B, H, D, DM, S, N, Tt, dgi_t, dgh_t, DS);
+        sc_backward_f64(B, H, D, DM, S, N, Tt, dgi_t, dgh_t, DS, P, DP);
         sc_copy_f64(1 * BH, DS, D, 0);
         sc_gemm_nn_f64(B, H, 1 * H, dgh_t, GH, weight_hh, H, D, H);
     }
@@ -326,8 +332,8 @@ int symcell_rnn_tanh_backward_f64(size_t T, size_t B, size_t X, size_t H, const 
 
 int symcell_rnn_tanh_step_f64(size_t B, size_t X, size_t H, const double *x_t, const double *weight_ih, const double *weight_hh, const double *bias_ih, const double *bias_hh, const double *state, double *next_state, double *work)
 {
-    return symcell_rnn_tanh_forward_f64(1, B, X, H, x_t, weight_ih, weight_hh, bias_ih, bias_hh, state, next_state,
-                                  next_state, NULL, work);
+    return symcell_rnn_tanh_forward_f64(1, B, X, H, x_t, weight_ih, weight_hh, bias_ih, bias_hh, state, next_state, next_state, NULL,
+                                  work);
 }
 
 /* ------------------------------------------------------------------ float (f32) */
@@ -452,11 +458,12 @@ static void sc_colsum_f32(size_t M, size_t N, const float *A, size_t lda, float 
 
 /* The elementwise part of a forward step (forward), one (batch, unit) element at a time. */
 static void sc_forward_f32(size_t sc_B, size_t sc_H, const float *sc_gi, const float *sc_gh,
-                                  const float *const *sc_S, float *const *sc_N, float *sc_T)
+                                  const float *const *sc_S, float *const *sc_N, float *sc_T,
+                                  const float *const *sc_P)
 {
     const size_t sc_BH = sc_B * sc_H;
     size_t sc_b, sc_j;
-    (void)sc_BH, (void)sc_gi, (void)sc_gh, (void)sc_S, (void)sc_N, (void)sc_T;
+    (void)sc_BH, (void)sc_gi, (void)sc_gh, (void)sc_S, (void)sc_N, (void)sc_T, (void)sc_P;
     for (sc_b = 0; sc_b < sc_B; ++sc_b) {
         for (sc_j = 0; sc_j < sc_H; ++sc_j) {
             const size_t sc_u = sc_b * sc_H + sc_j;
@@ -473,11 +480,13 @@ static void sc_forward_f32(size_t sc_B, size_t sc_H, const float *sc_gi, const f
 /* The elementwise part of a backward step (backward), one (batch, unit) element at a time. */
 static void sc_backward_f32(size_t sc_B, size_t sc_H, const float *sc_D, const float *sc_DM,
                                   const float *const *sc_S, const float *const *sc_N, const float *sc_T,
-                                  float *sc_dgi, float *sc_dgh, float *sc_DS)
+                                  float *sc_dgi, float *sc_dgh, float *sc_DS, const float *const *sc_P,
+                                  float *const *sc_DP)
 {
     const size_t sc_BH = sc_B * sc_H;
     size_t sc_b, sc_j;
     (void)sc_BH, (void)sc_D, (void)sc_DM, (void)sc_S, (void)sc_N, (void)sc_T, (void)sc_dgi, (void)sc_dgh, (void)sc_DS;
+    (void)sc_P, (void)sc_DP;
     for (sc_b = 0; sc_b < sc_B; ++sc_b) {
         for (sc_j = 0; sc_j < sc_H; ++sc_j) {
             const size_t sc_u = sc_b * sc_H + sc_j;
@@ -508,6 +517,7 @@ int symcell_rnn_tanh_forward_f32(size_t T, size_t B, size_t X, size_t H, const f
     float *spare = zero + 1 * BH; /* (2, 0, B, H) ping-pong buffers for states beyond h */
     const float *S[1];
     float *N[1];
+    const float *P[1] = {NULL}; /* per-unit parameters */
     size_t t, j;
     (void)spare;
     if (!state0) {
@@ -524,7 +534,7 @@ int symcell_rnn_tanh_forward_f32(size_t T, size_t B, size_t X, size_t H, const f
         sc_rows_f32(B, 1 * H, bias_hh, gh, GH);
         sc_gemm_nt_f32(B, 1 * H, H, S[0], H, weight_hh, H, gh, GH);
         N[0] = y + t * BH;
-        sc_forward_f32(B, H, gi_t, gh, S, N, Tt);
+        sc_forward_f32(B, H, gi_t, gh, S, N, Tt, P);
         for (j = 0; j < 1; ++j)
             S[j] = N[j];
     }
@@ -536,8 +546,8 @@ int symcell_rnn_tanh_forward_f32(size_t T, size_t B, size_t X, size_t H, const f
 int symcell_rnn_tanh_backward_f32(size_t T, size_t B, size_t X, size_t H, const float *x, const float *weight_ih, const float *weight_hh, const float *state0, const float *y, const float *tape, const float *dy, const float *dstate, float *dx, float *dstate0, float *dweight_ih, float *dweight_hh, float *dbias_ih, float *dbias_hh, float *work)
 {
     size_t tape_n, fw_n, bw_n;
-    if (!sc_sizes(T, B, X, H, &tape_n, &fw_n, &bw_n) || !x || !weight_ih || !weight_hh || !y || (!tape && tape_n)
-        || !dy || !dx || !dstate0 || !dweight_ih || !dweight_hh || !dbias_ih || !dbias_hh || !work)
+    if (!sc_sizes(T, B, X, H, &tape_n, &fw_n, &bw_n) || !x || !weight_ih || !weight_hh || !y
+        || (!tape && tape_n) || !dy || !dx || !dstate0 || !dweight_ih || !dweight_hh || !dbias_ih || !dbias_hh || !work)
         return -1;
     (void)fw_n, (void)bw_n;
     const size_t BH = B * H, GH = 1 * H, BGH = B * GH;
@@ -548,6 +558,8 @@ int symcell_rnn_tanh_backward_f32(size_t T, size_t B, size_t X, size_t H, const 
     float *zero = DS + 1 * BH;            /* (1, B, H) zeros for a NULL state0 */
     float *DM = zero + 1 * BH;            /* (0, B, H) gradients of the hidden inputs m */
     const float *s0[1], *S[1], *N[1];
+    const float *P[1] = {NULL}; /* per-unit parameters */
+    float *DP[1] = {NULL};      /* ... and their gradients, summed over batch and time */
     size_t t, j;
     (void)DM;
     if (!state0) {
@@ -566,7 +578,7 @@ int symcell_rnn_tanh_backward_f32(size_t T, size_t B, size_t X, size_t H, const 
         S[0] = t ? y + (t - 1) * BH : s0[0];
         N[0] = y + t * BH;
         sc_copy_f32(BH, dy + t * BH, D, 1);
-        sc_backward_f32(B, H, D, DM, S, N, Tt, dgi_t, dgh_t, DS);
+        sc_backward_f32(B, H, D, DM, S, N, Tt, dgi_t, dgh_t, DS, P, DP);
         sc_copy_f32(1 * BH, DS, D, 0);
         sc_gemm_nn_f32(B, H, 1 * H, dgh_t, GH, weight_hh, H, D, H);
     }
@@ -585,7 +597,7 @@ int symcell_rnn_tanh_backward_f32(size_t T, size_t B, size_t X, size_t H, const 
 
 int symcell_rnn_tanh_step_f32(size_t B, size_t X, size_t H, const float *x_t, const float *weight_ih, const float *weight_hh, const float *bias_ih, const float *bias_hh, const float *state, float *next_state, float *work)
 {
-    return symcell_rnn_tanh_forward_f32(1, B, X, H, x_t, weight_ih, weight_hh, bias_ih, bias_hh, state, next_state,
-                                  next_state, NULL, work);
+    return symcell_rnn_tanh_forward_f32(1, B, X, H, x_t, weight_ih, weight_hh, bias_ih, bias_hh, state, next_state, next_state, NULL,
+                                  work);
 }
 
