@@ -153,6 +153,8 @@ def test_bad_weights_are_refused(tmp_path, capsys):
     code = main(["generate-c", "lstm", "--input-size", "2", "--hidden-size", "3", "--weights",
                  str(tmp_path / "bad.npz"), "--out", str(tmp_path)])
     assert code == 2 and "weight_hh" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="finite float"):  # representable in double, not in float
+        generate("lstm", X, H, {**params, "bias_ih": params["bias_ih"] + 1e39}, dtype="float")
     (tmp_path / "junk.pt").write_bytes(b"not a pickle")
     with pytest.raises(ValueError, match="torch.load"):
         read_arrays(tmp_path / "junk.pt")

@@ -47,6 +47,9 @@ def _literal(v: float, single: bool) -> str:
 
 def _rows(arr: numpy.ndarray, single: bool) -> list[str]:
     """A C initializer, one line per row (a vector is one row)."""
+    limit = numpy.finfo(numpy.float32 if single else numpy.float64).max
+    if not numpy.all(numpy.abs(arr) <= limit):  # also catches NaN
+        raise ValueError(f"weights must be finite {'float' if single else 'double'} values")
     rows = arr.reshape(1, -1) if arr.ndim == 1 else arr
     text = ["{" + ", ".join(_literal(v, single) for v in row) + "}" for row in rows]
     return text if arr.ndim == 2 else [t[1:-1] for t in text]
