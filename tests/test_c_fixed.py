@@ -11,6 +11,7 @@ import subprocess
 import numpy
 import pytest
 
+from codegen.c.api import param_arg
 from codegen.c.build import compiler
 from codegen.c.fixed import generate
 from codegen.c.weights import read_arrays, select
@@ -66,9 +67,9 @@ def test_fixed_size_matches_numpy(cell, tmp_path):
     files |= generate(cell, X, H, None, N, name="m32", dtype="float")
     xs = [rng.standard_normal((T, X)) for _ in range(2)]
     p32 = {**params, "dense_weight": dense[0], "dense_bias": dense[1]}
-    fill = "\n    ".join(f"{{ static const float v{k} = {_c_array(v, True)}; memcpy(&p.{k}, &v{k}, sizeof p.{k}); }}"
-                         .replace(f"v{k} =", f"v{k}{''.join(f'[{d}]' for d in v.shape)} =")
-                         for k, v in p32.items())
+    fields = {k: param_arg(k) if k in kn.param_shapes(X, H) else k for k in p32}  # per-unit w is p_w
+    fill = "\n    ".join(f"{{ static const float v{k}{''.join(f'[{d}]' for d in v.shape)} = {_c_array(v, True)}; "
+                         f"memcpy(&p.{fields[k]}, &v{k}, sizeof p.{fields[k]}); }}" for k, v in p32.items())
     program = f"""#include <stdio.h>
 #include <string.h>
 #include "m64.h"

@@ -16,7 +16,9 @@ from string import Template
 
 import pytest
 
+from codegen.c.api import grad_arg, param_arg
 from codegen.c.build import compiler
+from codegen.ir import lower
 from codegen.render import GENERATED
 from tests.support import CELLS
 
@@ -64,23 +66,23 @@ static int run_${cell}_$sfx(size_t T, size_t B, size_t X, size_t H, int nulls)
     const size_t nf = symcell_${cell}_forward_workspace_size(T, B, X, H);
     const size_t nb = symcell_${cell}_backward_workspace_size(T, B, X, H);
     const size_t ns = symcell_${cell}_step_workspace_size(B, X, H);
-    $R *x = rnd_$sfx(T * B * X), *wi = rnd_$sfx(G * H * X), *wh = rnd_$sfx(G * H * H);
-    $R *bi = rnd_$sfx(G * H), *bh = rnd_$sfx(G * H), *s0 = rnd_$sfx(S * B * H);
+    $R *x = rnd_$sfx(T * B * X), *s0 = rnd_$sfx(S * B * H);
     $R *y = rnd_$sfx(T * B * H), *st = rnd_$sfx(S * B * H), *tape = rnd_$sfx(nt);
     $R *wf = rnd_$sfx(nf), *wb = rnd_$sfx(nb), *ws = rnd_$sfx(ns), *dy = rnd_$sfx(T * B * H);
     $R *ds = rnd_$sfx(S * B * H), *dx = rnd_$sfx(T * B * X), *ds0 = rnd_$sfx(S * B * H);
-    $R *dwi = rnd_$sfx(G * H * X), *dwh = rnd_$sfx(G * H * H), *dbi = rnd_$sfx(G * H), *dbh = rnd_$sfx(G * H);
     $R *y2 = rnd_$sfx(T * B * H), *st2 = rnd_$sfx(S * B * H), *nx = rnd_$sfx(S * B * H);
+    $declare
     int bad = 0;
+    (void)G;
     bad |= !nf || !nb || !ns;
-    bad |= symcell_${cell}_forward_$sfx(T, B, X, H, x, wi, wh, bi, bh, nulls ? NULL : s0, y, st, tape, wf) != 0;
-    bad |= symcell_${cell}_forward_$sfx(T, B, X, H, x, wi, wh, bi, bh, nulls ? NULL : s0, y2, st2, NULL, wf) != 0;
-    bad |= symcell_${cell}_backward_$sfx(T, B, X, H, x, wi, wh, nulls ? NULL : s0, y, tape, dy, nulls ? NULL : ds,
-                                         dx, ds0, dwi, dwh, dbi, dbh, wb) != 0;
-    bad |= symcell_${cell}_step_$sfx(B, X, H, x, wi, wh, bi, bh, nulls ? NULL : s0, nx, ws) != 0;
+    bad |= symcell_${cell}_forward_$sfx(T, B, X, H, x, $params, nulls ? NULL : s0, y, st, tape, wf) != 0;
+    bad |= symcell_${cell}_forward_$sfx(T, B, X, H, x, $params, nulls ? NULL : s0, y2, st2, NULL, wf) != 0;
+    bad |= symcell_${cell}_backward_$sfx(T, B, X, H, x, $bparams, nulls ? NULL : s0, y, tape, dy, nulls ? NULL : ds,
+                                         dx, ds0, $grads, wb) != 0;
+    bad |= symcell_${cell}_step_$sfx(B, X, H, x, $params, nulls ? NULL : s0, nx, ws) != 0;
     bad |= !finite_$sfx(y, T * B * H) || !finite_$sfx(st, S * B * H) || !finite_$sfx(dx, T * B * X);
-    bad |= !finite_$sfx(dwi, G * H * X) || !finite_$sfx(dwh, G * H * H) || !finite_$sfx(ds0, S * B * H);
-    bad |= !finite_$sfx(dbi, G * H) || !finite_$sfx(dbh, G * H) || !finite_$sfx(nx, S * B * H);
+    bad |= !finite_$sfx(ds0, S * B * H) || !finite_$sfx(nx, S * B * H);
+    $finite
     /* with and without a tape the forward computes the same thing; step is its first step */
     {
         size_t i;
@@ -92,20 +94,40 @@ static int run_${cell}_$sfx(size_t T, size_t B, size_t X, size_t H, int nulls)
             bad |= nx[i] != y[i];
     }
     /* refused, not dereferenced */
-    bad |= symcell_${cell}_forward_$sfx(0, B, X, H, x, wi, wh, bi, bh, s0, y, st, tape, wf) != -1;
-    bad |= symcell_${cell}_forward_$sfx(T, B, X, H, NULL, wi, wh, bi, bh, s0, y, st, tape, wf) != -1;
-    bad |= symcell_${cell}_backward_$sfx(T, B, X, 0, x, wi, wh, s0, y, tape, dy, ds, dx, ds0, dwi, dwh, dbi, dbh, wb)
-           != -1;
-    bad |= symcell_${cell}_step_$sfx(B, X, H, x, wi, wh, bi, bh, s0, nx, NULL) != -1;
+    bad |= symcell_${cell}_forward_$sfx(0, B, X, H, x, $params, s0, y, st, tape, wf) != -1;
+    bad |= symcell_${cell}_forward_$sfx(T, B, X, H, NULL, $params, s0, y, st, tape, wf) != -1;
+    bad |= symcell_${cell}_backward_$sfx(T, B, X, 0, x, $bparams, s0, y, tape, dy, ds, dx, ds0, $grads, wb) != -1;
+    bad |= symcell_${cell}_step_$sfx(B, X, H, x, $params, s0, nx, NULL) != -1;
     bad |= symcell_${cell}_forward_workspace_size((size_t)-1, 2, 2, 2) != 0;
-    free(x), free(wi), free(wh), free(bi), free(bh), free(s0), free(y), free(st), free(tape), free(wf);
-    free(wb), free(ws), free(dy), free(ds), free(dx), free(ds0), free(dwi), free(dwh), free(dbi), free(dbh);
-    free(y2), free(st2), free(nx);
+    free(x), free(s0), free(y), free(st), free(tape), free(wf), free(wb), free(ws), free(dy), free(ds), free(dx);
+    free(ds0), free(y2), free(st2), free(nx);
+    $free
     if (bad)
         fprintf(stderr, "FAILED ${cell} $sfx T=%zu B=%zu X=%zu H=%zu nulls=%d\n", T, B, X, H, nulls);
     return bad;
 }
 """
+
+#: Element counts of each parameter, as C expressions of the driver's sizes.
+COUNTS = {"weight_ih": "G * H * X", "weight_hh": "G * H * H", "bias_ih": "G * H", "bias_hh": "G * H"}
+
+
+def _cell_text(cell: str, R: str, sfx: str) -> str:
+    """One cell's run function; its parameter lists come from the same description as the header."""
+    ir = lower(cell)
+    names = ir.param_names
+    count = {n: COUNTS.get(n, "H") for n in names}
+    declare = [f"{R} *{param_arg(n)} = rnd_{sfx}({count[n]}), *{grad_arg(n)} = rnd_{sfx}({count[n]});"
+               for n in names]
+    return Template(PER_CELL).substitute(
+        R=R, sfx=sfx, cell=cell, CELL=cell.upper(),
+        declare="\n    ".join(declare),
+        params=", ".join(param_arg(n) for n in names),
+        bparams=", ".join(param_arg(n) for n in names if n not in ("bias_ih", "bias_hh")),
+        grads=", ".join(grad_arg(n) for n in names),
+        finite="\n    ".join(f"bad |= !finite_{sfx}({grad_arg(n)}, {count[n]});" for n in names),
+        free="\n    ".join(f"free({param_arg(n)}), free({grad_arg(n)});" for n in names),
+    )
 
 
 def driver() -> tuple[str, int]:
@@ -115,7 +137,7 @@ def driver() -> tuple[str, int]:
     for R, sfx in (("double", "f64"), ("float", "f32")):
         text += Template(PER_TYPE).substitute(R=R, sfx=sfx)
         for cell in CELLS:
-            text += Template(PER_CELL).substitute(R=R, sfx=sfx, cell=cell, CELL=cell.upper())
+            text += _cell_text(cell, R, sfx)
             calls += [f"bad |= run_{cell}_{sfx}({T}, {B}, {X}, {H}, {n});" for T, B, X, H in SHAPES for n in (0, 1)]
     body = "\n    ".join(calls)
     text += f"\nint main(void)\n{{\n    int bad = 0;\n    {body}\n    printf(\"runs: {len(calls)}\\n\");\n"

@@ -23,6 +23,7 @@ def _bindings(ir, H: int) -> dict[str, str | None]:
     b: dict[str, str | None] = {s: f"sc_s->{c_name(s)}[sc_j]" for s in ir.states}
     b |= {f"next_{s}": f"sc_s->{c_name(s)}[sc_j]" for s in ir.states}  # in place: inputs are loaded first
     b |= {name: None for name in ir.tape} | {f"tape_{name}": None for name in ir.tape}
+    b |= {name: f"sc_s->sc_keep[{i}][sc_j]" for i, name in enumerate(_kept(ir))}
     b |= {f"m_{g}": f"sc_s->sc_m[{i}][sc_j]" for i, g in enumerate(ir.stage2_gates)}
     b |= {n: f"sc_p->{param_arg(n)}[sc_j]" for n in ir.unit_params}
     for k, g in enumerate(ir.gates):
@@ -38,6 +39,11 @@ def param_shapes(ir, X: int, H: int) -> dict[str, tuple[int, ...]]:
     return {n: standard.get(n, (H,)) for n in ir.param_names}
 
 
+def _kept(ir) -> list[str]:
+    """Tape values forward_hidden computes and forward reads: with no tape they need a scratch slot."""
+    return [n for n in ir.tape if n in ir.forward.inputs and n in ir.forward_hidden.defined]
+
+
 def _literal(v: float, single: bool) -> str:
     """The shortest decimal that reads back as the same value (as float when ``single``)."""
     if single:
@@ -46,13 +52,12 @@ def _literal(v: float, single: bool) -> str:
 
 
 def _rows(arr: numpy.ndarray, single: bool) -> list[str]:
-    """A C initializer, one line per row (a vector is one row)."""
+    """The values of a flat array's initializer, one line per matrix row (a vector is one row)."""
     limit = numpy.finfo(numpy.float32 if single else numpy.float64).max
     if not numpy.all(numpy.abs(arr) <= limit):  # also catches NaN
         raise ValueError(f"weights must be finite {'float' if single else 'double'} values")
     rows = arr.reshape(1, -1) if arr.ndim == 1 else arr
-    text = ["{" + ", ".join(_literal(v, single) for v in row) + "}" for row in rows]
-    return text if arr.ndim == 2 else [t[1:-1] for t in text]
+    return [", ".join(_literal(v, single) for v in row) for row in rows]
 
 
 def generate(cell, input_size: int, hidden_size: int, weights: dict | None = None, dense: int | None = None,
@@ -73,14 +78,17 @@ def generate(cell, input_size: int, hidden_size: int, weights: dict | None = Non
     shapes = param_shapes(ir, X, H)
     if dense:
         shapes |= {"dense_weight": (dense, H), "dense_bias": (dense,)}
-    # (params key, struct field, C array dimensions); a per-unit parameter w is the field p_w
-    fields = [(k, param_arg(k) if k in ir.unit_params else k, "".join(f"[{d}]" for d in s)) for k, s in shapes.items()]
+    # a per-unit parameter w is the field p_w
+    # (params key, struct field, element count, shape): matrices are flat row-major arrays, so the
+    # matrix-vector loops index them within one array object (rows of a 2-D member would not be)
+    fields = [(k, param_arg(k) if k in ir.unit_params else k, int(numpy.prod(s)),
+               f"{s[0]} x {s[1]}, row-major" if len(s) == 2 else f"{s[0]} values") for k, s in shapes.items()]
     baked = None
     if weights is not None:
         missing = [k for k in shapes if k not in weights]
         if missing:
             raise ValueError(f"weights lack {missing}")
-        baked = [(field, _rows(numpy.asarray(weights[k]), ctype is FLOAT)) for k, field, _ in fields]
+        baked = [(field, _rows(numpy.asarray(weights[k]), ctype is FLOAT)) for k, field, _, _ in fields]
     ctx = {
         **lay,
         "name": name,
@@ -93,6 +101,7 @@ def generate(cell, input_size: int, hidden_size: int, weights: dict | None = Non
         "OUT": dense or H,
         "fields": fields,
         "state_fields": [c_name(s) for s in ir.states],
+        "NKEEP": len(_kept(ir)),
         "baked": baked,
         "forward_hidden": print_kernel(ir.forward_hidden, _bindings(ir, H), ctype) if ir.forward_hidden else [],
         "forward": print_kernel(ir.forward, _bindings(ir, H), ctype),
