@@ -9,6 +9,7 @@ printed from.
 from __future__ import annotations
 
 import ctypes
+import importlib
 import threading
 
 import numpy
@@ -82,7 +83,10 @@ class CKernels:
     def __init__(self, ir: CellIR, lib: ctypes.CDLL, dtype: numpy.dtype):
         self.CELL, self.STATES, self.GATES, self.TAPE = ir.name, ir.states, ir.gates, ir.tape
         self.dtype = dtype
-        self.params_from_state_dict = _runtime.params_from_state_dict
+        try:  # the NumPy module's own converter, so the two backends convert state_dicts alike
+            self.params_from_state_dict = importlib.import_module(f"generated.numpy.{ir.name}").params_from_state_dict
+        except ModuleNotFoundError:  # a cell generated only for C (tests of unregistered cells)
+            self.params_from_state_dict = _runtime.params_from_state_dict
         self._G = len(ir.gates)
         # the parameter layout, passed to the NumPy runtime's checks only where it is not the standard one
         self._layout = {"recurrent_matrix": False} if not ir.recurrent_matrix else {}
