@@ -12,7 +12,7 @@ all: kernels c-libs
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,plot]'
+	$(BIN)/python -m pip install --quiet -e '.[test,plot,blas]'
 	touch $(STAMP)
 
 kernels: $(STAMP)

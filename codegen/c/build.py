@@ -23,6 +23,30 @@ FLAGS = ("-O3", "-std=c99", "-fPIC", "-shared")
 LIBS = ("-lm",)
 
 
+def blas() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(compile flags, link flags) of the CBLAS the kernels' big GEMMs go to; ((), ()) for the portable loops.
+
+    $SYMCELL_BLAS chooses: ``none`` (portable loops), ``openblas`` (the system's libopenblas, e.g.
+    Debian's libopenblas-dev), or unset: the scipy-openblas32 wheel when it is installed (symcell's
+    ``blas`` extra; its symbols carry the prefix ``scipy_``), else none. Both are part of the
+    library's hash, so switching never loads a library built the other way.
+    """
+    choice = os.environ.get("SYMCELL_BLAS", "").strip().lower()
+    if choice == "none":
+        return (), ()
+    if choice == "openblas":
+        return ("-DSYMCELL_USE_CBLAS",), ("-lopenblas",)
+    if choice:
+        raise ValueError(f"SYMCELL_BLAS must be 'none', 'openblas' or unset; got {choice!r}")
+    try:
+        import scipy_openblas32 as wheel
+    except ImportError:
+        return (), ()
+    lib = wheel.get_lib_dir()
+    return (("-DSYMCELL_USE_CBLAS", "-DSYMCELL_CBLAS_PREFIX=scipy_", "-I", wheel.get_include_dir()),
+            ("-L", lib, f"-Wl,-rpath,{lib}", f"-l{wheel.get_library()}"))
+
+
 class CompilerNotFoundError(RuntimeError):
     """No C compiler: the C backend cannot build its libraries."""
 
@@ -68,9 +92,10 @@ def library(cell: str) -> Path:
     """The shared library for ``cell``, compiled now unless the cache already has this exact build."""
     src = source(cell)
     cmd = compiler()
+    cflags, libs = blas()
     digest = hashlib.sha256()
     for part in (src.read_bytes(), src.with_suffix(".h").read_bytes(), _identity(tuple(cmd)).encode(),
-                 " ".join([*cmd, *FLAGS, *LIBS]).encode()):
+                 " ".join([*cmd, *FLAGS, *cflags, *libs, *LIBS]).encode()):
         digest.update(part)
         digest.update(b"\0")
     out = cache_dir() / f"{cell}-{digest.hexdigest()[:20]}.so"
@@ -80,7 +105,7 @@ def library(cell: str) -> Path:
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{cell}-", suffix=".so.tmp")
     os.close(fd)
     try:
-        run = subprocess.run([*cmd, *FLAGS, "-I", str(src.parent), "-o", tmp, str(src), *LIBS],
+        run = subprocess.run([*cmd, *FLAGS, *cflags, "-I", str(src.parent), "-o", tmp, str(src), *libs, *LIBS],
                              capture_output=True, text=True)
         if run.returncode != 0:
             raise CompileError(f"compiling {src} failed ({' '.join(cmd)}):\n{run.stderr.strip()}")

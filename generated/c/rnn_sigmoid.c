@@ -11,6 +11,32 @@
 #include <math.h>
 #include <stdint.h>
 
+#ifdef SYMCELL_USE_CBLAS
+/* Built against a CBLAS (the loader passes -DSYMCELL_USE_CBLAS, its include path and, for a BLAS whose
+ * symbols carry a prefix such as scipy-openblas32's scipy_cblas_sgemm, -DSYMCELL_CBLAS_PREFIX=scipy_). */
+#include <cblas.h>
+#include <limits.h>
+#ifndef SYMCELL_CBLAS_PREFIX
+#define SYMCELL_CBLAS_PREFIX
+#endif
+#ifndef SYMCELL_BLAS_MIN
+#define SYMCELL_BLAS_MIN 8192 /* multiply-adds below which the loops beat the cost of a BLAS call */
+#endif
+#define SC_CAT_(a, b) a##b
+#define SC_CAT(a, b) SC_CAT_(a, b)
+/* Inside a sc_gemm_* helper: hand C += op(A) op(B) to the BLAS and return, when the product is big
+ * enough to gain and every size fits the BLAS's int. */
+#define SC_BLAS_GEMM(f, ta, tb)                                                                         \
+    if ((double)M * (double)N * (double)K >= SYMCELL_BLAS_MIN && M <= INT_MAX && N <= INT_MAX           \
+        && K <= INT_MAX && lda <= INT_MAX && ldb <= INT_MAX && ldc <= INT_MAX) {                        \
+        SC_CAT(SYMCELL_CBLAS_PREFIX, SC_CAT(cblas_, f))(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K, 1, \
+                                                        A, (int)lda, B, (int)ldb, 1, C, (int)ldc);    \
+        return;                                                                                         \
+    }
+#else
+#define SC_BLAS_GEMM(f, ta, tb) (void)0 /* portable build: the loops below */
+#endif
+
 /* a * b, clearing *ok on overflow. */
 static size_t sc_mul(size_t a, size_t b, int *ok)
 {
@@ -93,8 +119,9 @@ static inline double sc_step_f64(double x)
 
 /*
  * The only dense linear algebra: three GEMM shapes that accumulate (C += op(A) op(B), i.e.
- * beta = 1), row-major with leading dimensions, as CBLAS takes them, so each can be swapped for a
- * BLAS call. Loop orders keep the innermost loop on contiguous memory.
+ * beta = 1), row-major with leading dimensions, as CBLAS takes them. Built with SYMCELL_USE_CBLAS,
+ * products big enough to gain go to the BLAS (SC_BLAS_GEMM); the loops below are the portable
+ * path and the one for tiny products. Loop orders keep the innermost loop on contiguous memory.
  */
 /* C (M x N) += A (M x K) * B^T, B stored (N x K): a dot product per output, four outputs at a time
  * (four independent sums share each load of A; each sum still runs over k in order). */
@@ -102,6 +129,7 @@ static void sc_gemm_nt_f64(size_t M, size_t N, size_t K, const double *A, size_t
                              const double *B, size_t ldb, double *C, size_t ldc)
 {
     size_t m, n, k;
+    SC_BLAS_GEMM(dgemm, CblasNoTrans, CblasTrans);
     for (m = 0; m < M; ++m) {
         const double *a = A + m * lda;
         for (n = 0; n + 4 <= N; n += 4) {
@@ -133,6 +161,7 @@ static void sc_gemm_nn_f64(size_t M, size_t N, size_t K, const double *A, size_t
                              const double *B, size_t ldb, double *C, size_t ldc)
 {
     size_t m, n, k;
+    SC_BLAS_GEMM(dgemm, CblasNoTrans, CblasNoTrans);
     for (m = 0; m < M; ++m) {
         double *c = C + m * ldc;
         for (k = 0; k < K; ++k) {
@@ -149,6 +178,7 @@ static void sc_gemm_tn_f64(size_t M, size_t N, size_t K, const double *A, size_t
                              const double *B, size_t ldb, double *C, size_t ldc)
 {
     size_t m, n, k;
+    SC_BLAS_GEMM(dgemm, CblasTrans, CblasNoTrans);
     for (k = 0; k < K; ++k) {
         const double *b = B + k * ldb;
         for (m = 0; m < M; ++m) {
@@ -358,8 +388,9 @@ static inline float sc_step_f32(float x)
 
 /*
  * The only dense linear algebra: three GEMM shapes that accumulate (C += op(A) op(B), i.e.
- * beta = 1), row-major with leading dimensions, as CBLAS takes them, so each can be swapped for a
- * BLAS call. Loop orders keep the innermost loop on contiguous memory.
+ * beta = 1), row-major with leading dimensions, as CBLAS takes them. Built with SYMCELL_USE_CBLAS,
+ * products big enough to gain go to the BLAS (SC_BLAS_GEMM); the loops below are the portable
+ * path and the one for tiny products. Loop orders keep the innermost loop on contiguous memory.
  */
 /* C (M x N) += A (M x K) * B^T, B stored (N x K): a dot product per output, four outputs at a time
  * (four independent sums share each load of A; each sum still runs over k in order). */
@@ -367,6 +398,7 @@ static void sc_gemm_nt_f32(size_t M, size_t N, size_t K, const float *A, size_t 
                              const float *B, size_t ldb, float *C, size_t ldc)
 {
     size_t m, n, k;
+    SC_BLAS_GEMM(sgemm, CblasNoTrans, CblasTrans);
     for (m = 0; m < M; ++m) {
         const float *a = A + m * lda;
         for (n = 0; n + 4 <= N; n += 4) {
@@ -398,6 +430,7 @@ static void sc_gemm_nn_f32(size_t M, size_t N, size_t K, const float *A, size_t 
                              const float *B, size_t ldb, float *C, size_t ldc)
 {
     size_t m, n, k;
+    SC_BLAS_GEMM(sgemm, CblasNoTrans, CblasNoTrans);
     for (m = 0; m < M; ++m) {
         float *c = C + m * ldc;
         for (k = 0; k < K; ++k) {
@@ -414,6 +447,7 @@ static void sc_gemm_tn_f32(size_t M, size_t N, size_t K, const float *A, size_t 
                              const float *B, size_t ldb, float *C, size_t ldc)
 {
     size_t m, n, k;
+    SC_BLAS_GEMM(sgemm, CblasTrans, CblasNoTrans);
     for (k = 0; k < K; ++k) {
         const float *b = B + k * ldb;
         for (m = 0; m < M; ++m) {
