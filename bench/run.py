@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy
 
+from . import memory
 from .gemm_bound import blas_bound
 from .harness import interleaved
 
@@ -99,13 +100,16 @@ def main(argv=None) -> int:
     parser.add_argument("--configs", default="small,medium,large")
     parser.add_argument("--cells", default="rnn_tanh,gru,lstm")
     parser.add_argument("--out", default=str(HERE / "results"))
+    parser.add_argument("--sections", default="training,streaming,memory",
+                        help="which tables: training (vs PyTorch and the BLAS bound), streaming, memory")
     args = parser.parse_args(argv)
+    sections = set(args.sections.split(","))
 
     import torch
 
     torch.set_num_threads(min(2, os.cpu_count() or 1))  # = the BLAS thread count on these machines
     rows = []
-    for config in args.configs.split(","):
+    for config in args.configs.split(",") if "training" in sections else []:
         dims = CONFIGS[config]
         for cell in args.cells.split(","):
             gates = len(importlib.import_module(f"generated.numpy.{cell}").GATES)
@@ -116,9 +120,19 @@ def main(argv=None) -> int:
                          "timings": {k: t.as_dict() for k, t in timings.items()}})
             print(_row_text(rows[-1]), flush=True)
     result = {"machine": machine(), "rounds": args.rounds, "rows": rows}
+    if "streaming" in sections:
+        try:
+            from . import streaming
+        except ImportError:  # the streaming benchmark needs the fixed-size C generator
+            streaming = None
+        if streaming is not None:
+            result["streaming"] = streaming.run(args.rounds)
+    if "memory" in sections:
+        result["memory"] = memory.run()
+    text = markdown(result)
     Path(args.out + ".json").write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
-    Path(args.out + ".md").write_text(markdown(result))
-    print(markdown(result))
+    Path(args.out + ".md").write_text(text)
+    print(text)
     return 0
 
 
@@ -129,7 +143,19 @@ def _row_text(row: dict) -> str:
 
 
 def markdown(result: dict) -> str:
-    """The results as a Markdown table: medians in ms (min-max), ratios to PyTorch and to the bound."""
+    """Every section as Markdown: training table, streaming table, memory table."""
+    parts = ["## Forward and forward+backward\n\n" + training_markdown(result)] if result["rows"] else []
+    if "streaming" in result:
+        from . import streaming
+
+        parts.append("## Streaming inference (fixed-size C)\n\n" + streaming.markdown(result["streaming"]))
+    if "memory" in result:
+        parts.append("## Tape memory\n\n" + memory.markdown(result["memory"]))
+    return "\n".join(parts)
+
+
+def training_markdown(result: dict) -> str:
+    """The timings as a Markdown table: medians in ms (min-max), ratios to PyTorch and to the bound."""
     m = result["machine"]
     lines = [
         f"Measured on {m['cpu']}, {m['cores']} cores; NumPy {m['numpy']} with {m['blas']}; "
