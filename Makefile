@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+PDFLATEX   ?= pdflatex
+LATEX_HINT := Install it with: apt-get update && apt-get install -y texlive-latex-base texlive-latex-recommended
 
-.PHONY: all kernels c-libs check test lint bench clean paper
+.PHONY: all kernels c-libs check test lint bench clean paper latex-deps
 
 all: kernels c-libs
 
@@ -25,15 +27,22 @@ c-libs: kernels
 check: $(STAMP)
 	$(BIN)/symcell check
 
-test: $(STAMP)
-	@command -v $(PDFLATEX) >/dev/null || echo "make test: $(PDFLATEX) not found, so the LaTeX tests will FAIL. $(LATEX_HINT)"
+test: $(STAMP) latex-deps
 	$(BIN)/python -m pytest
 
 # Derivations for papers: generated/latex/derivations.tex compiled twice (cross-references) into
 # generated/latex/derivations.pdf; aux files stay in build/paper. The PDF is a build product, not committed.
-PDFLATEX   ?= pdflatex
-LATEX_HINT := Install it with: apt-get update && apt-get install -y texlive-latex-base texlive-latex-recommended
-paper: kernels figures
+# pdflatex for the LaTeX tests and the paper: installed from Debian's packages when missing and we may
+# (root with apt-get, as on CI and these machines); otherwise a hint, and the LaTeX tests will fail.
+latex-deps:
+	@command -v $(PDFLATEX) >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "make: installing pdflatex (texlive-latex-base, texlive-latex-recommended)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      texlive-latex-base texlive-latex-recommended >/dev/null; \
+	  else echo "make: $(PDFLATEX) not found, so the LaTeX tests will FAIL. $(LATEX_HINT)"; fi; }
+
+paper: kernels figures latex-deps
 	@command -v $(PDFLATEX) >/dev/null || { echo "make paper: $(PDFLATEX) not found. $(LATEX_HINT)"; exit 1; }
 	@mkdir -p build/paper
 	@for pass in 1 2; do SOURCE_DATE_EPOCH=0 FORCE_SOURCE_DATE=1 $(PDFLATEX) -interaction=nonstopmode \
