@@ -13,6 +13,7 @@ import numpy
 
 from ..ir import lower
 from ..render import render
+from . import approx
 from .api import param_arg
 from .context import layout
 from .printer import DOUBLE, FLOAT, c_name, print_kernel
@@ -30,6 +31,24 @@ def _bindings(ir, H: int) -> dict[str, str | None]:
         b[f"gi_{g}"] = f"sc_s->sc_gi[{k * H} + sc_j]"
         b[f"gh_{g}"] = f"sc_s->sc_gh[{k * H} + sc_j]"
     return b
+
+
+def packed(ir, weights: dict, X: int, H: int) -> dict[str, numpy.ndarray]:
+    """The streaming layout of ``weights`` (as ``<name>_pack`` builds it in C), keyed by packed field.
+
+    Every matrix is stored transposed, (inputs, outputs), so the matrix-vector loop's inner loop runs
+    over all gates' outputs at once: ``wx`` (X, G*H) from weight_ih, ``wh`` (H, G1*H) from the rows of
+    weight_hh that multiply h, ``wm`` (one (H, H) block per second-stage gate) from those that multiply
+    its hidden input. Biases, per-unit parameters and the dense head keep their layout.
+    """
+    G, G1 = len(ir.gates), len(ir.stage1_gates)
+    out = {"wx": numpy.asarray(weights["weight_ih"]).reshape(G * H, X).T}
+    if ir.recurrent_matrix:
+        whh = numpy.asarray(weights["weight_hh"]).reshape(G * H, H)
+        out["wh"] = whh[:G1 * H].T
+        if ir.stage2_gates:
+            out["wm"] = numpy.stack([whh[g * H:(g + 1) * H].T for g in (ir.gates.index(n) for n in ir.stage2_gates)])
+    return out | {k: numpy.asarray(v) for k, v in weights.items() if k not in ("weight_ih", "weight_hh")}
 
 
 def param_shapes(ir, X: int, H: int) -> dict[str, tuple[int, ...]]:
@@ -83,12 +102,32 @@ def generate(cell, input_size: int, hidden_size: int, weights: dict | None = Non
     # matrix-vector loops index them within one array object (rows of a 2-D member would not be)
     fields = [(k, param_arg(k) if k in ir.unit_params else k, int(numpy.prod(s)),
                f"{s[0]} x {s[1]}, row-major" if len(s) == 2 else f"{s[0]} values") for k, s in shapes.items()]
-    baked = None
+    G, G1, NM = len(ir.gates), len(ir.stage1_gates), len(ir.stage2_gates)
+    # the streaming layout (see packed()): (packed key, struct field, element count, what it holds)
+    pfields = [("wx", "wx", X * G * H, f"{X} x {G * H}: weight_ih transposed")]
+    if ir.recurrent_matrix:
+        pfields.append(("wh", "wh", H * G1 * H, f"{H} x {G1 * H}: weight_hh's first {G1 * H} rows transposed"))
+        if NM:
+            pfields.append(("wm", "wm", NM * H * H, f"{NM} x {H} x {H}: weight_hh's rows of gates "
+                            f"{', '.join(ir.stage2_gates)}, each block transposed"))
+    pfields += [f for f in fields if f[0] not in ("weight_ih", "weight_hh")]
+    baked = baked_packed = None
     if weights is not None:
         missing = [k for k in shapes if k not in weights]
         if missing:
             raise ValueError(f"weights lack {missing}")
         baked = [(field, _rows(numpy.asarray(weights[k]), ctype is FLOAT)) for k, field, _, _ in fields]
+        pw = packed(ir, {k: weights[k] for k in shapes}, X, H)
+        baked_packed = [(field, _rows(pw[k].reshape(-1, pw[k].shape[-1]) if pw[k].ndim > 1 else pw[k],
+                                      ctype is FLOAT)) for k, field, _, _ in pfields]
+    fast = ctype is FLOAT
+
+    def block(rows: int) -> int:
+        """Outputs per block of a matrix-vector product: the largest of 16 (one AVX-512 vector of floats),
+        8, 4, 2, 1 that divides ``rows``, so no block has a tail."""
+        return next(nb for nb in (16, 8, 4, 2, 1) if rows % nb == 0)
+
+    used = [G * H] + ([G1 * H] if ir.recurrent_matrix else []) + ([H] if NM else [])
     ctx = {
         **lay,
         "name": name,
@@ -103,7 +142,15 @@ def generate(cell, input_size: int, hidden_size: int, weights: dict | None = Non
         "state_fields": [c_name(s) for s in ir.states],
         "NKEEP": len(_kept(ir)),
         "baked": baked,
-        "forward_hidden": print_kernel(ir.forward_hidden, _bindings(ir, H), ctype) if ir.forward_hidden else [],
-        "forward": print_kernel(ir.forward, _bindings(ir, H), ctype),
+        "pfields": pfields,
+        "block": block,
+        "blocks": sorted({block(n) for n in used}),
+        "baked_packed": baked_packed,
+        "fast": {"tanh": approx.tanh_lines(), "sigmoid": approx.sigmoid_lines(), "bound": approx.MAX_ABS_ERROR}
+        if fast else None,
+        "FMA": "fmaf" if fast else "fma",
+        "FAST_FMA": "FP_FAST_FMAF" if fast else "FP_FAST_FMA",
+        "forward_hidden": print_kernel(ir.forward_hidden, _bindings(ir, H), ctype, fast) if ir.forward_hidden else [],
+        "forward": print_kernel(ir.forward, _bindings(ir, H), ctype, fast),
     }
     return {f"{name}.h": render("c/fixed.h.jinja", **ctx), f"{name}.c": render("c/fixed.c.jinja", **ctx)}

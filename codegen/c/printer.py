@@ -49,10 +49,16 @@ def c_name(name: str) -> str:
 class CKernelPrinter(C99CodePrinter):
     """C99CodePrinter with symcell's activations, for one floating type."""
 
-    def __init__(self, ctype: CType):
+    def __init__(self, ctype: CType, fast: bool = False):
         alias = float64 if ctype is DOUBLE else float32
         super().__init__(settings={"type_aliases": {real: alias}})
         self.ctype = ctype
+        self.fast = fast  # float only: tanh is the vectorizable helper of codegen.c.approx, not libm
+
+    def _print_tanh(self, expr):
+        if self.fast:
+            return f"{PREFIX}tanh_{self.ctype.suffix}({self._print(expr.args[0])})"
+        return super()._print_tanh(expr)  # libm's tanh / tanhf
 
     def _print_Symbol(self, expr):  # escape C keywords and our own sc_ names (see c_name)
         return c_name(expr.name)
@@ -78,14 +84,17 @@ class CKernelPrinter(C99CodePrinter):
         return text + ("F" if self.ctype is FLOAT else "")
 
 
-def print_kernel(kernel: Kernel, bindings: dict[str, str | None], ctype: CType) -> list[str]:
+def print_kernel(kernel: Kernel, bindings: dict[str, str | None], ctype: CType, fast: bool = False) -> list[str]:
     """The body of the per-element loop: load inputs, then one line per statement.
 
     Args:
         bindings: name -> C lvalue for this element (e.g. ``sc_S[1][sc_u]``); ``None`` means the
             value is not stored anywhere (a tape slot in a kernel that keeps no tape).
+        fast: print tanh as ``sc_tanh_f32`` (float only; the template then defines the fast helpers).
     """
-    printer = CKernelPrinter(ctype)
+    if fast and ctype is not FLOAT:
+        raise ValueError("fast activations exist for float only")
+    printer = CKernelPrinter(ctype, fast)
     t = ctype.name
     stmts = _live(kernel, bindings)
     used = {str(f) for s in stmts for f in s.expr.free_symbols}

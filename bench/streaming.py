@@ -1,0 +1,214 @@
+"""Streaming inference: the fixed-size C model, batch 1, X = 1, with a dense head H -> 1, in ns per step.
+
+Each model (LSTM and GRU at H = 8, 16, 32, 64, random weights baked in) is generated with
+``symcell generate-c``'s generator and built with -O3 -march=native (no -ffast-math) into one C
+program, which runs 48,000 steps (one second of 48 kHz audio) of every model per round, rounds
+interleaved, and times each run with clock_gettime. The same program measures the machine's
+single-core FMA peak with a loop of independent vector FMAs, so each model's GFLOP/s (2 flops per
+multiply-add of its matrix-vector products, activations not counted) is also a fraction of peak.
+
+Usage: python -m bench.streaming [--rounds N]; ``run(rounds)`` and ``markdown(result)`` for bench.run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy
+
+from codegen.c.build import compiler
+from codegen.c.fixed import generate
+from codegen.ir import lower
+
+STEPS = 48_000
+SIZES = (8, 16, 32, 64)
+CELLS = ("lstm", "gru")
+#: the issue's targets, ns per step: 0.9x the best compile-time configuration of RTNeural
+TARGETS = {"lstm": {8: 48, 16: 71, 32: 192, 64: 705}, "gru": {8: 41, 16: 58, 32: 170, 64: 513}}
+FLAGS = ("-O3", "-march=native", "-std=c99")
+
+PEAK_C = r"""
+/* Single-core FMA peak: 12 independent chains of vector FMAs in 12 register variables (enough to
+ * cover the FMA latency on any current core), GCC/Clang vector extensions at the widest width the
+ * target offers. */
+#include <stdio.h>
+#include <time.h>
+#if defined(__AVX512F__)
+#define BYTES 64
+#elif defined(__AVX__)
+#define BYTES 32
+#else
+#define BYTES 16
+#endif
+typedef float vf __attribute__((vector_size(BYTES)));
+#define FMA12 a0 = a0 * m + a; a1 = a1 * m + a; a2 = a2 * m + a; a3 = a3 * m + a; a4 = a4 * m + a; \
+    a5 = a5 * m + a; a6 = a6 * m + a; a7 = a7 * m + a; a8 = a8 * m + a; a9 = a9 * m + a; \
+    a10 = a10 * m + a; a11 = a11 * m + a;
+int main(void)
+{
+    vf m, a, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11;
+    long i, n = 20000000;
+    int j, r;
+    double best = 0;
+    float sink = 0;
+    for (j = 0; j < (int)(BYTES / 4); ++j) { m[j] = 0.9999999f; a[j] = 1e-7f; }
+    for (r = 0; r < 5; ++r) {
+        struct timespec t0, t1;
+        a0 = a * (float)(r + 1), a1 = a * (float)(r + 2), a2 = a * (float)(r + 3), a3 = a * (float)(r + 4);
+        a4 = a * (float)(r + 5), a5 = a * (float)(r + 6), a6 = a * (float)(r + 7), a7 = a * (float)(r + 8);
+        a8 = a * (float)(r + 9), a9 = a * (float)(r + 10), a10 = a * (float)(r + 11), a11 = a * (float)(r + 12);
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        for (i = 0; i < n; ++i) {
+            FMA12
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        {
+            double s = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+            double flops = 2.0 * 12 * (BYTES / 4) * (double)n / s;
+            if (flops > best) best = flops;
+        }
+        a0 = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11;
+        sink += a0[0];
+    }
+    printf("%.6g %d %g\n", best, BYTES * 8, (double)sink);
+    return 0;
+}
+"""
+
+
+def _flops(cell: str, H: int, X: int = 1, N: int = 1) -> int:
+    """2 x the multiply-adds of one step's matrix-vector products (input, recurrent, dense head)."""
+    ir = lower(cell)
+    G, G1, NM = len(ir.gates), len(ir.stage1_gates), len(ir.stage2_gates)
+    return 2 * (G * H * X + (G1 + NM) * H * H + N * H)
+
+
+def _driver(models: list[tuple[str, str]], rounds: int) -> str:
+    """One program: every model's 48,000 steps per round (packed and PyTorch-layout step), interleaved."""
+    inc = "\n".join(f'#include "{n}.h"' for n, _ in models)
+    runs = []
+    for n, _ in models:
+        for kind, call in (("packed", f"{n}_step_packed(&{n}_packed_weights, &s, &xs[t], &y)"),
+                           ("params", f"{n}_step(&{n}_weights, &s, &xs[t], &y)")):
+            runs.append(f"""    {{
+        {n}_state s;
+        {n}_reset(&s);
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        for (t = 0; t < {STEPS}; ++t) {{
+            {call};
+            sink += y;
+        }}
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        printf("{n} {kind} %.6g\\n",
+               ((double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec)) / {STEPS});
+    }}""")
+    body = "\n".join(runs)
+    return f"""#define _POSIX_C_SOURCE 199309L
+#include <math.h>
+#include <stdio.h>
+#include <time.h>
+{inc}
+
+static float xs[{STEPS}];
+
+int main(void)
+{{
+    struct timespec t0, t1;
+    float y = 0, sink = 0;
+    int t, r;
+    for (t = 0; t < {STEPS}; ++t)
+        xs[t] = (float)(0.5 * sin(2.0 * 3.14159265358979 * 440.0 * t / 48000.0));
+    for (r = 0; r < {rounds}; ++r) {{
+{body}
+    }}
+    printf("sink %g\\n", (double)sink);
+    return 0;
+}}
+"""
+
+
+def run(rounds: int = 7) -> dict:
+    """ns per step (median, min, max over ``rounds`` interleaved runs) for every model, and the FMA peak."""
+    rng = numpy.random.default_rng(0)
+    models = []
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        for cell in CELLS:
+            for H in SIZES:
+                name = f"{cell}{H}"
+                from generated.numpy import _runtime
+
+                G = len(lower(cell).gates)
+                w = _runtime.init_params(G, 1, H, rng, numpy.float64)
+                w |= {"dense_weight": rng.uniform(-1, 1, (1, H)) / numpy.sqrt(H), "dense_bias": numpy.zeros(1)}
+                for rel, text in generate(cell, 1, H, w, 1, name=name).items():
+                    (d / rel).write_text(text)
+                models.append((name, cell))
+        (d / "main.c").write_text(_driver(models, rounds))
+        (d / "peak.c").write_text(PEAK_C)
+        cc = compiler()
+        srcs = ["main.c", *(f"{n}.c" for n, _ in models)]
+        subprocess.run([*cc, *FLAGS, "-o", "stream", *srcs, "-lm"], cwd=d, check=True, capture_output=True)
+        subprocess.run([*cc, "-O2", "-march=native", "-std=gnu99", "-ffp-contract=fast", "-o", "peak", "peak.c"],
+                       cwd=d, check=True, capture_output=True)
+        peak_out = subprocess.run([str(d / "peak")], check=True, capture_output=True, text=True).stdout.split()
+        out = subprocess.run([str(d / "stream")], check=True, capture_output=True, text=True).stdout
+    samples: dict[tuple[str, str], list[float]] = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 3:
+            samples.setdefault((parts[0], parts[1]), []).append(float(parts[2]))
+    peak = float(peak_out[0])
+    rows = []
+    for name, cell in models:
+        H = int(name[len(cell):])
+        row = {"cell": cell, "H": H, "flops_per_step": _flops(cell, H), "target_ns": TARGETS[cell][H]}
+        for kind in ("packed", "params"):
+            s = samples[(name, kind)]
+            row[kind] = {"median_ns": statistics.median(s), "min_ns": min(s), "max_ns": max(s), "rounds": len(s)}
+        med = row["packed"]["median_ns"]
+        row["gflops"] = row["flops_per_step"] / med
+        row["peak_fraction"] = row["gflops"] * 1e9 / peak
+        rows.append(row)
+    return {"steps": STEPS, "flags": " ".join(FLAGS), "fma_peak_gflops": peak / 1e9,
+            "vector_bits": int(peak_out[1]), "models": rows}
+
+
+def markdown(result: dict) -> str:
+    """The streaming table: ns per step (median, spread), against the target, GFLOP/s and % of FMA peak."""
+    lines = [
+        f"Streaming, fixed-size C (`{result['flags']}`), batch 1, X = 1, dense head H -> 1, "
+        f"{result['steps']:,} steps; median (min-max) of {result['models'][0]['packed']['rounds']} interleaved "
+        f"runs. Single-core FMA peak measured: {result['fma_peak_gflops']:.1f} GFLOP/s "
+        f"({result['vector_bits']}-bit vectors).",
+        "",
+        "| cell | H | ns/step `step_packed` | target | ns/step `step` (PyTorch layout) | GFLOP/s | % of FMA peak |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in result["models"]:
+        p, q = r["packed"], r["params"]
+        ok = "met" if p["median_ns"] <= r["target_ns"] else "missed"
+        lines.append(f"| {r['cell']} | {r['H']} | {p['median_ns']:.0f} ({p['min_ns']:.0f}-{p['max_ns']:.0f}) | "
+                     f"<= {r['target_ns']} ({ok}) | {q['median_ns']:.0f} ({q['min_ns']:.0f}-{q['max_ns']:.0f}) | "
+                     f"{r['gflops']:.2f} | {100 * r['peak_fraction']:.1f}% |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--json", type=Path, help="also write the result as JSON here")
+    args = ap.parse_args(argv)
+    result = run(args.rounds)
+    print(markdown(result))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
