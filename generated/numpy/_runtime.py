@@ -92,13 +92,22 @@ def check_params(gates: int, params, input_size: int, dtype, *, recurrent_matrix
     p = {k: as_float_array(k, params[k], dtype) for k in names}
     key = "weight_hh" if recurrent_matrix else "bias_hh"
     w = p[key]
-    hidden = w.shape[-1] if recurrent_matrix else (w.shape[0] // gates if w.ndim == 1 else 0)
+    hidden = w.shape[-1] if recurrent_matrix else _vote(gates, p, unit_params)
     if hidden < 1 or w.ndim != (2 if recurrent_matrix else 1) or w.shape[0] != gates * hidden:
         raise ValueError(f"{key} must have shape {_MEANING[key]} for this cell's {gates} gate(s); got {w.shape}")
     for k, shape in param_shapes(gates, input_size, hidden, recurrent_matrix=recurrent_matrix,
                                  unit_params=unit_params).items():
         expect_shape(k, p[k], shape, _MEANING.get(k, "(H,)"))
     return p, hidden
+
+
+def _vote(gates: int, p: dict, unit_params: tuple) -> int:
+    """The hidden size most parameters imply, for cells with no weight_hh to read it from: then a single
+    parameter of the wrong size is the one the error names, not a correct one read against it."""
+    implied = [p["bias_hh"].shape[0] // gates if p["bias_hh"].ndim == 1 else 0]
+    implied += [p[k].shape[0] // gates for k in ("weight_ih", "bias_ih") if p[k].ndim >= 1]
+    implied += [p[k].shape[0] for k in unit_params if p[k].ndim == 1]
+    return max(implied, key=implied.count)  # ties: bias_hh's, listed first
 
 
 def check_state(name: str, state, states: tuple, batch: int, hidden: int, dtype) -> tuple:

@@ -20,7 +20,11 @@ CELL = "gru_v3"
 STATES = ("h",)
 GATES = ("r", "z", "n")
 TAPE = ("r", "z", "n", "m_n")
-params_from_state_dict = _runtime.params_from_state_dict
+
+
+def params_from_state_dict(state_dict, layer=0):
+    """Params from a torch state_dict with PyTorch's ``_l{layer}`` suffix: this cell's keys only."""
+    return _runtime.params_from_state_dict(state_dict, layer, tuple(param_shapes(1, 1)))
 
 
 def param_shapes(input_size, hidden_size):

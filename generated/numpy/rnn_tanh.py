@@ -18,7 +18,11 @@ CELL = "rnn_tanh"
 STATES = ("h",)
 GATES = ("a",)
 TAPE = ()
-params_from_state_dict = _runtime.params_from_state_dict
+
+
+def params_from_state_dict(state_dict, layer=0):
+    """Params from a torch state_dict with PyTorch's ``_l{layer}`` suffix: this cell's keys only."""
+    return _runtime.params_from_state_dict(state_dict, layer, tuple(param_shapes(1, 1)))
 
 
 def param_shapes(input_size, hidden_size):
