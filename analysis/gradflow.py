@@ -181,7 +181,7 @@ def gradflow(cell: str, input_size: int | None = None, hidden_size: int | None =
         if init.kind != "default":
             raise ValueError("--init draws weights; it cannot be combined with --weights")
         base = load_params(c.name, weights)
-        X, H = base["weight_ih"].shape[1], base["weight_hh"].shape[1]
+        X, H = base["weight_ih"].shape[1], base["bias_ih"].shape[0] // len(c.gates)  # no weight_hh in IndRNN
         for what, given, actual in (("input_size", input_size, X), ("hidden_size", hidden_size, H)):
             if given is not None and given != actual:
                 raise ValueError(f"{what} {given} contradicts the weights in {Path(weights).name} ({actual})")

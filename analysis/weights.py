@@ -17,7 +17,6 @@ import numpy
 
 from derive import get_cell
 
-PARAM_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 KINDS = ("default", "orthogonal", "gaussian")
 
 
@@ -72,6 +71,10 @@ def make_params(cell: str, input_size: int, hidden_size: int, rng: numpy.random.
     init = parse_init(init)
     params = kernel(cell).init_params(input_size, hidden_size, rng)
     H = hidden_size
+    if "weight_hh" not in params:  # IndRNN-like: the recurrence is a per-unit vector, not a matrix
+        if init.kind != "default":
+            raise ValueError(f"--init {init} redraws weight_hh, and cell {cell} has no recurrent matrix")
+        return params
     w = params["weight_hh"]
     if init.kind == "orthogonal":
         for k in range(w.shape[0] // H):
@@ -91,7 +94,7 @@ def set_gate_bias(cell: str, params: dict, gate: str, value: float, flag: str) -
         raise ValueError(f"{flag} needs a cell with a gate named {gate!r}; {c.name} has gates {', '.join(c.gates)}")
     if not numpy.isfinite(value):
         raise ValueError(f"{flag} must be a finite number; got {value!r}")
-    H = params["weight_hh"].shape[1]
+    H = numpy.shape(params["bias_ih"])[0] // len(c.gates)
     k = c.gates.index(gate)
     out = {name: numpy.array(a, copy=True) for name, a in params.items()}
     out["bias_ih"][k * H:(k + 1) * H] = value
@@ -106,18 +109,19 @@ def load_params(cell: str, path: str | Path) -> dict:
     if not path.is_file():
         raise ValueError(f"--weights: no such file: {path}")
     mod = kernel(cell)
+    names = tuple(mod.param_shapes(1, 1))  # the cell's own keys: unit parameters included
     if path.suffix == ".npz":
         with numpy.load(path) as data:
             raw = {k: data[k] for k in data.files}
-        params = raw if all(k in raw for k in PARAM_NAMES) else mod.params_from_state_dict(raw)
+        params = raw if all(k in raw for k in names) else mod.params_from_state_dict(raw)
     elif path.suffix in (".pt", ".pth"):
         import torch  # only for this file type; torch is an optional (test) dependency
 
         params = mod.params_from_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     else:
         raise ValueError(f"--weights: expected a .npz, .pt or .pth file; got {path.name}")
-    params = {k: numpy.asarray(params[k], dtype=numpy.float64) for k in PARAM_NAMES if k in params}
-    missing = [k for k in PARAM_NAMES if k not in params]
+    params = {k: numpy.asarray(params[k], dtype=numpy.float64) for k in names if k in params}
+    missing = [k for k in names if k not in params]
     if missing:
         raise ValueError(f"--weights: {path.name} lacks {missing}")
     x = numpy.zeros((1, 1, params["weight_ih"].shape[-1]))

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 
 from sympy.printing.str import StrPrinter
 
 from derive import registry
-from derive.bounds import activations, block_bounds, elman_form, gamma, statements
+from derive.bounds import activations, block_bounds, classify, gamma, statements
 
 from .latex import NOTATIONS
 
@@ -31,7 +32,7 @@ class _TextPrinter(StrPrinter):
         for prefix, out in (("next_", "{}_t"), ("gi_", "ax_{}"), ("gh_", "ah_{}"), ("U_", "W_{}")):
             if name.startswith(prefix):
                 return out.format(name[len(prefix):])
-        return {"h": "h_{t-1}", "c": "c_{t-1}"}.get(name, name)
+        return f"{name}_{{t-1}}" if name in self.states else name
 
     def _print_SigmaMax(self, expr):
         return f"smax({self._print(expr.args[0])})"
@@ -45,13 +46,21 @@ class _TextPrinter(StrPrinter):
     def _print_Jt(self, expr):
         return "J_t"
 
+    def _print_Tends(self, expr):
+        return f"{self._print(expr.args[0])} -> {'+' if expr.args[1] > 0 else '-'}inf"
+
+    def _print_And(self, expr):
+        return " and ".join(self._print(a) for a in expr.args)
+
     def _print_StateDerivative(self, expr):
         new, old = (a.name for a in expr.args[:2])
         return f"d{new}_t/d{old}_(t-1)"
 
 
-def _text(expr) -> str:
-    return _TextPrinter().doprint(expr).replace("W_a", "W")
+def _text_of(expr, states=("h", "c")) -> str:
+    printer = _TextPrinter()
+    printer.states = tuple(states)  # old states print with their time index; gates keep their names
+    return printer.doprint(expr).replace("W_a", "W")
 
 
 def bounds_rows() -> list[dict]:
@@ -60,8 +69,10 @@ def bounds_rows() -> list[dict]:
     for name in registry():
         sts = statements(name)
         acts = activations(name)
+        states = registry()[name].states
+        _text = functools.partial(_text_of, states=states)
         row = {"cell": name, "activations": acts, "gamma": {a: str(gamma(a)) for a in acts}}
-        if elman_form(name) is not None:
+        if classify(name) in ("elman", "diagonal"):
             one = next(s for s in sts if s.name == "one_step_bound")
             row["one_step_bound"] = [_text(one.conclusion)]
             vanish = next(s for s in sts if s.kind == "sufficient")
@@ -72,9 +83,9 @@ def bounds_rows() -> list[dict]:
             row["one_step_bound"] = [_text(st.expr) for st in block_bounds(name).steps]
             escapes = [s for s in sts if s.kind in ("carousel", "gate_path")]
             row["condition"] = "; ".join(
-                f"{s.hypothesis.lhs} -> 1: "
-                + (f"direct path prod D({s.hypothesis.lhs}) -> I (carousel)" if s.kind == "carousel"
-                   else "d{0}_t/d{0}_(t-1) -> I (gate path)".format(s.name.rsplit("_", 1)[1]))
+                f"{_text(s.hypothesis)}: "
+                + ("direct path d{0}_T/d{0}_k -> I (carousel)" if s.kind == "carousel"
+                   else "d{0}_t/d{0}_(t-1) -> I (gate path)").format(s.conclusion.lhs.args[0])
                 for s in escapes
             ) or "none derived"
         rows.append(row)

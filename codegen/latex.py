@@ -97,7 +97,7 @@ class Notation:
         if name.startswith("direct_") and name[7:] in self.cell_states:
             frac = rf"\frac{{\partial {self.state(name[7:], 'T')}}}{{\partial {self.state(name[7:], 'k')}}}"
             return rf"\left.{frac}\right|_{{\mathrm{{direct}}}}"
-        return {"gamma": r"\gamma", "eta": r"\eta", "fprime": "f'"}.get(name)
+        return {"gamma": r"\gamma", "eta": r"\eta", "fprime": "f'", "fprime_z": "f'(z)"}.get(name)
 
 
 def notation(cell, style: str = "goodfellow") -> Notation:
@@ -197,12 +197,21 @@ class CellLatexPrinter(LatexPrinter):
         if isinstance(thing, sympy.Symbol) and thing.name == "fprime":
             pre = self.note.pre(self.note.cell_gates[0]) + self.note.time(self._print(t))
             return rf"f'\!\left({pre}\right)"
+        if isinstance(thing, sympy.Symbol) and thing.name == "fprime_z":
+            return rf"f'\!\left(z{self.note.time(self._print(t))}\right)"
         return self._print(thing)
 
     def _print_Pow(self, expr):  # (sigma_max(W)/4)^(T-k) and ||.||^2: the base in parentheses
         if isinstance(expr.base, sympy.Function) and type(expr.base).__name__ in _OWN_FUNCTIONS:
             return rf"\left({self._print(expr.base)}\right)^{{{self._print(expr.exp)}}}"
         return super()._print_Pow(expr)
+
+    def _print_Tends(self, expr, exp=None):  # derive.bounds' limit hypothesis: a_f -> +infinity
+        sign = "+" if expr.args[1] == sympy.oo else "-"
+        return rf"{self._print(expr.args[0])} \to {sign}\infty"
+
+    def _print_And(self, expr):  # several limits at once (the peephole LSTM's f and i)
+        return r",\ ".join(self._print(a) for a in expr.args)
 
     def _print_Heaviside(self, expr, exp=None):  # relu' = 1[relu(a) > 0] (PyTorch: 0 at 0)
         return rf"\mathbf{{1}}\!\left[{self._print(expr.args[0])} > 0\right]"

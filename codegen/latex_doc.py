@@ -13,7 +13,8 @@ import sympy
 from derive import get_cell, registry
 from derive.bounds import (
     activations,
-    elman_form,
+    classify,
+    diagonal_form,
     gamma,
     gamma_statement,
     norm_bound,
@@ -29,7 +30,7 @@ _KIND_TITLE = {
     "sufficient": "Sufficient condition for vanishing",
     "necessary": "Necessary condition for exploding",
     "carousel": "Constant error carousel",
-    "gate_path": "Update-gate path",
+    "gate_path": "Saturated-gate path",
 }
 
 
@@ -53,6 +54,9 @@ def _preactivations(jac, note: Notation) -> list[str]:
     used = set().union(*(sympy.sympify(e).free_symbols for e in [*jac.names.values.values()]))
     lines = []
     for g in ew_cell.gates:
+        if not ew_cell.recurrent_matrix:  # no W_k h: the two biases only ever appear summed
+            lines.append(f"{note.pre(g)} &= {note.input(g)} {note.x()} + {note.bias(g)}")
+            continue
         m = note.state("h", "t-1")
         if g in jac.hidden_input:
             m = rf"\left({latex(jac.hidden_input[g], note, odot=True)}\right)"
@@ -75,9 +79,14 @@ def _shapes(jac, note: Notation) -> dict:
             return f(gates[0])
         return r"\begin{bmatrix}" + r" \\ ".join(f(g) for g in gates) + r"\end{bmatrix}"
 
+    cell = jac.cell
+    units = list(cell.unit_param_symbols().values())
     return {
         "states": states,
         "x": note.x(),
+        "matrix": cell.recurrent_matrix,
+        "unit_params": ", ".join(latex(u, note) for u in units),
+        "unit_keys": ", ".join(rf"\texttt{{{_tex_text(u.name)}}}" for u in units),
         "recurrent": ", ".join(note.recurrent(g) for g in gates),
         "input": ", ".join(note.input(g) for g in gates),
         "weight_hh": stack(note.recurrent),
@@ -152,7 +161,8 @@ def cell_context(cell, style: str = "goodfellow") -> dict:
     order = sorted(jac.states, key=lambda s: s not in used_inside)
     updates = [f"{note.state(s)} &= {latex(jac.equations[s], note, odot=True)}" for s in order]
     sts = statements(cell)
-    elman = elman_form(cell) is not None
+    kind = classify(cell)
+    elman = kind == "elman"
     bound_sts = [s for s in sts if s.kind in ("bound", "product")]
     cond_sts = [s for s in sts if s.kind in ("sufficient", "necessary", "carousel", "gate_path")]
     return {
@@ -165,6 +175,8 @@ def cell_context(cell, style: str = "goodfellow") -> dict:
         "ng": style == "ng",
         "z_gate": "z" in cell.gates,
         "elman": elman,
+        "diagonal": kind == "diagonal",
+        "diagonal_factor": latex(diagonal_form(cell)[1], note) if kind == "diagonal" else "",
         "multi_state": len(jac.states) > 1,
         "equations": _preactivations(jac, note) + defs + updates,
         "shapes": _shapes(jac, note),
@@ -192,7 +204,7 @@ def summary_rows(style: str = "goodfellow") -> list[dict]:
     for name in registry():
         note = notation(name, style)
         sts = statements(name)
-        elman = elman_form(name)
+        elman = classify(name) in ("elman", "diagonal") or None  # the four Elman-style statements
         if elman is not None:
             bound = next(s for s in sts if s.name == "one_step_bound").conclusion.rhs
             cond = next(s for s in sts if s.kind == "sufficient").hypothesis
@@ -212,9 +224,6 @@ def summary_rows(style: str = "goodfellow") -> list[dict]:
             "condition": condition or "none derived",
         })
     return rows
-
-
-
 
 
 def body(cell, style: str = "goodfellow") -> str:

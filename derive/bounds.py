@@ -4,17 +4,21 @@ Every result is a Statement: a hypothesis, a conclusion and the derivation steps
 (relations between operator norms, singular values, products over time). A short reason string says
 which rule each step uses; the mathematics itself is never a string. Which statements apply to a cell
 is read from its expressions (derive.jacobian), not from its name: a cell is Elman-like when it has one
-state and h' = f(a_k) for a single gate; a state has an escape path when setting one sigmoid gate to 1
-turns its diagonal Jacobian block into the identity.
+state and h' = f(a_k) for a single gate; diagonal when it has no recurrent matrix and h' = f(z) with
+dz/dh a per-unit constant (IndRNN); otherwise gated. A state has an escape path when some gate
+pre-activations going to +-infinity (every sigmoid and tanh of them saturating) turn its diagonal
+Jacobian block into the identity.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from functools import cache
 
 import sympy
-from sympy import Abs, Function, Piecewise, S, Symbol, exp, oo
+from sympy import Abs, Function, Piecewise, S, Symbol, exp, oo, tanh
+from sympy.logic.boolalg import BooleanFunction
 
 from .activations import ACTIVATIONS, sigmoid
 from .cell import get_cell
@@ -233,6 +237,75 @@ def elman_statements(cell) -> list[Statement]:
     return [s1, s2, s3, s4]
 
 
+# --- diagonal cells: no recurrent matrix, so the Jacobian is D(q) -------------------------------
+def diagonal_form(cell) -> tuple[type, sympy.Expr] | None:
+    """(activation, r) when the cell is h' = f(z) with one state, no recurrent matrix, and dz/dh = r a
+    constant of the step (per-unit parameters and numbers only): IndRNN's relu(a + u h) gives r = u."""
+    jac = jacobian(get_cell(cell))
+    if jac.states != ("h",) or jac.hidden_input or jac.block("h", "h").atoms(sympy.MatrixSymbol):
+        return None
+    expr = jac.equations["h"]
+    if type(expr) not in ACTIVATIONS:
+        return None
+    h = Symbol("h", real=True)
+    r = sympy.diff(expr.args[0], h)
+    constants = {sym for sym in get_cell(cell).unit_param_symbols().values()}
+    if r == 0 or not r.free_symbols <= constants:
+        return None
+    return type(expr), r
+
+
+def diagonal_statements(cell) -> list[Statement]:
+    """The Elman statements with max|r| in place of sigma_max(W); per unit the product is exact."""
+    act, r = diagonal_form(cell)
+    jac = jacobian(get_cell(cell))
+    g = gamma(act)
+    q = jac.block("h", "h").value
+    fprime = Symbol("fprime_z")
+    dh = StateDerivative(Symbol("h"), T, k)
+    one = sympy.Le(OpNorm(Jt(t)), g * MaxAbs(r))
+    s1 = Statement("one_step_bound", "bound", None, one, (
+        Step(Eq(Symbol("z"), jac.equations["h"].args[0]), "the argument of the activation: h' = f(z)"),
+        Step(Eq(Jt(t), Dg(At(q, t))), "the only block: no recurrent matrix, so the Jacobian is diagonal"),
+        Step(Eq(At(q, t), sympy.Mul(At(fprime, t), r, evaluate=False)), "chain rule: f'(z) times dz/dh"),
+        Step(Eq(OpNorm(Jt(t)), MaxAbs(At(q, t))), "norm of a diagonal matrix"),
+        Step(sympy.Le(MaxAbs(At(q, t)), g * MaxAbs(r)), "by the definition of gamma"),
+        Step(one, "combine"),
+    ))
+    bound = sympy.Product(g * MaxAbs(r), (t, k + 1, T)).doit()
+    s2 = Statement("product_bound", "product", None, sympy.Le(OpNorm(dh), bound), (
+        Step(Eq(dh, sympy.Product(Jt(t), (t, k + 1, T))), "chain rule, latest factor first"),
+        Step(Eq(dh, Dg(sympy.Product(At(q, t), (t, k + 1, T)))), "a product of diagonal matrices is diagonal"),
+        Step(Eq(OpNorm(dh), MaxAbs(sympy.Product(At(q, t), (t, k + 1, T)))), "norm of a diagonal matrix"),
+        Step(sympy.Le(OpNorm(dh), bound), "the one-step bound, T - k times"),
+    ))
+    hyp = sympy.Lt(MaxAbs(r), 1 / g)
+    s3 = Statement("vanishing_sufficient", "sufficient", hyp, Eq(sympy.Limit(OpNorm(dh), T, oo), 0), (
+        Step(Eq(eta, g * MaxAbs(r)), "the per-step factor"),
+        Step(sympy.Lt(eta, 1), "the hypothesis times gamma"),
+        Step(sympy.Le(OpNorm(dh), eta ** (T - k)), "the product bound"),
+        Step(Eq(sympy.Limit(eta**m, m, oo), 0), "geometric decay, the factor being below 1"),
+    ))
+    bounded = sympy.Implies(sympy.Le(MaxAbs(r), 1 / g), sympy.Le(OpNorm(dh), 1))
+    s4 = Statement("exploding_necessary", "necessary", sympy.Gt(MaxAbs(r), 1 / g), bounded, (
+        Step(sympy.Le(MaxAbs(r), 1 / g), "suppose the condition fails"),
+        Step(sympy.Le(OpNorm(dh), bound.subs(MaxAbs(r), 1 / g)), "the product bound: no growth"),
+        Step(Eq(At(q, t), g * r), "where f' = gamma at every step (a unit in the linear regime)"),
+        Step(Eq(MaxAbs(sympy.Product(At(q, t), (t, k + 1, T))), bound),
+             "the bound is attained: the condition is sharp, unit by unit"),
+    ))
+    return [s1, s2, s3, s4]
+
+
+def classify(cell) -> str:
+    """'elman' (h' = f(W h + ...)), 'diagonal' (no recurrent matrix, h' = f(z(h))), else 'gated'."""
+    if elman_form(cell) is not None:
+        return "elman"
+    if diagonal_form(cell) is not None:
+        return "diagonal"
+    return "gated"
+
+
 # --- gated cells: the triangle bound and the paths that escape it -------------------------------
 def _terms(expr) -> list:
     return list(expr.args) if isinstance(expr, sympy.MatAdd) else [expr]
@@ -267,53 +340,128 @@ def block_bounds(cell) -> Statement:
     return Statement("block_bound", "bound", None, conclusion, tuple(steps))
 
 
-def _limit_block(expr, gate: Symbol, value):
-    """The block with ``gate`` set to ``value`` in every D(.), zero terms dropped, D(1) read as I."""
+class Tends(BooleanFunction):
+    """Tends(a, oo): the pre-activation a goes to +infinity (-oo: to minus infinity), all else fixed."""
+
+    @classmethod
+    def eval(cls, *args):
+        return None
+
+
+_SATURATE = {sigmoid: (S.One, S.Zero), tanh: (S.One, S.NegativeOne)}  # value at +oo, at -oo
+
+
+def _saturated(jac, limits: dict) -> dict | None:
+    """Every activation the limits drive, mapped to its limit (f -> 1, sigma(a_f - 1) -> 1, c -> -1).
+
+    ``limits`` maps a pre-activation symbol a_k to +1 or -1. An activation whose argument is linear in
+    limiting pre-activations, all pushing it the same way, saturates; anything else (relu, opposing
+    directions, a nonlinear argument) makes the limit undecidable here: None.
+    """
+    apps = set().union(*(e.atoms(*ACTIVATIONS) for b in jac.blocks.values() for e in
+                         (d.value for d in b.atoms(Diag))))
+    found = {}
+    candidates = [(sym, d) for sym, d in jac.names.defs.items()] + [(a, a) for a in apps]
+    for sym, app in candidates:
+        arg = app.args[0]
+        signs = set()
+        for a, direction in limits.items():
+            if not arg.has(a):
+                continue
+            coef = sympy.diff(arg, a)
+            if not coef.is_number or coef == 0 or sympy.diff(arg, a, 2) != 0:
+                return None
+            signs.add(direction * sympy.sign(coef))
+        if not signs:
+            continue
+        if len(signs) > 1 or type(app) not in _SATURATE:
+            return None
+        found[sym] = _SATURATE[type(app)][0 if signs == {1} else 1]
+    return found
+
+
+def _block_at(block, jac, limits: dict):
+    """The block with every coefficient at the limit (zero terms dropped, D(1) alone read as I), or None."""
+    values = _saturated(jac, limits)
+    if not values:
+        return None
+    raw = {s for a in limits for g, p in jac.names.preactivation.items() if p == a
+           for s in (a, Symbol(f"gi_{g}", real=True), Symbol(f"gh_{g}", real=True))}
+
     def sub(e):
         if isinstance(e, Diag):
-            return Diag(sympy.factor(e.value.subs(gate, value)))  # polynomial in the gate: factor is exact
+            v = sympy.factor(e.value.xreplace(values))  # polynomial in bounded gate values: exact
+            if v.free_symbols & raw:  # an unsaturated use of a limiting pre-activation: undecided
+                raise ValueError
+            return Diag(v)
         if isinstance(e, (sympy.MatAdd, sympy.MatMul)):
             return type(e)(*(sub(a) for a in e.args), evaluate=False)
         return e
 
-    kept = [a for a in (sub(a) for a in _terms(expr)) if not any(d.value == 0 for d in a.atoms(Diag))]
+    try:
+        kept = [a for a in (sub(a) for a in _terms(block)) if not any(d.value == 0 for d in a.atoms(Diag))]
+    except ValueError:
+        return None
     if len(kept) == 1 and kept[0] == Diag(1):
         return sympy.Identity(n)
     return sympy.MatAdd(*kept, evaluate=False) if kept else sympy.ZeroMatrix(n, n)
 
 
-def escape_paths(cell) -> list[Statement]:
-    """States whose diagonal block becomes I as one sigmoid gate goes to 1 (LSTM carousel, GRU z).
+def _limit_sets(jac, block) -> list[dict]:
+    """The smallest sets of saturated pre-activations {a_k: +-1} that make ``block`` the identity."""
+    gates = [g for g in jac.cell.gates if block.has(Symbol(g, real=True)) or any(
+        d.value.has(jac.names.preactivation[g]) for d in block.atoms(Diag))]
+    options = [(jac.names.preactivation[g], sign) for g in gates for sign in (1, -1)]
+    found: list[dict] = []
+    for size in range(1, len(gates) + 1):
+        for combo in itertools.combinations(options, size):
+            limits = dict(combo)
+            if len(limits) < size or any(f.items() <= limits.items() for f in found):
+                continue
+            if _block_at(block, jac, limits) == sympy.Identity(n):
+                found.append(limits)
+    return found
 
-    ``carousel``: the block is D(q) exactly (no recurrent matrix), so the direct path over steps is
-    prod_s D(q_s), equal to I when q = 1. ``gate_path``: the block also has recurrent terms, and all of
-    them vanish as q -> 1 (their coefficients are polynomials in q, so the limit is the value at 1).
+
+def escape_paths(cell) -> list[Statement]:
+    """States whose diagonal block becomes I as gate pre-activations go to +-infinity.
+
+    The LSTM's forget gate, f -> 1; GRU's update gate, z -> 1; MGU's f -> 0; JANET's a_f -> +oo, which
+    saturates both sigma(a_f) and the shifted sigma(a_f - 1); the peephole LSTM needs f -> 1 and the
+    input gate saturated too (its peephole term w_ci c i (1 - i) must vanish). Each statement's
+    hypothesis names the limit. ``carousel``: the block is D(v) exactly (no recurrent matrix), so the
+    direct path over steps is prod_s D(v_s), equal to I in the limit. ``gate_path``: the block also
+    has recurrent terms, and all of them vanish in the limit (their coefficients are polynomials in
+    bounded gate values, so the limit is the value at the saturated gates).
     """
     jac = jacobian(get_cell(cell))
-    gates = [sym for sym, d in jac.names.defs.items() if isinstance(d, sigmoid)]
     found = []
     for j in jac.states:
         block = jac.expanded(j, j)
-        for q in gates:
-            if not block.has(q) or _limit_block(block, q, 1) != sympy.Identity(n):
-                continue
+        sets = _limit_sets(jac, block)
+        for number, limits in enumerate(sets):
+            hyp = sympy.And(*(Tends(a, oo * d) for a, d in limits.items()))
+            gates = [Step(Eq(sym, v), "saturated at the limit") for sym, v in _saturated(jac, limits).items()]
             ref = BlockRef(j, j)
-            hyp = Eq(q, 1)
-            if block == Diag(q):
-                path = sympy.Product(Dg(At(q, t)), (t, k + 1, T))
+            suffix = f"_{number + 1}" if len(sets) > 1 else ""
+            if isinstance(block, Diag):
+                path = sympy.Product(Dg(At(block.value, t)), (t, k + 1, T))
                 direct = StateDerivative(Symbol(j), T, k)
                 steps = (
+                    *gates,
                     Step(Eq(ref, block), "its block: no recurrent matrix"),
                     Step(Eq(Symbol(f"direct_{j}"), path), "the direct path through every step"),
-                    Step(Eq(path.subs(q, 1), Symbol("I", commutative=False)), "the gate equal to 1 at every step"),
+                    Step(Eq(sympy.Product(Dg(At(block.value.xreplace(_saturated(jac, limits)), t)), (t, k + 1, T)),
+                            Symbol("I", commutative=False)), "the limit at every step"),
                 )
-                found.append(Statement(f"carousel_{j}", "carousel", hyp, Eq(direct, path), steps))
+                found.append(Statement(f"carousel_{j}{suffix}", "carousel", hyp, Eq(direct, path), steps))
             else:
                 steps = (
+                    *gates,
                     Step(Eq(ref, block), "the diagonal block"),
-                    Step(Eq(ref, _limit_block(block, q, 1)), "every coefficient with the gate at 1"),
+                    Step(Eq(ref, _block_at(block, jac, limits)), "every coefficient at the limit"),
                 )
-                found.append(Statement(f"gate_path_{j}", "gate_path", hyp,
+                found.append(Statement(f"gate_path_{j}{suffix}", "gate_path", hyp,
                                        Eq(ref, sympy.Identity(n)), steps))
     return found
 
@@ -383,14 +531,17 @@ def statements(cell) -> list[Statement]:
 
 @cache
 def _statements(cell) -> tuple[Statement, ...]:  # per cell object: printers and the CLI ask repeatedly
-    if elman_form(cell) is not None:
+    kind = classify(cell)
+    if kind == "elman":
         return tuple(elman_statements(cell))
+    if kind == "diagonal":
+        return tuple(diagonal_statements(cell))
     return (block_bounds(cell), *escape_paths(cell))
 
 
 __all__ = [
     "At", "Dg", "Gradient", "Jt", "LocalGradient", "MaxAbs", "OpNorm", "Selector", "SigmaMax", "SpectralRadius",
-    "StateDerivative", "Statement", "Step", "activations", "block_bounds", "elman_form", "elman_statements",
-    "escape_paths", "gamma", "gamma_argmax", "gamma_statement", "norm_bound", "recursion",
-    "spectral_radius_counterexample", "statements",
+    "StateDerivative", "Statement", "Step", "Tends", "activations", "block_bounds", "classify", "diagonal_form",
+    "diagonal_statements", "elman_form", "elman_statements", "escape_paths", "gamma", "gamma_argmax",
+    "gamma_statement", "norm_bound", "recursion", "spectral_radius_counterexample", "statements",
 ]

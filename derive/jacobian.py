@@ -9,7 +9,9 @@ columns: old state i), with n x n recurrent matrices U_k (the gate-k rows of wei
   + sum_k  D(d u_j / d gh_k) U_k (dm_k / d s_i)       second-stage gates, m_k = hidden_input_k
   + sum_l  D(d u_j / d s'_l) (d s'_l / d s_i)         another new state used inside u_j (LSTM: c')
 
-where D(v) = diag(v) and the partials are SymPy derivatives of the cell's own expressions. Holding
+where D(v) = diag(v) and the partials are SymPy derivatives of the cell's own expressions. A cell with
+no recurrent matrix (IndRNN) has only the first and last lines: gh_k is then bias_hh, constant in h.
+Per-unit parameters (peephole weights, IndRNN's u) are constants of the step, like the matrices. Holding
 s'_l fixed in the last line is what turns the LSTM's h row into THEORY.md's D(o(1-tanh^2 c)) A_t form.
 Nothing here names a particular cell. Numeric evaluation lives in derive.jacobian_numeric.
 """
@@ -82,6 +84,7 @@ class Names:
         defs: readable symbol -> its definition in readable terms (f -> sigmoid(a_f)), in layout order.
         preactivation: gate -> a_k symbol (a_k = gi_k + gh_k).
         new_state: state -> its new-value symbol (next_h, next_c).
+        parts: (gi_k, gh_k) -> a_k, to merge the two halves inside longer sums.
     """
 
     replace: dict
@@ -89,40 +92,69 @@ class Names:
     defs: dict
     preactivation: dict
     new_state: dict
+    parts: dict
 
     def readable(self, expr: sympy.Expr, keep: sympy.Expr | None = None) -> sympy.Expr:
         """``expr`` in readable names; ``keep`` (a whole update) is spelled out rather than named."""
         replace = self.replace
         if keep is not None and keep in replace:
             replace = {k: v for k, v in replace.items() if k != keep}
-        return sympy.factor_terms(sympy.sympify(expr).xreplace(replace))
+        return sympy.factor_terms(merge_preactivations(sympy.sympify(expr).xreplace(replace), self.parts))
 
 
 def _depth(app) -> int:
     return 1 + max((_depth(a) for a in app.args[0].atoms(*ACTIVATIONS)), default=0)
 
 
+def merge_preactivations(expr: sympy.Expr, parts: dict) -> sympy.Expr:
+    """Write gi_k + gh_k as a_k inside any sum: a_i + w_ci c reads better than gi_i + gh_i + w_ci c.
+
+    ``parts`` maps each gate's (gi_k, gh_k) pair to its a_k symbol.
+    """
+    def has_pair(e):
+        return e.is_Add and any(gi in e.args and gh in e.args for gi, gh in parts)
+
+    def merged(e):
+        args = list(e.args)
+        for (gi, gh), a in parts.items():
+            if gi in args and gh in args:
+                args.remove(gi)
+                args.remove(gh)
+                args.append(a)
+        return sympy.Add(*args)
+
+    return sympy.sympify(expr).replace(has_pair, merged)
+
+
 def names(ew: Elementwise) -> Names:
-    """Name every activation the way a paper would: by its gate (f, g, ...) or by the new state it is."""
+    """Name every activation the way a paper would: by its gate (f, g, ...) or by the new state it is.
+
+    An activation that reads another new state (a peephole's o = sigma(a_o + w_co c')) is named too, and
+    registered in both spellings: with that state spelled out and held as next_c (the Jacobian's form).
+    """
     cell = ew.cell
     gate_of = {sym: g for g in cell.gates for sym in (ew.gi[g], ew.gh[g])}
     order = {g: k for k, g in enumerate(cell.gates)}
     pre = {g: Symbol(f"a_{g}", real=True) for g in cell.gates}
     new = {s: Symbol(f"next_{s}", real=True) for s in cell.states}
+    parts = {(ew.gi[g], ew.gh[g]): pre[g] for g in cell.gates}
     replace = {ew.gi[g] + ew.gh[g]: pre[g] for g in cell.gates}
     gate_of.update({pre[g]: g for g in cell.gates})
     values = {pre[g]: ew.gi[g] + ew.gh[g] for g in cell.gates}
     defs: dict = {}
     exprs = [*ew.update.values(), *ew.hidden_input.values()]
     apps = set().union(*(e.atoms(*ACTIVATIONS) for e in exprs))
+    compound = {ew.update[s]: new[s] for s in cell.states if not ew.update[s].is_Atom}
 
-    def key(app):
+    def key(app):  # inner first; by gate; the plain sigma(a_k) before a shifted sigma(a_k - 1)
         gates = [order[gate_of[s]] for s in app.free_symbols if s in gate_of]
-        return (_depth(app), min(gates, default=len(order)), sympy.default_sort_key(app))
+        plain = app.args[0] in values.values()
+        return (_depth(app), min(gates, default=len(order)), not plain, sympy.default_sort_key(app))
 
     taken = set(cell.states)
     for app in sorted(apps, key=key):
-        arg = app.args[0].xreplace(replace)
+        held = app.xreplace({e: v for e, v in compound.items() if e != app})
+        arg = merge_preactivations(held.args[0].xreplace(replace), parts)
         gates = {gate_of[s] for s in arg.free_symbols if s in gate_of}
         whole = [s for s in cell.states if ew.update[s] == app]
         if whole:
@@ -131,19 +163,19 @@ def names(ew: Elementwise) -> Names:
             sym = Symbol(next(iter(gates)), real=True)
         else:  # e.g. tanh(c'): keep the function, applied to the new state it reads
             for s in cell.states:
-                if ew.update[s].xreplace(replace) == arg:
+                if merge_preactivations(ew.update[s].xreplace(replace), parts) == arg:
                     values.setdefault(new[s], ew.update[s])
                     replace.setdefault(ew.update[s], new[s])
                     arg = new[s]
-            replace[app] = type(app)(arg)
+            replace[app] = replace[held] = type(app)(arg)
             continue
         taken.add(sym.name)
-        replace[app] = sym
+        replace[app] = replace[held] = sym
         values[sym] = app
         defs[sym] = type(app)(arg)
     for s in cell.states:  # a new state that is not itself an activation: c' = f c + i g
         values.setdefault(new[s], ew.update[s])
-    return Names(replace=replace, values=values, defs=defs, preactivation=pre, new_state=new)
+    return Names(replace=replace, values=values, defs=defs, preactivation=pre, new_state=new, parts=parts)
 
 
 @dataclass(frozen=True)
@@ -227,7 +259,7 @@ def _jacobian(cell: Cell) -> Jacobian:  # cached per cell object: bounds and pri
             direct = nm.readable(sympy.diff(u, ew.state[i]))
             if direct != 0:
                 terms.append(_times(direct))
-            for g in ew.cell.gates:
+            for g in ew.cell.gates if ew.cell.recurrent_matrix else ():  # else gh_k is bias_hh alone
                 coef = nm.readable(sympy.diff(u, ew.gh[g]))
                 if coef == 0:
                     continue
@@ -280,4 +312,6 @@ def _hidden_chain(ew: Elementwise, nm: Names, gate: str, old: str):
     return _mat_sum(terms) if terms else None
 
 
-__all__ = ["BlockRef", "Diag", "Jacobian", "Names", "jacobian", "n", "names", "recurrent_matrix"]
+__all__ = [
+    "BlockRef", "Diag", "Jacobian", "Names", "jacobian", "merge_preactivations", "n", "names", "recurrent_matrix",
+]

@@ -19,8 +19,6 @@ from .cell import get_cell
 from .elementwise import elementwise
 from .jacobian import BlockRef, Diag, jacobian
 
-PARAM_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-
 
 def _sigmoid(x):
     e = numpy.exp(-numpy.abs(x))
@@ -48,45 +46,61 @@ def _compiled(cell):
 
 
 def _check(cell, params, x_t, state):
-    for key in PARAM_NAMES:
-        if key not in params:
-            raise ValueError(f"params is missing {key!r}; expected the keys {PARAM_NAMES}")
-    w_ih = numpy.asarray(params["weight_ih"], dtype=numpy.float64)
-    w_hh = numpy.asarray(params["weight_hh"], dtype=numpy.float64)
-    hidden = w_hh.shape[1] if w_hh.ndim == 2 else -1
+    """The parameters as float64 arrays (by name) and the hidden size; ValueError names what is wrong."""
+    names = cell.param_names()
+    missing = [k for k in names if k not in params]
+    if missing:
+        raise ValueError(f"params is missing {missing}; expected the keys {names}")
+    p = {k: numpy.asarray(params[k], dtype=numpy.float64) for k in names}
     gates = len(cell.gates)
-    if w_hh.shape != (gates * hidden, hidden):
-        raise ValueError(f"weight_hh must have shape ({gates}*H, H) for {cell.name}; got {w_hh.shape}")
+    b_hh = p["bias_hh"]
+    hidden = b_hh.shape[0] // gates if b_hh.ndim == 1 else -1
+    if "weight_hh" in p:
+        hidden = p["weight_hh"].shape[1] if p["weight_hh"].ndim == 2 else -1
+        if p["weight_hh"].shape != (gates * hidden, hidden):
+            raise ValueError(f"weight_hh must have shape ({gates}*H, H) for {cell.name}; got {p['weight_hh'].shape}")
+    for k in ("bias_ih", "bias_hh"):
+        if p[k].shape != (gates * hidden,):
+            raise ValueError(f"{k} must have shape ({gates}*H,) = ({gates * hidden},); got {p[k].shape}")
+    for k in cell.unit_params:
+        if p[k].shape != (hidden,):
+            raise ValueError(f"{k} must have shape (H,) = ({hidden},) for {cell.name}; got {p[k].shape}")
     x_t = numpy.asarray(x_t, dtype=numpy.float64)
-    if x_t.ndim != 2 or w_ih.shape != (gates * hidden, x_t.shape[1]):
-        raise ValueError(f"x_t must be (B, X) and weight_ih ({gates}*H, X); got {x_t.shape} and {w_ih.shape}")
+    if x_t.ndim != 2 or p["weight_ih"].shape != (gates * hidden, x_t.shape[1]):
+        raise ValueError(f"x_t must be (B, X) and weight_ih ({gates}*H, X); got {x_t.shape} and {p['weight_ih'].shape}")
     if state is None:
         state = tuple(numpy.zeros((x_t.shape[0], hidden)) for _ in cell.states)
     state = tuple(numpy.asarray(s, dtype=numpy.float64) for s in state)
     if len(state) != len(cell.states) or any(s.shape != (x_t.shape[0], hidden) for s in state):
         raise ValueError(f"state must be a tuple of {len(cell.states)} arrays (B, H) = ({x_t.shape[0]}, {hidden})")
-    return w_ih, w_hh, hidden, x_t, state
+    return p, hidden, x_t, state
 
 
 def _inputs(cell, params, x_t, state):
-    """Every elementwise input (gi_k, gh_k, old states) for one step, and the recurrent blocks U_k."""
+    """Every elementwise input (gi_k, gh_k, old states, unit params) for one step, and the blocks U_k.
+
+    Without a recurrent matrix, gh_k is bias_hh alone (the h dependence is in the update itself).
+    """
     ew, _, hidden_fns, _, _ = _compiled(cell)
-    w_ih, w_hh, H, x_t, state = _check(cell, params, x_t, state)
-    gi_all = x_t @ w_ih.T + numpy.asarray(params["bias_ih"], dtype=numpy.float64)
-    b_hh = numpy.asarray(params["bias_hh"], dtype=numpy.float64)
+    p, H, x_t, state = _check(cell, params, x_t, state)
+    gi_all = x_t @ p["weight_ih"].T + p["bias_ih"]
+    b_hh = p["bias_hh"]
     rows = {g: slice(k * H, (k + 1) * H) for k, g in enumerate(cell.gates)}
     values = {ew.gi[g]: gi_all[:, rows[g]] for g in cell.gates}
     values.update({ew.state[s]: v for s, v in zip(cell.states, state, strict=True)})
     h = values[ew.state["h"]]
+    values.update({sym: numpy.broadcast_to(p[name], h.shape) for name, sym in ew.unit.items()})
+    w_hh = p.get("weight_hh")
     for g in ew.stage1_gates:
-        values[ew.gh[g]] = h @ w_hh[rows[g]].T + b_hh[rows[g]]
+        values[ew.gh[g]] = numpy.broadcast_to(b_hh[rows[g]], h.shape) if w_hh is None else \
+            h @ w_hh[rows[g]].T + b_hh[rows[g]]
     args = ew.inputs()
     for g in ew.stage2_gates:  # placeholders: hidden_input reads only first-stage gates and states
         values[ew.gh[g]] = numpy.zeros_like(h)
     for g in ew.stage2_gates:
         m = numpy.broadcast_to(hidden_fns[g](*[values[a] for a in args]), h.shape)
         values[ew.gh[g]] = m @ w_hh[rows[g]].T + b_hh[rows[g]]
-    mats = {f"U_{g}": w_hh[rows[g]] for g in cell.gates}
+    mats = {} if w_hh is None else {f"U_{g}": w_hh[rows[g]] for g in cell.gates}
     return [values[a] for a in args], mats, h.shape
 
 
@@ -134,7 +148,8 @@ def jacobian_numeric(cell, params, x_t, state=None) -> numpy.ndarray:
 
     Args:
         cell: a registered cell or its name.
-        params: weight_ih, weight_hh, bias_ih, bias_hh in PyTorch shapes and gate order.
+        params: the cell's param_names() in PyTorch shapes and gate order (weight_ih, weight_hh, bias_ih,
+            bias_hh; no weight_hh without a recurrent matrix; then each unit parameter, shape (H,)).
         x_t: the input at this step, (B, X).
         state: the previous state tuple in STATES order, each (B, H); None means zeros.
     """

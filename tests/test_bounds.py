@@ -14,8 +14,12 @@ from hypothesis import strategies as st
 
 from derive import Cell, gamma, jacobian_numeric, jacobian_product, jacobian_sequence, sigmoid, tanh
 from derive.bounds import (
+    MaxAbs,
     SigmaMax,
     SpectralRadius,
+    Tends,
+    classify,
+    diagonal_form,
     elman_form,
     escape_paths,
     gamma_argmax,
@@ -26,8 +30,11 @@ from derive.bounds import (
 from tests.support import CELLS, kernel
 
 SEEDS = st.integers(0, 2**32 - 1)
-ELMAN = [c for c in CELLS if elman_form(c) is not None]
-GATED = [c for c in CELLS if elman_form(c) is None]
+ELMAN = [c for c in CELLS if classify(c) == "elman"]
+DIAGONAL = [c for c in CELLS if classify(c) == "diagonal"]
+GATED = [c for c in CELLS if classify(c) == "gated"]
+#: (cell, statement name) for every escape path derived.
+ESCAPES = [(c, s.name) for c in CELLS for s in escape_paths(c)]
 
 
 def test_gamma_values_are_derived():
@@ -61,8 +68,15 @@ def test_gamma_statement_carries_sympy_steps():
 
 
 def test_cells_are_classified_from_their_expressions():
-    assert ELMAN == ["rnn_relu", "rnn_sigmoid", "rnn_tanh"]
-    assert GATED == ["gru", "gru_v3", "lstm"]
+    """The classic cells by what they are; every registered cell in exactly one class."""
+    assert {"rnn_relu", "rnn_sigmoid", "rnn_tanh"} <= set(ELMAN)
+    assert {"gru", "gru_v3", "lstm"} <= set(GATED)
+    assert sorted(ELMAN + DIAGONAL + GATED) == sorted(CELLS)
+    for c in ELMAN:
+        assert elman_form(c) is not None and diagonal_form(c) is None
+    for c in DIAGONAL:  # no recurrent matrix: no sigma_max anywhere in its statements
+        assert "weight_hh" not in kernel(c).param_shapes(2, 3)
+        assert not any(st_.conclusion.atoms(SigmaMax) for st_ in statements(c))
 
 
 def _rhs(cell, statement_name, sigma):
@@ -149,25 +163,96 @@ def test_spectral_radius_zero_yet_gradients_grow_in_an_elman_rnn():
     assert norms[-1] > 1 and all(b > a for a, b in zip(norms, norms[1:], strict=False))
 
 
+def _limits(statement) -> dict[str, int]:
+    """gate -> +1 / -1 from an escape statement's hypothesis (a_k -> +-infinity)."""
+    parts = statement.hypothesis.args if isinstance(statement.hypothesis, sympy.And) else (statement.hypothesis,)
+    assert all(isinstance(p, Tends) for p in parts)
+    return {p.args[0].name.removeprefix("a_"): 1 if p.args[1] == sympy.oo else -1 for p in parts}
+
+
 def test_escape_paths_are_found_from_the_jacobian():
-    kinds = {c: sorted((s.kind, str(s.hypothesis)) for s in escape_paths(c)) for c in CELLS}
-    assert kinds["lstm"] == [("carousel", "Eq(f, 1)")]
-    assert kinds["gru"] == kinds["gru_v3"] == [("gate_path", "Eq(z, 1)")]
-    assert all(kinds[c] == [] for c in ELMAN)
+    """The classic paths (Gers' carousel, GRU's update gate) and the published cells' (each paper's own
+    argument: MGU's f -> 0, JANET's forget gate, the peephole LSTM's f -> 1 with i saturated)."""
+    kinds = {c: [(s.kind, _limits(s)) for s in escape_paths(c)] for c in CELLS}
+    assert kinds["lstm"] == [("carousel", {"f": 1})]
+    assert kinds["gru"] == kinds["gru_v3"] == [("gate_path", {"z": 1})]
+    assert all(kinds[c] == [] for c in ELMAN + DIAGONAL)
+    expected = {"lstm_cifg": [("carousel", {"f": 1})], "mgu": [("gate_path", {"f": -1})],
+                "janet": [("gate_path", {"f": 1})],
+                "lstm_peephole": [("carousel", {"f": 1, "i": 1}), ("carousel", {"f": 1, "i": -1})]}
+    for cell, want in expected.items():
+        assert kinds[cell] == want, cell
 
 
-@pytest.mark.parametrize("cell, bias_rows", [("lstm", 1), ("gru", 1), ("gru_v3", 1)])
-def test_saturated_gate_makes_the_block_the_identity_numerically(cell, bias_rows):
-    """LSTM: f -> 1 (forget bias +40) gives dc_t/dc_{t-1} = I; GRU: z -> 1 gives dh_t/dh_{t-1} = I."""
+@pytest.mark.parametrize("cell, name", ESCAPES)
+def test_saturated_gates_make_the_block_the_identity_numerically(cell, name):
+    """Every escape path derived, realised: the limiting gates' input biases at +-60 (sigma(60) rounds to
+    1, sigma(-60) ~ 1e-26) make the stated block the identity in jacobian_numeric."""
+    st_ = next(s for s in escape_paths(cell) if s.name == name)
     mod = kernel(cell)
     rng = numpy.random.default_rng(3)
     B, X, H = 2, 3, 4
     params = mod.init_params(X, H, rng)
-    params["bias_ih"][bias_rows * H:(bias_rows + 1) * H] = 40.0  # the f rows (lstm) / z rows (gru)
+    for gate, sign in _limits(st_).items():
+        k = mod.GATES.index(gate)
+        params["bias_ih"][k * H:(k + 1) * H] = 60.0 * sign
     state = tuple(rng.normal(size=(B, H)) for _ in mod.STATES)
     J = jacobian_numeric(cell, params, rng.normal(size=(B, X)), state)
-    block = J[:, -H:, -H:] if cell == "lstm" else J  # lstm STATES = (h, c): the c block is last
+    j = mod.STATES.index(st_.conclusion.lhs.args[0].name)
+    block = J[:, j * H:(j + 1) * H, j * H:(j + 1) * H]
     numpy.testing.assert_allclose(block, numpy.broadcast_to(numpy.eye(H), block.shape), atol=1e-15)
+    params["bias_ih"][:] = 0.0  # and it is the limit that does it: at neutral biases the block is not I
+    J = jacobian_numeric(cell, params, rng.normal(size=(B, X)), state)
+    assert numpy.abs(J[:, j * H:(j + 1) * H, j * H:(j + 1) * H] - numpy.eye(H)).max() > 1e-3
+
+
+def _max_abs_of_params(expr, params):
+    """A statement's right-hand side with each max|r| (r in unit parameters) evaluated on ``params``."""
+    values = {}
+    for m in expr.atoms(MaxAbs):
+        syms = sorted(m.args[0].free_symbols, key=str)
+        f = sympy.lambdify(syms, m.args[0], "numpy")
+        values[m] = float(numpy.abs(f(*(params[s.name] for s in syms))).max())
+    return expr.subs(values)
+
+
+@pytest.mark.parametrize("cell", DIAGONAL)
+@given(seed=SEEDS, scale=st.floats(0.1, 4.0))
+def test_diagonal_cells_one_step_and_product_bounds_hold_on_random_draws(cell, seed, scale):
+    mod = kernel(cell)
+    rng = numpy.random.default_rng(seed)
+    T, B, X, H = 5, 3, 3, 5
+    params = {k: v * scale for k, v in mod.init_params(X, H, rng).items()}
+    sts = {s.name: s for s in statements(cell)}
+    one = float(_max_abs_of_params(sts["one_step_bound"].conclusion.rhs, params))
+    jacs, _ = jacobian_sequence(cell, params, rng.normal(size=(T, B, X)), (rng.normal(size=(B, H)),))
+    for J in jacs:
+        assert numpy.linalg.norm(J, 2, axis=(1, 2)).max() <= one * (1 + 1e-12)
+    T_sym, k_sym = sympy.Symbol("T", integer=True), sympy.Symbol("k", integer=True)
+    total = float(_max_abs_of_params(sts["product_bound"].conclusion.rhs, params).subs({T_sym: T, k_sym: 0}))
+    assert numpy.linalg.norm(jacobian_product(jacs), 2, axis=(1, 2)).max() <= total * (1 + 1e-10)
+
+
+@pytest.mark.parametrize("cell", DIAGONAL)
+def test_diagonal_cells_condition_is_sharp(cell):
+    """Where f' = gamma at every unit (pre-activations at gamma's argmax), ||dh_T/dh_0|| is exactly the
+    product bound: with max|r| just above 1/gamma the gradient grows, just below it vanishes."""
+    act, r = diagonal_form(cell)
+    mod = kernel(cell)
+    B, X, H, T = 2, 3, 5, 6
+    at = gamma_argmax(act)[0]  # 0 for tanh and sigmoid, x > 0 for relu
+    level = 0.0 if at == 0 else 5.0
+    (u_name,) = [s.name for s in r.free_symbols]  # the diagonal factor of the cells derived so far
+    for factor in (0.9, 1.1):
+        params = mod.init_params(X, H, numpy.random.default_rng(1))
+        params["weight_ih"][:] = 0.0
+        params["bias_ih"][:], params["bias_hh"][:] = level, 0.0
+        params[u_name] = numpy.full(H, 1.0)
+        scale = factor / float(gamma(act) * numpy.abs(sympy.lambdify(u_name, r)(params[u_name])).max())
+        params[u_name] = params[u_name] * scale
+        jacs, _ = jacobian_sequence(cell, params, numpy.zeros((T, B, X)), None)
+        norm = numpy.linalg.norm(jacobian_product(jacs), 2, axis=(1, 2))
+        numpy.testing.assert_allclose(norm, factor ** T, rtol=1e-12)
 
 
 def test_a_new_elman_like_cell_is_recognised_without_a_name_list():

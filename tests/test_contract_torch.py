@@ -174,17 +174,18 @@ def _definition_runner(cell_name, p):
     update_fns = {n: as_function(update[n]) for n in cell.states}
     hidden_fns = {g: as_function(hidden[g]) for g in hidden}
     G = len(cell.gates)
-    w_ih, w_hh = p["weight_ih"].chunk(G), p["weight_hh"].chunk(G)
-    b_ih, b_hh = p["bias_ih"].chunk(G), p["bias_hh"].chunk(G)
+    w_ih, b_ih, b_hh = p["weight_ih"].chunk(G), p["bias_ih"].chunk(G), p["bias_hh"].chunk(G)
+    w_hh = p["weight_hh"].chunk(G) if cell.recurrent_matrix else None  # else gh_k is bias_hh alone
+    units = {str(sym): p[name] for name, sym in cell.unit_param_symbols().items()}  # (H,): broadcast
 
     def run(x, state0):
         S, ys = dict(zip(cell.states, state0, strict=True)), []
         for x_t in x:
-            env = {str(states[n]): S[n] for n in cell.states}
+            env = {str(states[n]): S[n] for n in cell.states} | units
             for j, g in enumerate(cell.gates):
                 env[f"gi_{g}"] = x_t @ w_ih[j].T + b_ih[j]
                 if g not in hidden:
-                    env[f"gh_{g}"] = S["h"] @ w_hh[j].T + b_hh[j]
+                    env[f"gh_{g}"] = b_hh[j] if w_hh is None else S["h"] @ w_hh[j].T + b_hh[j]
             for j, g in enumerate(cell.gates):
                 if g in hidden:  # second stage: its recurrent input is a function of the first stage
                     env[f"gh_{g}"] = hidden_fns[g](env) @ w_hh[j].T + b_hh[j]

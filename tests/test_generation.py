@@ -117,7 +117,8 @@ def test_generated_numpy_modules_import_with_the_contract(cell):
     for name in ("param_shapes", "init_params", "params_from_state_dict", "forward", "backward", "step"):
         assert callable(getattr(module, name)), f"generated.numpy.{cell} lacks {name}"
     G = len(spec.gates)
-    assert module.param_shapes(3, 4) == {
-        "weight_ih": (G * 4, 3), "weight_hh": (G * 4, 4), "bias_ih": (G * 4,), "bias_hh": (G * 4,)
-    }
+    shapes = {"weight_ih": (G * 4, 3), "weight_hh": (G * 4, 4), "bias_ih": (G * 4,), "bias_hh": (G * 4,)}
+    shapes |= {name: (4,) for name in spec.unit_params}
+    assert module.param_shapes(3, 4) == {name: shapes[name] for name in spec.param_names()}
+    assert list(module.param_shapes(3, 4)) == list(spec.param_names())
     assert importlib.import_module("generated.numpy").CELLS == list(registry())
