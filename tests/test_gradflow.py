@@ -190,3 +190,11 @@ def test_cli_text_plot_and_errors(capsys, tmp_path):
     assert main(["gradflow", "gru", "--input-size", "2", "--hidden-size", "3", "--forget-bias", "1"]) == 2
     assert "gate named 'f'" in capsys.readouterr().err
     assert main(["gradflow", "gru", "--input-size", "2", "--hidden-size", "3", "--plot", "x.svg"]) == 2
+
+
+@pytest.mark.parametrize("cell", [c for c in CELLS if "weight_hh" not in kernel(c).param_shapes(1, 1)])
+def test_redrawing_a_recurrent_matrix_the_cell_lacks_is_refused(cell):
+    rng = numpy.random.default_rng(0)
+    with pytest.raises(ValueError, match="no recurrent matrix"):
+        make_params(cell, 3, 4, rng, "orthogonal")
+    assert make_params(cell, 3, 4, rng).keys() == kernel(cell).param_shapes(3, 4).keys()

@@ -186,3 +186,17 @@ def test_a_state_of_the_wrong_shape_raises():
     params, x, _ = problem(mod, 2, 3, 4, 0)
     with pytest.raises(ValueError, match="state"):
         jacobian_numeric("lstm", params, x, (numpy.zeros((2, 4)),))
+
+
+STANDARD = {"weight_ih", "weight_hh", "bias_ih", "bias_hh"}
+
+
+@pytest.mark.parametrize("cell", [c for c in CELLS if kernel(c).param_shapes(1, 1).keys() - STANDARD])
+def test_a_unit_parameter_of_the_wrong_shape_or_missing_raises(cell):
+    mod = kernel(cell)
+    params, x, state = problem(mod, 2, 3, 4, 0)
+    for name in sorted(mod.param_shapes(3, 4).keys() - STANDARD):
+        with pytest.raises(ValueError, match=name):
+            jacobian_numeric(cell, {**params, name: numpy.zeros(5)}, x, state)
+        with pytest.raises(ValueError, match=name):
+            jacobian_numeric(cell, {k: v for k, v in params.items() if k != name}, x, state)
