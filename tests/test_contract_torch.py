@@ -5,7 +5,7 @@ Three references, all differentiated by torch autograd (not by SymPy):
 - the torch.nn module a cell names in ``torch_module`` (RNN, GRU, LSTM), its weights handed to the
   kernel through the kernel's own ``params_from_state_dict``;
 - equations written out in this file from the papers, for the cells PyTorch lacks (rnn_sigmoid,
-  gru_v3);
+  gru_v3 and the published cells of derive/cells: peephole and CIFG LSTM, MGU, IndRNN, JANET);
 - the cell's own SymPy ``update`` evaluated on torch tensors: no CSE, no lowering, no templates, no
   symbolic derivative, so it checks code generation for every cell, including one added tomorrow.
 float64 must agree to rtol 1e-10, float32 to rtol 1e-4, each relative to the entry and to the array's
@@ -129,8 +129,75 @@ def _gru_v3(x, p, state0):
     return torch.stack(ys), (h,)
 
 
+def _pre(x_t, h, p, gates):
+    """W x + U h + b per gate, in the rows order of ``gates`` (U h left out without a weight_hh)."""
+    n = len(gates)
+    W, b = p["weight_ih"].chunk(n), (p["bias_ih"] + p["bias_hh"]).chunk(n)
+    U = p["weight_hh"].chunk(n) if "weight_hh" in p else [None] * n
+    return {g: x_t @ W[j].T + b[j] + (0 if U[j] is None else h @ U[j].T) for j, g in enumerate(gates)}
+
+
+def _lstm_peephole(x, p, state0):
+    """Gers, Schraudolph, Schmidhuber 2002: i, f peek at c_{t-1}, o at c_t, through diagonal weights."""
+    (h, c), ys = state0, []
+    for x_t in x:
+        a = _pre(x_t, h, p, "ifgo")
+        i, f = torch.sigmoid(a["i"] + p["w_ci"] * c), torch.sigmoid(a["f"] + p["w_cf"] * c)
+        c = f * c + i * torch.tanh(a["g"])
+        h = torch.sigmoid(a["o"] + p["w_co"] * c) * torch.tanh(c)
+        ys.append(h)
+    return torch.stack(ys), (h, c)
+
+
+def _lstm_cifg(x, p, state0):
+    """Greff et al. 2017, CIFG variant: the input gate is 1 - f."""
+    (h, c), ys = state0, []
+    for x_t in x:
+        a = _pre(x_t, h, p, "fgo")
+        f = torch.sigmoid(a["f"])
+        c = f * c + (1 - f) * torch.tanh(a["g"])
+        h = torch.sigmoid(a["o"]) * torch.tanh(c)
+        ys.append(h)
+    return torch.stack(ys), (h, c)
+
+
+def _mgu(x, p, state0):
+    """Zhou et al. 2016: f = sigma(W_f [h, x] + b_f), h~ = tanh(W_h [f * h, x] + b_h),
+    h' = (1 - f) h + f h~."""
+    W_f, W_n = p["weight_ih"].chunk(2)
+    U_f, U_n = p["weight_hh"].chunk(2)
+    b_f, b_n = (p["bias_ih"] + p["bias_hh"]).chunk(2)
+    h, ys = state0[0], []
+    for x_t in x:
+        f = torch.sigmoid(x_t @ W_f.T + h @ U_f.T + b_f)
+        h = (1 - f) * h + f * torch.tanh(x_t @ W_n.T + (f * h) @ U_n.T + b_n)
+        ys.append(h)
+    return torch.stack(ys), (h,)
+
+
+def _indrnn(x, p, state0):
+    """Li et al. 2018: h_t = relu(W x_t + u * h_{t-1} + b), u a vector (no recurrent matrix)."""
+    h, ys = state0[0], []
+    for x_t in x:
+        h = torch.relu(x_t @ p["weight_ih"].T + p["u"] * h + p["bias_ih"] + p["bias_hh"])
+        ys.append(h)
+    return torch.stack(ys), (h,)
+
+
+def _janet(x, p, state0):
+    """van der Westhuizen, Lasenby 2018, with beta = 1: s_f = U_f h + W_f x + b_f,
+    h' = sigma(s_f) h + (1 - sigma(s_f - beta)) tanh(U_c h + W_c x + b_c)."""
+    h, ys = state0[0], []
+    for x_t in x:
+        a = _pre(x_t, h, p, "fc")
+        h = torch.sigmoid(a["f"]) * h + (1 - torch.sigmoid(a["f"] - 1)) * torch.tanh(a["c"])
+        ys.append(h)
+    return torch.stack(ys), (h,)
+
+
 #: Cells PyTorch has no module for, checked against equations written from their papers.
-WRITTEN = {"rnn_sigmoid": _rnn_sigmoid, "gru_v3": _gru_v3}
+WRITTEN = {"rnn_sigmoid": _rnn_sigmoid, "gru_v3": _gru_v3, "lstm_peephole": _lstm_peephole,
+           "lstm_cifg": _lstm_cifg, "mgu": _mgu, "indrnn": _indrnn, "janet": _janet}
 
 
 def _param_leaves(problem, tdtype):
@@ -150,7 +217,7 @@ def test_matches_written_equations(cell, backend, dtype, sizes, seed):
     p = _param_leaves(problem, tdtype)
 
     def run(leaves):
-        y, state = WRITTEN[cell](leaves["x"], p, (leaves["state0[0]"],))
+        y, state = WRITTEN[cell](leaves["x"], p, tuple(leaves[f"state0[{j}]"] for j in range(len(k.STATES))))
         return y, state, p
 
     _compare(cell, k, run, problem, dtype)
