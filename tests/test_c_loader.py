@@ -52,7 +52,7 @@ def test_argtypes_match_the_header(cell):
             if param.startswith("size_t"):
                 assert argtype is ctypes.c_size_t
             else:
-                assert "float *" in param and argtype._dtype_ == numpy.float32
+                assert "float *" in param and argtype is ctypes.c_void_p  # an address, after _addr's checks
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru_v3"])
@@ -148,3 +148,14 @@ def test_stale_generated_source_is_refused(monkeypatch, tmp_path):
     monkeypatch.setattr(loader, "_LOADED", {})
     with pytest.raises(RuntimeError, match="stale.*make kernels"):
         loader.load("rnn_tanh")
+
+
+def test_addresses_only_for_arrays_c_can_read():
+    """The last guard before C: the address of a C-contiguous array of the build's dtype, else TypeError."""
+    k = load("lstm", numpy.float32)
+    a = numpy.zeros((3, 4), numpy.float32)
+    assert k._addr(a, False) == a.ctypes.data
+    assert k._addr(None, True) is None
+    for bad in (a.astype(numpy.float64), a.T, a.tolist(), None):
+        with pytest.raises(TypeError, match="C-contiguous float32"):
+            k._addr(bad, False)

@@ -19,7 +19,9 @@ from pathlib import Path
 
 from ..render import GENERATED, ROOT
 
-FLAGS = ("-O3", "-std=c99", "-fPIC", "-shared")
+# -march=native: the library is built on and for this machine (its CPU is part of the cache key), and
+# the vectorized activations need the target's blend/select instructions (SSE2 alone has none).
+FLAGS = ("-O3", "-march=native", "-std=c99", "-fPIC", "-shared")
 LIBS = ("-lm",)
 
 
@@ -80,6 +82,19 @@ def _identity(cmd: tuple[str, ...]) -> str:
     return shutil.which(cmd[0]) + "\n" + out.stdout
 
 
+@functools.lru_cache(maxsize=1)
+def _cpu() -> str:
+    """The CPU model and feature flags, so a cache shared between machines never loads another's -march=native."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            lines = [ln for ln in f if ln.startswith(("model name", "flags", "Features", "CPU part"))]
+        return "".join(sorted(set(lines)))
+    except OSError:
+        import platform
+
+        return platform.machine() + platform.processor()
+
+
 def source(cell: str) -> Path:
     """generated/c/<cell>.c, or a clear error naming the command that makes it."""
     path = GENERATED / "c" / f"{cell}.c"
@@ -95,7 +110,7 @@ def library(cell: str) -> Path:
     cflags, libs = blas()
     digest = hashlib.sha256()
     for part in (src.read_bytes(), src.with_suffix(".h").read_bytes(), _identity(tuple(cmd)).encode(),
-                 " ".join([*cmd, *FLAGS, *cflags, *libs, *LIBS]).encode()):
+                 _cpu().encode(), " ".join([*cmd, *FLAGS, *cflags, *libs, *LIBS]).encode()):
         digest.update(part)
         digest.update(b"\0")
     out = cache_dir() / f"{cell}-{digest.hexdigest()[:20]}.so"

@@ -1,5 +1,9 @@
 """Template context for templates/c/cell.{c,h}.jinja: bindings of kernel names to C lvalues.
 
+Each buffer is its own ``restrict`` parameter of the kernel function (states ``sc_S0``, ``sc_S1``, next
+states ``sc_N0``, per-unit parameters ``sc_P0``, ...): with no possible aliasing the compiler vectorizes
+the loop without run-time overlap checks (it gives up beyond ten of them).
+
 Inside a kernel's loop ``sc_u = b*H + j`` indexes a (B, H) buffer and ``sc_g = b*G*H + j`` the
 unit's column in a (B, G*H) gate buffer; gate k lives at ``sc_g + k*H`` (PyTorch's row order).
 """
@@ -7,17 +11,18 @@ unit's column in a (B, G*H) gate buffer; gate k lives at ``sc_g + k*H`` (PyTorch
 from __future__ import annotations
 
 from ..ir import CellIR
+from . import approx
 from .api import functions, grad_arg, param_arg
-from .printer import CTYPES, CType, print_kernel
+from .printer import CTYPES, FLOAT, CType, print_kernel
 
 
 def forward_bindings(ir: CellIR) -> dict[str, str]:
     """Where each name a forward kernel reads or writes lives, for element (b, j)."""
-    b = {s: f"sc_S[{j}][sc_u]" for j, s in enumerate(ir.states)}
-    b |= {f"next_{s}": f"sc_N[{j}][sc_u]" for j, s in enumerate(ir.states)}
+    b = {s: f"sc_S{j}[sc_u]" for j, s in enumerate(ir.states)}
+    b |= {f"next_{s}": f"sc_N{j}[sc_u]" for j, s in enumerate(ir.states)}
     b |= {name: f"sc_T[{k} * sc_BH + sc_u]" for k, name in enumerate(ir.tape)}
     b |= {f"tape_{name}": f"sc_T[{k} * sc_BH + sc_u]" for k, name in enumerate(ir.tape)}
-    b |= {name: f"sc_P[{k}][sc_j]" for k, name in enumerate(ir.unit_params)}
+    b |= {name: f"sc_P{k}[sc_j]" for k, name in enumerate(ir.unit_params)}
     for k, g in enumerate(ir.gates):  # in the forward, gi/gh are always the live GEMM results
         b[f"gi_{g}"] = f"sc_gi[sc_g + {k} * sc_H]"
         b[f"gh_{g}"] = f"sc_gh[sc_g + {k} * sc_H]"
@@ -28,24 +33,29 @@ def backward_bindings(ir: CellIR) -> dict[str, str]:
     """Where each name a backward kernel reads or writes lives, for element (b, j)."""
     b = {f"d_{s}": f"sc_D[{j} * sc_BH + sc_u]" for j, s in enumerate(ir.states)}
     b |= {f"dm_{g}": f"sc_DM[{j} * sc_BH + sc_u]" for j, g in enumerate(ir.stage2_gates)}
-    b |= {s: f"sc_S[{j}][sc_u]" for j, s in enumerate(ir.states)}
-    b |= {f"next_{s}": f"sc_N[{j}][sc_u]" for j, s in enumerate(ir.states)}
+    b |= {s: f"sc_S{j}[sc_u]" for j, s in enumerate(ir.states)}
+    b |= {f"next_{s}": f"sc_N{j}[sc_u]" for j, s in enumerate(ir.states)}
     b |= {name: f"sc_T[{k} * sc_BH + sc_u]" for k, name in enumerate(ir.tape)}
     for k, g in enumerate(ir.gates):
         b[f"dgi_{g}"] = f"sc_dgi[sc_g + {k} * sc_H]"
         b[f"dgh_{g}"] = f"sc_dgh[sc_g + {k} * sc_H]"
     b |= {f"ds_{s}": f"sc_DS[{j} * sc_BH + sc_u]" for j, s in enumerate(ir.states)}
-    b |= {name: f"sc_P[{k}][sc_j]" for k, name in enumerate(ir.unit_params)}
-    b |= {f"dp_{name}": f"sc_DP[{k}][sc_j]" for k, name in enumerate(ir.unit_params)}  # summed over b and t
+    b |= {name: f"sc_P{k}[sc_j]" for k, name in enumerate(ir.unit_params)}
+    b |= {f"dp_{name}": f"sc_DP{k}[sc_j]" for k, name in enumerate(ir.unit_params)}  # summed over b and t
     return b
 
 
 def kernels(ir: CellIR, ctype: CType) -> dict[str, list[str]]:
-    """The four printed kernel bodies for one floating type (empty list: the cell has none)."""
+    """The four printed kernel bodies for one floating type (empty list: the cell has none).
+
+    float kernels use the vectorizable tanh and sigmoid of codegen.c.approx (within 5e-7 absolute);
+    double kernels keep libm.
+    """
     fwd, bwd = forward_bindings(ir), backward_bindings(ir)
+    fast = ctype is FLOAT
     return {
-        "forward_hidden": print_kernel(ir.forward_hidden, fwd, ctype) if ir.forward_hidden else [],
-        "forward": print_kernel(ir.forward, fwd, ctype),
+        "forward_hidden": print_kernel(ir.forward_hidden, fwd, ctype, fast) if ir.forward_hidden else [],
+        "forward": print_kernel(ir.forward, fwd, ctype, fast),
         "backward": print_kernel(ir.backward, bwd, ctype),
         "backward_hidden": print_kernel(ir.backward_hidden, bwd, ctype) if ir.backward_hidden else [],
     }
@@ -85,6 +95,8 @@ def context(ir: CellIR) -> dict:
     for ct in CTYPES:
         types.append({
             "c": ct,
+            "fast": {"tanh": approx.tanh_lines(), "sigmoid": approx.sigmoid_lines(), "bound": approx.MAX_ABS_ERROR}
+            if ct is FLOAT else None,
             "kernels": kernels(ir, ct),
             "protos": {f.stem: f.prototype(prefix, ct) for f in funcs if f.typed},
         })
@@ -98,6 +110,7 @@ def context(ir: CellIR) -> dict:
         "unit_grads": [grad_arg(n) for n in ir.unit_params],
         # C99 has no empty arrays: a cell without per-unit parameters passes one NULL
         "NP": max(1, len(units)),
+        "NU": len(units),
         "P_init": "{" + (", ".join(units) or "NULL") + "}",
         "DP_init": "{" + (", ".join(grad_arg(n) for n in ir.unit_params) or "NULL") + "}",
         "doc_lines": [(" * " + line).rstrip() if k else line for k, line in enumerate(ir.doc.splitlines())],

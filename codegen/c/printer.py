@@ -88,7 +88,7 @@ def print_kernel(kernel: Kernel, bindings: dict[str, str | None], ctype: CType, 
     """The body of the per-element loop: load inputs, then one line per statement.
 
     Args:
-        bindings: name -> C lvalue for this element (e.g. ``sc_S[1][sc_u]``); ``None`` means the
+        bindings: name -> C lvalue for this element (e.g. ``sc_S1[sc_u]``); ``None`` means the
             value is not stored anywhere (a tape slot in a kernel that keeps no tape).
         fast: print tanh as ``sc_tanh_f32`` (float only; the template then defines the fast helpers).
     """
