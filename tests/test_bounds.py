@@ -12,7 +12,7 @@ import sympy
 from hypothesis import given
 from hypothesis import strategies as st
 
-from derive import Cell, gamma, jacobian_numeric, jacobian_product, jacobian_sequence, sigmoid, tanh
+from derive import Cell, gamma, jacobian, jacobian_numeric, jacobian_product, jacobian_sequence, sigmoid, tanh
 from derive.bounds import (
     MaxAbs,
     SigmaMax,
@@ -235,24 +235,32 @@ def test_diagonal_cells_one_step_and_product_bounds_hold_on_random_draws(cell, s
 
 @pytest.mark.parametrize("cell", DIAGONAL)
 def test_diagonal_cells_condition_is_sharp(cell):
-    """Where f' = gamma at every unit (pre-activations at gamma's argmax), ||dh_T/dh_0|| is exactly the
-    product bound: with max|r| just above 1/gamma the gradient grows, just below it vanishes."""
+    """At a fixed point where f' = gamma (z at gamma's argmax: 0 for tanh and sigmoid, z > 0 for relu),
+    ||dh_T/dh_0|| is exactly (gamma max|r|)^T: it vanishes below the condition and grows above it."""
     act, r = diagonal_form(cell)
+    jac = jacobian(cell)
     mod = kernel(cell)
     B, X, H, T = 2, 3, 5, 6
-    at = gamma_argmax(act)[0]  # 0 for tanh and sigmoid, x > 0 for relu
-    level = 0.0 if at == 0 else 5.0
-    (u_name,) = [s.name for s in r.free_symbols]  # the diagonal factor of the cells derived so far
+    z = jac.equations["h"].args[0]
+    z_star = 0 if gamma_argmax(act) == [0] else 5  # relu: any z > 0
+    h_star = float(act(sympy.Integer(z_star)).rewrite(sympy.Max))
+    units = sorted(r.free_symbols, key=str)
+    b = sympy.Symbol("b")
     for factor in (0.9, 1.1):
+        v = factor / float(gamma(act))  # every unit parameter of r at v: r = v for IndRNN's u
+        r_value = float(r.subs({u: v for u in units}))
+        point = {a: b for a in jac.names.preactivation.values()} | {sympy.Symbol("h", real=True): h_star}
+        (bias,) = sympy.solve(z.subs(point).subs({u: v for u in units}) - z_star, b)
         params = mod.init_params(X, H, numpy.random.default_rng(1))
         params["weight_ih"][:] = 0.0
-        params["bias_ih"][:], params["bias_hh"][:] = level, 0.0
-        params[u_name] = numpy.full(H, 1.0)
-        scale = factor / float(gamma(act) * numpy.abs(sympy.lambdify(u_name, r)(params[u_name])).max())
-        params[u_name] = params[u_name] * scale
-        jacs, _ = jacobian_sequence(cell, params, numpy.zeros((T, B, X)), None)
+        params["bias_ih"][:], params["bias_hh"][:] = float(bias), 0.0
+        params.update({u.name: numpy.full(H, v) for u in units})
+        state0 = (numpy.full((B, H), h_star),)
+        jacs, states = jacobian_sequence(cell, params, numpy.zeros((T, B, X)), state0)
+        numpy.testing.assert_allclose(states[-1][0], h_star, atol=1e-12)  # it is a fixed point
         norm = numpy.linalg.norm(jacobian_product(jacs), 2, axis=(1, 2))
-        numpy.testing.assert_allclose(norm, factor ** T, rtol=1e-12)
+        numpy.testing.assert_allclose(norm, (float(gamma(act)) * abs(r_value)) ** T, rtol=1e-12)
+        assert (norm < 1).all() == (factor < 1)
 
 
 def test_a_new_elman_like_cell_is_recognised_without_a_name_list():
