@@ -11,11 +11,17 @@
 #include <math.h>
 #include <stdint.h>
 
-/* a * b + c for float, fused (one rounding) where the target has a fast FMA instruction. */
+/* a * b + c for float (SC_FMA) and double (SC_FMA_D), fused (one rounding) where the target has a
+ * fast FMA instruction, else a multiply and an add. */
 #ifdef FP_FAST_FMAF
 #define SC_FMA(a, b, c) fmaf(a, b, c)
 #else
 #define SC_FMA(a, b, c) ((a) * (b) + (c))
+#endif
+#ifdef FP_FAST_FMA
+#define SC_FMA_D(a, b, c) fma(a, b, c)
+#else
+#define SC_FMA_D(a, b, c) ((a) * (b) + (c))
 #endif
 
 #ifdef SYMCELL_USE_CBLAS
@@ -163,19 +169,84 @@ static void sc_gemm_nt_f64(size_t M, size_t N, size_t K, const double *A, size_t
     }
 }
 
-/* C (M x N) += A (M x K) * B (K x N): rows of B scaled and added. */
+/* C (M x N) += A (M x K) * B (K x N): for each row of A, outputs in blocks of 16 (then 8, 4) whose sums stay in
+ * registers over all of K, as two chains (even and odd k, added at the end: half the dependent
+ * latency), the inner loop across the block's outputs so it vectorizes without reordering any sum.
+ * This is the per-step recurrent product at small batch, where a BLAS call costs more than it saves. */
 static void sc_gemm_nn_f64(size_t M, size_t N, size_t K, const double *A, size_t lda,
                              const double *B, size_t ldb, double *C, size_t ldc)
 {
-    size_t m, n, k;
+    size_t m, n, k, l;
     SC_BLAS_GEMM(dgemm, CblasNoTrans, CblasNoTrans);
     for (m = 0; m < M; ++m) {
+        const double *a = A + m * lda;
         double *c = C + m * ldc;
-        for (k = 0; k < K; ++k) {
-            const double a = A[m * lda + k];
-            const double *b = B + k * ldb;
-            for (n = 0; n < N; ++n)
-                c[n] += a * b[n];
+        n = 0;
+        for (; n + 16 <= N; n += 16) {
+            double s0[16], s1[16];
+            for (l = 0; l < 16; ++l) {
+                s0[l] = c[n + l];
+                s1[l] = 0;
+            }
+            for (k = 0; k + 2 <= K; k += 2) {
+                const double a0 = a[k], a1 = a[k + 1];
+                const double *b0 = B + k * ldb + n, *b1 = b0 + ldb;
+                for (l = 0; l < 16; ++l) {
+                    s0[l] = SC_FMA_D(a0, b0[l], s0[l]);
+                    s1[l] = SC_FMA_D(a1, b1[l], s1[l]);
+                }
+            }
+            if (k < K)
+                for (l = 0; l < 16; ++l)
+                    s0[l] = SC_FMA_D(a[k], B[k * ldb + n + l], s0[l]);
+            for (l = 0; l < 16; ++l)
+                c[n + l] = s0[l] + s1[l];
+        }
+        for (; n + 8 <= N; n += 8) {
+            double s0[8], s1[8];
+            for (l = 0; l < 8; ++l) {
+                s0[l] = c[n + l];
+                s1[l] = 0;
+            }
+            for (k = 0; k + 2 <= K; k += 2) {
+                const double a0 = a[k], a1 = a[k + 1];
+                const double *b0 = B + k * ldb + n, *b1 = b0 + ldb;
+                for (l = 0; l < 8; ++l) {
+                    s0[l] = SC_FMA_D(a0, b0[l], s0[l]);
+                    s1[l] = SC_FMA_D(a1, b1[l], s1[l]);
+                }
+            }
+            if (k < K)
+                for (l = 0; l < 8; ++l)
+                    s0[l] = SC_FMA_D(a[k], B[k * ldb + n + l], s0[l]);
+            for (l = 0; l < 8; ++l)
+                c[n + l] = s0[l] + s1[l];
+        }
+        for (; n + 4 <= N; n += 4) {
+            double s0[4], s1[4];
+            for (l = 0; l < 4; ++l) {
+                s0[l] = c[n + l];
+                s1[l] = 0;
+            }
+            for (k = 0; k + 2 <= K; k += 2) {
+                const double a0 = a[k], a1 = a[k + 1];
+                const double *b0 = B + k * ldb + n, *b1 = b0 + ldb;
+                for (l = 0; l < 4; ++l) {
+                    s0[l] = SC_FMA_D(a0, b0[l], s0[l]);
+                    s1[l] = SC_FMA_D(a1, b1[l], s1[l]);
+                }
+            }
+            if (k < K)
+                for (l = 0; l < 4; ++l)
+                    s0[l] = SC_FMA_D(a[k], B[k * ldb + n + l], s0[l]);
+            for (l = 0; l < 4; ++l)
+                c[n + l] = s0[l] + s1[l];
+        }
+        for (; n < N; ++n) {
+            double acc = c[n];
+            for (k = 0; k < K; ++k)
+                acc = SC_FMA_D(a[k], B[k * ldb + n], acc);
+            c[n] = acc;
         }
     }
 }
@@ -448,19 +519,84 @@ static void sc_gemm_nt_f32(size_t M, size_t N, size_t K, const float *A, size_t 
     }
 }
 
-/* C (M x N) += A (M x K) * B (K x N): rows of B scaled and added. */
+/* C (M x N) += A (M x K) * B (K x N): for each row of A, outputs in blocks of 16 (then 8, 4) whose sums stay in
+ * registers over all of K, as two chains (even and odd k, added at the end: half the dependent
+ * latency), the inner loop across the block's outputs so it vectorizes without reordering any sum.
+ * This is the per-step recurrent product at small batch, where a BLAS call costs more than it saves. */
 static void sc_gemm_nn_f32(size_t M, size_t N, size_t K, const float *A, size_t lda,
                              const float *B, size_t ldb, float *C, size_t ldc)
 {
-    size_t m, n, k;
+    size_t m, n, k, l;
     SC_BLAS_GEMM(sgemm, CblasNoTrans, CblasNoTrans);
     for (m = 0; m < M; ++m) {
+        const float *a = A + m * lda;
         float *c = C + m * ldc;
-        for (k = 0; k < K; ++k) {
-            const float a = A[m * lda + k];
-            const float *b = B + k * ldb;
-            for (n = 0; n < N; ++n)
-                c[n] += a * b[n];
+        n = 0;
+        for (; n + 16 <= N; n += 16) {
+            float s0[16], s1[16];
+            for (l = 0; l < 16; ++l) {
+                s0[l] = c[n + l];
+                s1[l] = 0;
+            }
+            for (k = 0; k + 2 <= K; k += 2) {
+                const float a0 = a[k], a1 = a[k + 1];
+                const float *b0 = B + k * ldb + n, *b1 = b0 + ldb;
+                for (l = 0; l < 16; ++l) {
+                    s0[l] = SC_FMA(a0, b0[l], s0[l]);
+                    s1[l] = SC_FMA(a1, b1[l], s1[l]);
+                }
+            }
+            if (k < K)
+                for (l = 0; l < 16; ++l)
+                    s0[l] = SC_FMA(a[k], B[k * ldb + n + l], s0[l]);
+            for (l = 0; l < 16; ++l)
+                c[n + l] = s0[l] + s1[l];
+        }
+        for (; n + 8 <= N; n += 8) {
+            float s0[8], s1[8];
+            for (l = 0; l < 8; ++l) {
+                s0[l] = c[n + l];
+                s1[l] = 0;
+            }
+            for (k = 0; k + 2 <= K; k += 2) {
+                const float a0 = a[k], a1 = a[k + 1];
+                const float *b0 = B + k * ldb + n, *b1 = b0 + ldb;
+                for (l = 0; l < 8; ++l) {
+                    s0[l] = SC_FMA(a0, b0[l], s0[l]);
+                    s1[l] = SC_FMA(a1, b1[l], s1[l]);
+                }
+            }
+            if (k < K)
+                for (l = 0; l < 8; ++l)
+                    s0[l] = SC_FMA(a[k], B[k * ldb + n + l], s0[l]);
+            for (l = 0; l < 8; ++l)
+                c[n + l] = s0[l] + s1[l];
+        }
+        for (; n + 4 <= N; n += 4) {
+            float s0[4], s1[4];
+            for (l = 0; l < 4; ++l) {
+                s0[l] = c[n + l];
+                s1[l] = 0;
+            }
+            for (k = 0; k + 2 <= K; k += 2) {
+                const float a0 = a[k], a1 = a[k + 1];
+                const float *b0 = B + k * ldb + n, *b1 = b0 + ldb;
+                for (l = 0; l < 4; ++l) {
+                    s0[l] = SC_FMA(a0, b0[l], s0[l]);
+                    s1[l] = SC_FMA(a1, b1[l], s1[l]);
+                }
+            }
+            if (k < K)
+                for (l = 0; l < 4; ++l)
+                    s0[l] = SC_FMA(a[k], B[k * ldb + n + l], s0[l]);
+            for (l = 0; l < 4; ++l)
+                c[n + l] = s0[l] + s1[l];
+        }
+        for (; n < N; ++n) {
+            float acc = c[n];
+            for (k = 0; k < K; ++k)
+                acc = SC_FMA(a[k], B[k * ldb + n], acc);
+            c[n] = acc;
         }
     }
 }

@@ -11,11 +11,17 @@
 #include <math.h>
 #include <stdint.h>
 
-/* a * b + c for float, fused (one rounding) where the target has a fast FMA instruction. */
+/* a * b + c for float (SC_FMA) and double (SC_FMA_D), fused (one rounding) where the target has a
+ * fast FMA instruction, else a multiply and an add. */
 #ifdef FP_FAST_FMAF
 #define SC_FMA(a, b, c) fmaf(a, b, c)
 #else
 #define SC_FMA(a, b, c) ((a) * (b) + (c))
+#endif
+#ifdef FP_FAST_FMA
+#define SC_FMA_D(a, b, c) fma(a, b, c)
+#else
+#define SC_FMA_D(a, b, c) ((a) * (b) + (c))
 #endif
 
 #ifdef SYMCELL_USE_CBLAS
@@ -75,6 +81,7 @@ static int sc_sizes(size_t T, size_t B, size_t X, size_t H, size_t *tape, size_t
     (void)sc_mul(sc_mul(2, H, &ok), X > H ? X : H, &ok);  /* weights */
     *tape = sc_mul(sc_mul(T, BH, &ok), 3, &ok);
     *fw = sc_add(sc_add(TBGH, BGH, &ok), sc_mul(BH, 4, &ok), &ok);
+    *fw = sc_add(*fw, sc_mul(sc_mul(2, H, &ok), H, &ok), &ok); /* weight_hh transposed */
     *bw = sc_add(sc_mul(TBGH, 1, &ok), sc_mul(BH, 4, &ok), &ok);
     return ok && *tape <= SIZE_MAX / 8 && *fw <= SIZE_MAX / 8 && *bw <= SIZE_MAX / 8;
 }
@@ -163,19 +170,84 @@ static void sc_gemm_nt_f64(size_t M, size_t N, size_t K, const double *A, size_t
     }
 }
 
-/* C (M x N) += A (M x K) * B (K x N): rows of B scaled and added. */
+/* C (M x N) += A (M x K) * B (K x N): for each row of A, outputs in blocks of 16 (then 8, 4) whose sums stay in
+ * registers over all of K, as two chains (even and odd k, added at the end: half the dependent
+ * latency), the inner loop across the block's outputs so it vectorizes without reordering any sum.
+ * This is the per-step recurrent product at small batch, where a BLAS call costs more than it saves. */
 static void sc_gemm_nn_f64(size_t M, size_t N, size_t K, const double *A, size_t lda,
                              const double *B, size_t ldb, double *C, size_t ldc)
 {
-    size_t m, n, k;
+    size_t m, n, k, l;
     SC_BLAS_GEMM(dgemm, CblasNoTrans, CblasNoTrans);
     for (m = 0; m < M; ++m) {
+        const double *a = A + m * lda;
         double *c = C + m * ldc;
-        for (k = 0; k < K; ++k) {
-            const double a = A[m * lda + k];
-            const double *b = B + k * ldb;
-            for (n = 0; n < N; ++n)
-                c[n] += a * b[n];
+        n = 0;
+        for (; n + 16 <= N; n += 16) {
+            double s0[16], s1[16];
+            for (l = 0; l < 16; ++l) {
+                s0[l] = c[n + l];
+                s1[l] = 0;
+            }
+            for (k = 0; k + 2 <= K; k += 2) {
+                const double a0 = a[k], a1 = a[k + 1];
+                const double *b0 = B + k * ldb + n, *b1 = b0 + ldb;
+                for (l = 0; l < 16; ++l) {
+                    s0[l] = SC_FMA_D(a0, b0[l], s0[l]);
+                    s1[l] = SC_FMA_D(a1, b1[l], s1[l]);
+                }
+            }
+            if (k < K)
+                for (l = 0; l < 16; ++l)
+                    s0[l] = SC_FMA_D(a[k], B[k * ldb + n + l], s0[l]);
+            for (l = 0; l < 16; ++l)
+                c[n + l] = s0[l] + s1[l];
+        }
+        for (; n + 8 <= N; n += 8) {
+            double s0[8], s1[8];
+            for (l = 0; l < 8; ++l) {
+                s0[l] = c[n + l];
+                s1[l] = 0;
+            }
+            for (k = 0; k + 2 <= K; k += 2) {
+                const double a0 = a[k], a1 = a[k + 1];
+                const double *b0 = B + k * ldb + n, *b1 = b0 + ldb;
+                for (l = 0; l < 8; ++l) {
+                    s0[l] = SC_FMA_D(a0, b0[l], s0[l]);
+                    s1[l] = SC_FMA_D(a1, b1[l], s1[l]);
+                }
+            }
+            if (k < K)
+                for (l = 0; l < 8; ++l)
+                    s0[l] = SC_FMA_D(a[k], B[k * ldb + n + l], s0[l]);
+            for (l = 0; l < 8; ++l)
+                c[n + l] = s0[l] + s1[l];
+        }
+        for (; n + 4 <= N; n += 4) {
+            double s0[4], s1[4];
+            for (l = 0; l < 4; ++l) {
+                s0[l] = c[n + l];
+                s1[l] = 0;
+            }
+            for (k = 0; k + 2 <= K; k += 2) {
+                const double a0 = a[k], a1 = a[k + 1];
+                const double *b0 = B + k * ldb + n, *b1 = b0 + ldb;
+                for (l = 0; l < 4; ++l) {
+                    s0[l] = SC_FMA_D(a0, b0[l], s0[l]);
+                    s1[l] = SC_FMA_D(a1, b1[l], s1[l]);
+                }
+            }
+            if (k < K)
+                for (l = 0; l < 4; ++l)
+                    s0[l] = SC_FMA_D(a[k], B[k * ldb + n + l], s0[l]);
+            for (l = 0; l < 4; ++l)
+                c[n + l] = s0[l] + s1[l];
+        }
+        for (; n < N; ++n) {
+            double acc = c[n];
+            for (k = 0; k < K; ++k)
+                acc = SC_FMA_D(a[k], B[k * ldb + n], acc);
+            c[n] = acc;
         }
     }
 }
@@ -346,6 +418,7 @@ int symcell_mgu_forward_f64(size_t T, size_t B, size_t X, size_t H, const double
     double *slot = gh + BGH;        /* (3, B, H) tape slots of one step when no tape is kept */
     double *zero = slot + 3 * BH; /* (1, B, H) zeros for a NULL state0 */
     double *spare = zero + 1 * BH; /* (2, 0, B, H) ping-pong buffers for states beyond h */
+    double *wt = spare + 0 * BH; /* (H, G*H) weight_hh transposed: each step's product runs across outputs */
     const double *S[1];
     double *N[1];
     const double *P[1] = {NULL}; /* per-unit parameters */
@@ -357,16 +430,19 @@ int symcell_mgu_forward_f64(size_t T, size_t B, size_t X, size_t H, const double
     }
     for (j = 0; j < 1; ++j)
         S[j] = state0 + j * BH;
+    for (t = 0; t < GH; ++t)
+        for (j = 0; j < H; ++j)
+            wt[j * GH + t] = weight_hh[t * H + j];
     sc_rows_f64(T * B, GH, bias_ih, gi, GH);
     sc_gemm_nt_f64(T * B, GH, X, x, X, weight_ih, X, gi, GH);
     for (t = 0; t < T; ++t) {
         double *Tt = tape ? tape + t * 3 * BH : slot;
         const double *gi_t = gi + t * BGH;
         sc_rows_f64(B, 1 * H, bias_hh, gh, GH);
-        sc_gemm_nt_f64(B, 1 * H, H, S[0], H, weight_hh, H, gh, GH);
+        sc_gemm_nn_f64(B, 1 * H, H, S[0], H, wt, GH, gh, GH);
         sc_forward_hidden_f64(B, H, gi_t, gh, S[0], N[0], Tt);
         sc_rows_f64(B, H, bias_hh + 1 * H, gh + 1 * H, GH);
-        sc_gemm_nt_f64(B, H, H, Tt + 2 * BH, H, weight_hh + 1 * H * H, H, gh + 1 * H, GH);
+        sc_gemm_nn_f64(B, H, H, Tt + 2 * BH, H, wt + 1 * H, GH, gh + 1 * H, GH);
         N[0] = y + t * BH;
         sc_forward_f64(B, H, gi_t, gh, S[0], N[0], Tt);
         for (j = 0; j < 1; ++j)
@@ -512,19 +588,84 @@ static void sc_gemm_nt_f32(size_t M, size_t N, size_t K, const float *A, size_t 
     }
 }
 
-/* C (M x N) += A (M x K) * B (K x N): rows of B scaled and added. */
+/* C (M x N) += A (M x K) * B (K x N): for each row of A, outputs in blocks of 16 (then 8, 4) whose sums stay in
+ * registers over all of K, as two chains (even and odd k, added at the end: half the dependent
+ * latency), the inner loop across the block's outputs so it vectorizes without reordering any sum.
+ * This is the per-step recurrent product at small batch, where a BLAS call costs more than it saves. */
 static void sc_gemm_nn_f32(size_t M, size_t N, size_t K, const float *A, size_t lda,
                              const float *B, size_t ldb, float *C, size_t ldc)
 {
-    size_t m, n, k;
+    size_t m, n, k, l;
     SC_BLAS_GEMM(sgemm, CblasNoTrans, CblasNoTrans);
     for (m = 0; m < M; ++m) {
+        const float *a = A + m * lda;
         float *c = C + m * ldc;
-        for (k = 0; k < K; ++k) {
-            const float a = A[m * lda + k];
-            const float *b = B + k * ldb;
-            for (n = 0; n < N; ++n)
-                c[n] += a * b[n];
+        n = 0;
+        for (; n + 16 <= N; n += 16) {
+            float s0[16], s1[16];
+            for (l = 0; l < 16; ++l) {
+                s0[l] = c[n + l];
+                s1[l] = 0;
+            }
+            for (k = 0; k + 2 <= K; k += 2) {
+                const float a0 = a[k], a1 = a[k + 1];
+                const float *b0 = B + k * ldb + n, *b1 = b0 + ldb;
+                for (l = 0; l < 16; ++l) {
+                    s0[l] = SC_FMA(a0, b0[l], s0[l]);
+                    s1[l] = SC_FMA(a1, b1[l], s1[l]);
+                }
+            }
+            if (k < K)
+                for (l = 0; l < 16; ++l)
+                    s0[l] = SC_FMA(a[k], B[k * ldb + n + l], s0[l]);
+            for (l = 0; l < 16; ++l)
+                c[n + l] = s0[l] + s1[l];
+        }
+        for (; n + 8 <= N; n += 8) {
+            float s0[8], s1[8];
+            for (l = 0; l < 8; ++l) {
+                s0[l] = c[n + l];
+                s1[l] = 0;
+            }
+            for (k = 0; k + 2 <= K; k += 2) {
+                const float a0 = a[k], a1 = a[k + 1];
+                const float *b0 = B + k * ldb + n, *b1 = b0 + ldb;
+                for (l = 0; l < 8; ++l) {
+                    s0[l] = SC_FMA(a0, b0[l], s0[l]);
+                    s1[l] = SC_FMA(a1, b1[l], s1[l]);
+                }
+            }
+            if (k < K)
+                for (l = 0; l < 8; ++l)
+                    s0[l] = SC_FMA(a[k], B[k * ldb + n + l], s0[l]);
+            for (l = 0; l < 8; ++l)
+                c[n + l] = s0[l] + s1[l];
+        }
+        for (; n + 4 <= N; n += 4) {
+            float s0[4], s1[4];
+            for (l = 0; l < 4; ++l) {
+                s0[l] = c[n + l];
+                s1[l] = 0;
+            }
+            for (k = 0; k + 2 <= K; k += 2) {
+                const float a0 = a[k], a1 = a[k + 1];
+                const float *b0 = B + k * ldb + n, *b1 = b0 + ldb;
+                for (l = 0; l < 4; ++l) {
+                    s0[l] = SC_FMA(a0, b0[l], s0[l]);
+                    s1[l] = SC_FMA(a1, b1[l], s1[l]);
+                }
+            }
+            if (k < K)
+                for (l = 0; l < 4; ++l)
+                    s0[l] = SC_FMA(a[k], B[k * ldb + n + l], s0[l]);
+            for (l = 0; l < 4; ++l)
+                c[n + l] = s0[l] + s1[l];
+        }
+        for (; n < N; ++n) {
+            float acc = c[n];
+            for (k = 0; k < K; ++k)
+                acc = SC_FMA(a[k], B[k * ldb + n], acc);
+            c[n] = acc;
         }
     }
 }
@@ -695,6 +836,7 @@ int symcell_mgu_forward_f32(size_t T, size_t B, size_t X, size_t H, const float 
     float *slot = gh + BGH;        /* (3, B, H) tape slots of one step when no tape is kept */
     float *zero = slot + 3 * BH; /* (1, B, H) zeros for a NULL state0 */
     float *spare = zero + 1 * BH; /* (2, 0, B, H) ping-pong buffers for states beyond h */
+    float *wt = spare + 0 * BH; /* (H, G*H) weight_hh transposed: each step's product runs across outputs */
     const float *S[1];
     float *N[1];
     const float *P[1] = {NULL}; /* per-unit parameters */
@@ -706,16 +848,19 @@ int symcell_mgu_forward_f32(size_t T, size_t B, size_t X, size_t H, const float 
     }
     for (j = 0; j < 1; ++j)
         S[j] = state0 + j * BH;
+    for (t = 0; t < GH; ++t)
+        for (j = 0; j < H; ++j)
+            wt[j * GH + t] = weight_hh[t * H + j];
     sc_rows_f32(T * B, GH, bias_ih, gi, GH);
     sc_gemm_nt_f32(T * B, GH, X, x, X, weight_ih, X, gi, GH);
     for (t = 0; t < T; ++t) {
         float *Tt = tape ? tape + t * 3 * BH : slot;
         const float *gi_t = gi + t * BGH;
         sc_rows_f32(B, 1 * H, bias_hh, gh, GH);
-        sc_gemm_nt_f32(B, 1 * H, H, S[0], H, weight_hh, H, gh, GH);
+        sc_gemm_nn_f32(B, 1 * H, H, S[0], H, wt, GH, gh, GH);
         sc_forward_hidden_f32(B, H, gi_t, gh, S[0], N[0], Tt);
         sc_rows_f32(B, H, bias_hh + 1 * H, gh + 1 * H, GH);
-        sc_gemm_nt_f32(B, H, H, Tt + 2 * BH, H, weight_hh + 1 * H * H, H, gh + 1 * H, GH);
+        sc_gemm_nn_f32(B, H, H, Tt + 2 * BH, H, wt + 1 * H, GH, gh + 1 * H, GH);
         N[0] = y + t * BH;
         sc_forward_f32(B, H, gi_t, gh, S[0], N[0], Tt);
         for (j = 0; j < 1; ++j)
