@@ -122,12 +122,18 @@ def generate(cell, input_size: int, hidden_size: int, weights: dict | None = Non
                                       ctype is FLOAT)) for k, field, _, _ in pfields]
     fast = ctype is FLOAT
 
-    def block(rows: int) -> int:
-        """Outputs per block of a matrix-vector product: the largest of 16 (one AVX-512 vector of floats),
-        8, 4, 2, 1 that divides ``rows``, so no block has a tail."""
-        return next(nb for nb in (16, 8, 4, 2, 1) if rows % nb == 0)
+    def shape(rows: int, cols: int) -> tuple[int, int]:
+        """(outputs per block, chains) of a matrix-vector product: all outputs in one block up to 128
+        (8 AVX-512 vectors of floats), else the largest power of two up to 128 dividing ``rows`` (no
+        tails); chains (partial sums over k mod nc) so that about 8 vectors of sums are in flight."""
+        nb = rows if rows <= 128 else next(n for n in (128, 64, 32, 16, 8, 4, 2, 1) if rows % n == 0)
+        return nb, next(nc for nc in (4, 2, 1) if nc <= max(1, min(128 // nb, cols)))
 
-    used = [G * H] + ([G1 * H] if ir.recurrent_matrix else []) + ([H] if NM else [])
+    def block(rows: int, cols: int) -> str:
+        nb, nc = shape(rows, cols)
+        return f"{nb}_{nc}"
+
+    used = [(G * H, X)] + ([(G1 * H, H)] if ir.recurrent_matrix else []) + ([(H, H)] if NM else [])
     ctx = {
         **lay,
         "name": name,
@@ -144,7 +150,7 @@ def generate(cell, input_size: int, hidden_size: int, weights: dict | None = Non
         "baked": baked,
         "pfields": pfields,
         "block": block,
-        "blocks": sorted({block(n) for n in used}),
+        "blocks": sorted({shape(*u) for u in used}),
         "baked_packed": baked_packed,
         "fast": {"tanh": approx.tanh_lines(), "sigmoid": approx.sigmoid_lines(), "bound": approx.MAX_ABS_ERROR}
         if fast else None,

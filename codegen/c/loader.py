@@ -86,6 +86,7 @@ class CKernels:
         # Pointers are passed as addresses (c_void_p) after _addr checks dtype and layout: an ndpointer
         # argtype checks the same but costs some 4 us per array argument, a third of a small call.
         self._fn, self._kinds = {}, {}
+        self._local = threading.local()  # per-thread reusable workspace (see _workspace)
         for f in functions(ir):
             fn = getattr(lib, f.name(f"symcell_{ir.name}", ctype if f.typed else None))
             fn.restype = ctypes.c_int if f.ret == "int" else ctypes.c_size_t
@@ -117,6 +118,18 @@ class CKernels:
             raise ValueError(f"sizes {sizes} are too large for this machine's size_t")
         return n
 
+    def _workspace(self, n: int) -> numpy.ndarray:
+        """A scratch buffer of n elements, reused across calls in this thread.
+
+        A big buffer allocated per call is fresh memory from the OS every time, and faulting its pages
+        in cost a quarter of a large forward; C never keeps a pointer to it past the call, and each
+        thread has its own, so reuse is safe. It only grows, and goes with this object (or the thread).
+        """
+        buf = getattr(self._local, "work", None)
+        if buf is None or buf.size < n:
+            buf = self._local.work = numpy.empty(n, self.dtype)
+        return buf[:n]
+
     def _addr(self, arr, optional: bool):
         """The address of an array C may read as this build's type; TypeError for anything else."""
         if arr is None and optional:
@@ -141,7 +154,7 @@ class CKernels:
         s0 = _c(numpy.stack(s0))
         y = numpy.empty((T, B, H), self.dtype)
         state = numpy.empty((len(self.STATES), B, H), self.dtype)
-        work = numpy.empty(self._size("forward_workspace_size", T, B, X, H), self.dtype)
+        work = self._workspace(self._size("forward_workspace_size", T, B, X, H))
         # after the workspace size (never 0 unless overflowing) a 0 here means the cell keeps no tape
         flat = numpy.empty(self._fn["tape_size"](T, B, H), self.dtype) if save else None
         self._call("forward", T, B, X, H, x, *(p[n] for n in self._params), s0, y, state, flat, work)
@@ -189,7 +202,7 @@ class CKernels:
         flat = self._flat_tape(tape, T, B, H)
         out = {"x": numpy.empty((T, B, X), self.dtype), "state0": numpy.empty((len(self.STATES), B, H), self.dtype)}
         out |= {n: numpy.empty(s, self.dtype) for n, s in self.param_shapes(X, H).items()}
-        work = numpy.empty(self._size("backward_workspace_size", T, B, X, H), self.dtype)
+        work = self._workspace(self._size("backward_workspace_size", T, B, X, H))
         self._call("backward", T, B, X, H, _c(x), *(_c(p[n]) for n in self._bparams), _c(numpy.stack(s0)),
                    _c(tape.y), flat, _c(dy), _c(numpy.stack(D)), *out.values(), work)
         out["state0"] = tuple(out["state0"])
@@ -204,6 +217,6 @@ class CKernels:
         self._same_dtype("x_t", x.dtype)
         _, B, X = x.shape
         nxt = numpy.empty((len(self.STATES), B, H), self.dtype)
-        work = numpy.empty(self._size("step_workspace_size", B, X, H), self.dtype)
+        work = self._workspace(self._size("step_workspace_size", B, X, H))
         self._call("step", B, X, H, _c(x_t), *(_c(p[n]) for n in self._params), _c(numpy.stack(s0)), nxt, work)
         return tuple(nxt)
