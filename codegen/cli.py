@@ -31,7 +31,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     plan = gen.plan(cells)
     changed = gen.write(plan, Path(args.out))
     total = time.perf_counter() - start
-    print(f"symcell: {len(plan.cells)} cells ({', '.join(plan.cells)}); {len(plan.files)} files in {_shown(args.out)}")
+    noun = "cell" if len(plan.cells) == 1 else "cells"
+    print(f"symcell: {len(plan.cells)} {noun} ({', '.join(plan.cells)}); {len(plan.files)} files in {_shown(args.out)}")
     if changed:
         print(f"  written ({len(changed)}): {', '.join(changed)}")
     else:
@@ -102,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except (KeyError, ValueError) as exc:  # unknown cell, bad cell file, bad option values: one readable line
         print(f"symcell: error: {exc}", file=sys.stderr)
+        return 2
+    except SyntaxError as exc:  # a --cell-file that is not valid Python
+        print(f"symcell: error: {exc.filename}:{exc.lineno}: {exc.msg}", file=sys.stderr)
         return 2
 
 

@@ -127,7 +127,9 @@ def register(cls: type[Cell]) -> type[Cell]:
     cell = cls()
     validate(cell)
     if cell.name in _REGISTRY and type(_REGISTRY[cell.name]) is not cls:
-        raise CellError(f"cell {cell.name!r} is registered twice")
+        raise CellError(
+            f"cell {cell.name!r} is registered twice: that name is taken (built-in or loaded before); rename the cell"
+        )
     _REGISTRY[cell.name] = cell
     return cls
 
