@@ -156,6 +156,8 @@ def test_addresses_only_for_arrays_c_can_read():
     a = numpy.zeros((3, 4), numpy.float32)
     assert k._addr(a, False) == a.ctypes.data
     assert k._addr(None, True) is None
+    a.flags.writeable = False  # read-only arrays (e.g. weights a caller froze) take the other path
+    assert k._addr(a, False) == a.ctypes.data
     for bad in (a.astype(numpy.float64), a.T, a.tolist(), None):
         with pytest.raises(TypeError, match="C-contiguous float32"):
             k._addr(bad, False)
