@@ -151,7 +151,7 @@ def markdown(result: dict) -> str:
         parts.append("## Streaming inference (fixed-size C)\n\n" + streaming.markdown(result["streaming"]))
     if "memory" in result:
         parts.append("## Tape memory\n\n" + memory.markdown(result["memory"]))
-    return "\n".join(parts)
+    return "\n".join(p.rstrip("\n") + "\n" for p in parts).replace("\n## ", "\n\n## ")
 
 
 def training_markdown(result: dict) -> str:
