@@ -19,9 +19,8 @@ def forward_bindings(ir: CellIR) -> dict[str, str]:
     b |= {f"tape_{name}": f"T[{k}]" for k, name in enumerate(ir.tape)}
     b |= {name: f"P[{k}]" for k, name in enumerate(ir.unit_params)}
     for k, g in enumerate(ir.gates):
-        b.setdefault(f"gi_{g}", _slice("gi", k))
-        b[f"gh_{g}"] = _slice("gh", k)  # in the forward, gh is always the live GEMM result
         b[f"gi_{g}"] = _slice("gi", k)
+        b[f"gh_{g}"] = _slice("gh", k)  # in the forward, gh is always the live GEMM result
     return b
 
 
