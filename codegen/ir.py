@@ -117,6 +117,18 @@ def _name_activations(ew: Elementwise) -> tuple[dict, dict]:
     return replace, defs
 
 
+def _gradient_outputs(ew: Elementwise, grads: dict, shared: bool) -> dict[str, sympy.Expr]:
+    """Backward-kernel outputs from a VJP: dgi_/dgh_ per gate (dgh_ only when it differs), ds_ per state,
+    dp_ per unit parameter."""
+    out = {}
+    for g in ew.cell.gates:
+        out[f"dgi_{g}"] = grads[ew.gi[g]]
+        if not shared:
+            out[f"dgh_{g}"] = grads[ew.gh[g]]
+    out |= {f"ds_{s}": grads[ew.state[s]] for s in ew.cell.states}
+    return out | {f"dp_{n}": grads[sym] for n, sym in ew.unit.items()}
+
+
 def lower(cell) -> CellIR:
     """Lower a registered cell (or its name) to a CellIR."""
     cell = get_cell(cell)
@@ -165,29 +177,11 @@ def lower(cell) -> CellIR:
     forward_out.update({f"tape_{s.name}": s for s in raw_inputs if s.name in tape_names})  # raw copies
     forward = build_kernel(forward_out, act_defs, saved=set(tape_names), available=available)
 
-    back_out = {}
-    for g in cell.gates:
-        back_out[f"dgi_{g}"] = vjp[ew.gi[g]]
-        if not shared:
-            back_out[f"dgh_{g}"] = vjp[ew.gh[g]]
-    for s in cell.states:
-        back_out[f"ds_{s}"] = vjp[ew.state[s]]
     unit_grads = frozenset(f"dp_{n}" for n in ew.unit)
-    for n, sym in ew.unit.items():
-        back_out[f"dp_{n}"] = vjp[sym]
-    backward = build_kernel(back_out, {}, saved=set(), accumulating=unit_grads)
-
+    backward = build_kernel(_gradient_outputs(ew, vjp, shared), {}, saved=set(), accumulating=unit_grads)
     hidden_out = {}
-    if ew.stage2_gates:
-        for g in cell.gates:
-            hidden_out[f"dgi_{g}"] = hvjp[ew.gi[g]]
-            if not shared:
-                hidden_out[f"dgh_{g}"] = hvjp[ew.gh[g]]
-        for s in cell.states:
-            hidden_out[f"ds_{s}"] = hvjp[ew.state[s]]
-        for n, sym in ew.unit.items():
-            hidden_out[f"dp_{n}"] = hvjp[sym]
-        hidden_out = {k: v for k, v in hidden_out.items() if v != 0}
+    if ew.stage2_gates:  # only the non-zero pull-backs through hidden_input are added in
+        hidden_out = {k: v for k, v in _gradient_outputs(ew, hvjp, shared).items() if v != 0}
     backward_hidden = build_kernel(hidden_out, {}, saved=set(), accumulate=True)
 
     return CellIR(
