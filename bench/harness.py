@@ -1,7 +1,15 @@
 """Interleaved timing: every implementation of a configuration runs once per round, rounds repeat.
 
 Machines here are noisy, so a ratio is only meaningful between numbers taken side by side: each round runs
-every contender once, in a rotated order, and we report medians and the spread (min..max) over rounds.
+every contender, in a rotated order, and we report medians and the spread (min..max) over rounds.
+
+Contenders carry thread pools that keep spinning after their work ends (OpenBLAS's workers spin for up
+to ~2^28 cycles, PyTorch's OpenMP team for a while too); on a 2-core machine a pool still spinning from
+the previous contender takes a core from the next one, and the first measurements of this harness swung
+5-20x that way (medium PyTorch LSTM forward: 5.3-115 ms). So before each contender's turn we sleep
+``settle`` seconds (the other pools go idle), make one untimed call (this contender's pool and caches
+warm up: what a user calling it in a loop sees), then time a block of calls lasting at least
+``block`` seconds and record the mean per call of that block.
 """
 
 from __future__ import annotations
@@ -28,17 +36,30 @@ class Timing:
         return {"median_s": self.median, "min_s": self.low, "max_s": self.high, "rounds": self.rounds}
 
 
-def interleaved(contenders: dict[str, Callable[[], object]], rounds: int = 5, warmup: int = 1) -> dict[str, Timing]:
-    """Time each zero-argument callable ``rounds`` times, interleaving contenders round by round."""
+def _timed(fn: Callable[[], object], calls: int) -> float:
+    start = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    return (time.perf_counter() - start) / calls
+
+
+def interleaved(contenders: dict[str, Callable[[], object]], rounds: int = 5, settle: float = 0.15,
+                block: float = 0.05) -> dict[str, Timing]:
+    """Seconds per call of each zero-argument callable over ``rounds`` rounds, contenders interleaved.
+
+    Per round and contender: sleep ``settle`` s, one untimed call, then a block of ``n`` timed calls
+    (``n`` fixed per contender from its first call, so a block lasts about ``block`` s or one call).
+    """
     names = list(contenders)
-    for _ in range(warmup):
-        for name in names:
-            contenders[name]()
+    calls = {}
+    for name in names:
+        first = _timed(contenders[name], 1)
+        calls[name] = max(1, min(1000, round(block / max(first, 1e-7))))
     samples: dict[str, list[float]] = {n: [] for n in names}
     for r in range(rounds):
         order = names[r % len(names):] + names[:r % len(names)]  # rotate so no contender always goes first
         for name in order:
-            start = time.perf_counter()
+            time.sleep(settle)
             contenders[name]()
-            samples[name].append(time.perf_counter() - start)
+            samples[name].append(_timed(contenders[name], calls[name]))
     return {n: Timing(statistics.median(s), min(s), max(s), len(s)) for n, s in samples.items()}
