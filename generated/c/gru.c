@@ -336,10 +336,11 @@ const double *restrict sc_S0, double *restrict sc_N0, double *restrict sc_T)
 }
 
 /* The elementwise part of a backward step (backward), one (batch, unit) element at a time. Distinct
- * arrays, hence restrict, except the gate gradients: for some cells dgh is dgi itself. */
+ * arrays, hence restrict (without it on every store, the loop is not vectorized). Where a cell's dgh is
+ * dgi itself, the kernel writes dgi only and never touches sc_dgh, so restrict on sc_dgi still holds. */
 static void sc_backward_f64(size_t sc_B, size_t sc_H, const double *restrict sc_D, const double *restrict sc_DM,
 const double *restrict sc_S0, const double *restrict sc_N0, const double *restrict sc_T,
-                                  double *sc_dgi, double *sc_dgh, double *restrict sc_DS)
+                                  double *restrict sc_dgi, double *restrict sc_dgh, double *restrict sc_DS)
 {
     const size_t sc_BH = sc_B * sc_H;
     size_t sc_b, sc_j;
@@ -715,10 +716,11 @@ const float *restrict sc_S0, float *restrict sc_N0, float *restrict sc_T)
 }
 
 /* The elementwise part of a backward step (backward), one (batch, unit) element at a time. Distinct
- * arrays, hence restrict, except the gate gradients: for some cells dgh is dgi itself. */
+ * arrays, hence restrict (without it on every store, the loop is not vectorized). Where a cell's dgh is
+ * dgi itself, the kernel writes dgi only and never touches sc_dgh, so restrict on sc_dgi still holds. */
 static void sc_backward_f32(size_t sc_B, size_t sc_H, const float *restrict sc_D, const float *restrict sc_DM,
 const float *restrict sc_S0, const float *restrict sc_N0, const float *restrict sc_T,
-                                  float *sc_dgi, float *sc_dgh, float *restrict sc_DS)
+                                  float *restrict sc_dgi, float *restrict sc_dgh, float *restrict sc_DS)
 {
     const size_t sc_BH = sc_B * sc_H;
     size_t sc_b, sc_j;
