@@ -28,9 +28,13 @@ from tests.test_c_fixed import _build_and_run, _c_array, _reference
 STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]
 
 
+@pytest.mark.parametrize("H", [17, 47])
 @pytest.mark.parametrize("cell", CELLS)
-def test_step_packed_matches_numpy(cell, tmp_path):
-    T, X, H, N = 6, 3, 17, 2  # H = 17: G*H is no multiple of a vector block, so the tails run too
+def test_step_packed_matches_numpy(cell, H, tmp_path):
+    """H = 17: G*H is no multiple of a vector block, so the tails run too. H = 47: a gated cell's
+    recurrent matrix is too big for L1, so odd steps run its blocks backwards and (no second stage)
+    each group of 16 units runs right after its block, the last group of 15 a tail."""
+    T, X, N = 6, 3, 2
     rng = numpy.random.default_rng(11)
     kn = kernel(cell, "numpy")
     params = {k: rng.uniform(-0.8, 0.8, s) for k, s in kn.param_shapes(X, H).items()}

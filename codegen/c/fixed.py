@@ -9,6 +9,8 @@ CSE'd kernels as everywhere else.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy
 
 from ..ir import lower
@@ -19,10 +21,17 @@ from .context import layout
 from .printer import DOUBLE, FLOAT, c_name, print_kernel
 
 
-def _bindings(ir, H: int) -> dict[str, str | None]:
-    """Names a forward kernel reads or writes, for unit ``sc_j`` of the one batch row."""
+def _bindings(ir, H: int, groups: Groups | None = None, tail: bool = False) -> dict[str, str | None]:
+    """Names a forward kernel reads or writes, for unit ``sc_j`` of the one batch row.
+
+    With ``groups``, for a unit of the group starting at unit ``sc_u`` (of the tail group when ``tail``):
+    its gates' hidden parts are where that group's block of the recurrent product put them, and with
+    more than one group the new h goes to scratch (later groups' products still read the old h).
+    """
     b: dict[str, str | None] = {s: f"sc_s->{c_name(s)}[sc_j]" for s in ir.states}
     b |= {f"next_{s}": f"sc_s->{c_name(s)}[sc_j]" for s in ir.states}  # in place: inputs are loaded first
+    if groups:
+        b["next_h"] = "sc_s->sc_hn[sc_j]"
     b |= {name: None for name in ir.tape} | {f"tape_{name}": None for name in ir.tape}
     b |= {name: f"sc_s->sc_keep[{i}][sc_j]" for i, name in enumerate(_kept(ir))}
     b |= {f"m_{g}": f"sc_s->sc_m[{i}][sc_j]" for i, g in enumerate(ir.stage2_gates)}
@@ -30,25 +39,195 @@ def _bindings(ir, H: int) -> dict[str, str | None]:
     for k, g in enumerate(ir.gates):
         b[f"gi_{g}"] = f"sc_s->sc_gi[{k * H} + sc_j]"
         b[f"gh_{g}"] = f"sc_s->sc_gh[{k * H} + sc_j]"
+        if groups and tail:  # the tail group starts at unit t0 = full * U; its block is G x tail
+            t0 = groups.full * groups.U
+            b[f"gh_{g}"] = f"sc_s->sc_gh[{t0 * (groups.G - 1) + k * groups.tail} + sc_j]"
+        elif groups:  # sc_u * G + k * U + (sc_j - sc_u)
+            b[f"gh_{g}"] = f"sc_s->sc_gh[sc_u * {groups.G - 1} + {k * groups.U} + sc_j]"
     return b
 
 
-def packed(ir, weights: dict, X: int, H: int) -> dict[str, numpy.ndarray]:
-    """The streaming layout of ``weights`` (as ``<name>_pack`` builds it in C), keyed by packed field.
+@dataclass(frozen=True)
+class Groups:
+    """The units in groups of ``U`` (and a last one of ``tail``) for a recurrent product that is
+    interleaved with the per-unit code: its packed rows go group by group (each group's rows of every
+    gate, gate by gate), one block per group, so each group's gates are ready while the next group's
+    block still runs. The per-unit code's latency (activations, divisions) then hides under the next
+    block's FMAs and, when the matrix does not fit in L1, under its wait for L2.
+    """
 
-    Every matrix is stored transposed, (inputs, outputs), so the matrix-vector loop's inner loop runs
-    over all gates' outputs at once: ``wx`` (X, G*H) from weight_ih, ``wh`` (H, G1*H) from the rows of
-    weight_hh that multiply h, ``wm`` (one (H, H) block per second-stage gate) from those that multiply
-    its hidden input. Biases, per-unit parameters and the dense head keep their layout.
+    G: int
+    H: int
+    U: int
+
+    @property
+    def full(self) -> int:
+        return self.H // self.U
+
+    @property
+    def tail(self) -> int:
+        return self.H % self.U
+
+    def perm(self) -> list[int]:
+        """Weight row of each packed row."""
+        return [g * self.H + j for q in range(0, self.H, self.U) for g in range(self.G)
+                for j in range(q, min(self.H, q + self.U))]
+
+    def row(self, r: str) -> str:
+        """The C expression of the packed row of weight row ``r`` (gate r / H, unit r % H)."""
+        j = f"{r} % {self.H}"
+        size = str(self.U) if not self.tail else f"({j} < {self.full * self.U} ? {self.U} : {self.tail})"
+        return f"{j} / {self.U} * {self.G * self.U} + {r} / {self.H} * {size} + {j} % {self.U}"
+
+
+def tree(terms: list[str]) -> str:
+    """The C sum of ``terms`` as a balanced tree of additions (a fixed order, log-depth latency)."""
+    if len(terms) == 1:
+        return terms[0]
+    half = (len(terms) + 1) // 2
+    return f"({tree(terms[:half])} + {tree(terms[half:])})"
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """One block kernel: out[l] = b[l] + sum_k W[k][l] v[k] for l < nb, k < K (W: K x nb, k-major), the
+    sums in ``nc`` chains (k mod nc)."""
+
+    nb: int
+    K: int
+    nc: int
+
+    @property
+    def name(self) -> str:
+        return f"sc_mv{self.nb}x{self.K}_{self.nc}"
+
+    def chain_sum(self) -> str:
+        """The C sum of output l's chains."""
+        return tree([f"a{c}[l]" for c in range(self.nc)])
+
+
+@dataclass(frozen=True)
+class Matvec:
+    """One matrix-vector product of a step, out = b + W v with W (rows, cols), and how it is blocked.
+
+    Outputs go in blocks of ``nb`` (the last one may be a shorter ``tail``) whose sums stay in registers
+    as chains (partial sums over k mod nc), so that about ``ACC`` vectors of sums are in flight
+    (a vector FMA's latency times the FMAs a core starts per cycle). The packed matrix is block-major:
+    for each block, for each k, the block's outputs side by side, so a step reads it as one sequential
+    stream. ``flip``: a product too big for L1 runs its blocks last to first on odd steps, so that it
+    starts with the blocks the step before read last, still in L1 (each output's sum is the same to
+    the bit either way: only the order of the blocks changes).
+    """
+
+    rows: int
+    cols: int
+    nb: int
+    flip: bool = False
+
+    @property
+    def full(self) -> int:
+        """Blocks of nb outputs."""
+        return self.rows // self.nb
+
+    @property
+    def tail(self) -> int:
+        """Outputs of the last, shorter block (0: none)."""
+        return self.rows % self.nb
+
+    def kernel(self, nb: int) -> Kernel:
+        """The kernel of a block of nb outputs: chains so that about ACC vectors of sums are in flight."""
+        vectors = -(-nb // LANES)
+        nc = next(nc for nc in (8, 4, 2, 1) if nc == 1 or (nc <= self.cols and nc * vectors <= ACC))
+        return Kernel(nb, self.cols, nc)
+
+    def kernels(self) -> list[Kernel]:
+        return [self.kernel(self.nb)] + ([self.kernel(self.tail)] if self.tail else [])
+
+    def call(self, nb: int, W: str, v: str, b: str, out: str) -> str:
+        """The C call of the kernel of a block of ``nb`` outputs."""
+        return f"{self.kernel(nb).name}({W}, {v}, {b}, {out});"
+
+    def order(self, w: numpy.ndarray) -> list[numpy.ndarray]:
+        """The packed values of w (rows, cols): one row per (block, k), block-major."""
+        starts = range(0, self.rows, self.nb)
+        return [row for s in starts for row in w[s:s + self.nb].T]
+
+    def blocked(self) -> str:
+        """Says how the packed array holds the matrix (for the header's comment)."""
+        if self.full == 1 and not self.tail:
+            return f" transposed ({self.cols} x {self.rows})"
+        tail = f" and one of {self.tail}" if self.tail else ""
+        return f" in blocks of {self.nb} rows{tail}, each transposed ({self.cols} x rows)"
+
+    def offset(self, r: str, k: str) -> str:
+        """The C index of W[r][k] in the packed array."""
+        size = str(self.nb) if not self.tail else f"({r} < {self.full * self.nb} ? {self.nb} : {self.tail})"
+        return f"{r} / {self.nb} * {self.nb * self.cols} + {k} * {size} + {r} % {self.nb}"
+
+
+#: floats per 512-bit vector, and vectors of sums to keep in flight: a core that starts one 512-bit FMA
+#: (or two 256-bit ones) per cycle with a latency of 4 needs at least 4 (8 of 256 bits) chains
+LANES, ACC = 16, 8
+#: outputs per block at most: 8 vectors of sums, the registers of a product over all k at once
+NB_MAX = 128
+#: units per group of an interleaved recurrent product: one vector of floats
+UNITS = 16
+#: the recurrent matrix's bytes beyond which it is taken not to fit in L1 (32 KiB, less room for the
+#: step's other data: biases, gates, states)
+L1_BYTES = 24 * 1024
+
+
+def matvec(rows: int, cols: int, flip: bool = False) -> Matvec:
+    """The blocking of a (rows, cols) product: one block up to NB_MAX outputs, else blocks of NB_MAX
+    (run backwards on odd steps if ``flip`` and there is more than one)."""
+    return Matvec(rows, cols, min(rows, NB_MAX), flip and rows > NB_MAX)
+
+
+def _big(ir, H: int) -> bool:
+    """Whether the recurrent matrix does not fit in L1 next to a step's other data."""
+    return len(ir.gates) * H * H * 4 > L1_BYTES
+
+
+def groups(ir, H: int) -> Groups | None:
+    """How the recurrent product is split by units to interleave it with the per-unit code: when it
+    does not fit in L1 and no second stage needs all of the first stage's units first (else None)."""
+    if not ir.recurrent_matrix or ir.stage2_gates or ir.forward_hidden or not _big(ir, H):
+        return None
+    return Groups(len(ir.gates), H, min(H, UNITS))
+
+
+def products(ir, X: int, H: int) -> dict[str, Matvec]:
+    """The packed matrices of a step, keyed by packed field: input, recurrent, second-stage (one per gate)."""
+    G, G1 = len(ir.gates), len(ir.stage1_gates)
+    out = {"wx": matvec(G * H, X)}
+    if ir.recurrent_matrix:
+        gr, big = groups(ir, H), _big(ir, H)
+        out["wh"] = Matvec(G1 * H, H, G1 * gr.U, True) if gr else matvec(G1 * H, H, big)
+        if ir.stage2_gates:
+            out["wm"] = matvec(H, H, big)
+    return out
+
+
+def packed(ir, weights: dict, X: int, H: int) -> dict[str, list[numpy.ndarray]]:
+    """The streaming layout of ``weights`` (as ``<name>_pack`` builds it in C): packed field -> rows.
+
+    ``wx`` is weight_ih, ``wh`` the rows of weight_hh that multiply h, ``wm`` one (H, H) matrix per
+    second-stage gate (the rows that multiply its hidden input), each in its Matvec's block-major order.
+    Biases (but bias_hh in wh's row order when wh goes by groups of units), per-unit parameters and
+    the dense head keep their layout.
     """
     G, G1 = len(ir.gates), len(ir.stage1_gates)
-    out = {"wx": numpy.asarray(weights["weight_ih"]).reshape(G * H, X).T}
+    mv, gr = products(ir, X, H), groups(ir, H)
+    out = {"wx": mv["wx"].order(numpy.asarray(weights["weight_ih"]).reshape(G * H, X))}
     if ir.recurrent_matrix:
         whh = numpy.asarray(weights["weight_hh"]).reshape(G * H, H)
-        out["wh"] = whh[:G1 * H].T
+        out["wh"] = mv["wh"].order(whh[gr.perm()] if gr else whh[:G1 * H])
         if ir.stage2_gates:
-            out["wm"] = numpy.stack([whh[g * H:(g + 1) * H].T for g in (ir.gates.index(n) for n in ir.stage2_gates)])
-    return out | {k: numpy.asarray(v) for k, v in weights.items() if k not in ("weight_ih", "weight_hh")}
+            out["wm"] = [row for g in ir.stage2_gates for row in mv["wm"].order(whh[ir.gates.index(g) * H:][:H])]
+    rest = {k: list(numpy.atleast_2d(v)) for k, v in weights.items() if k not in ("weight_ih", "weight_hh")}
+    if ir.recurrent_matrix and gr:
+        rest["bias_hh"] = [numpy.asarray(weights["bias_hh"])[gr.perm()]]
+    return out | rest
 
 
 def param_shapes(ir, X: int, H: int) -> dict[str, tuple[int, ...]]:
@@ -70,12 +249,12 @@ def _literal(v: float, single: bool) -> str:
     return repr(float(v))
 
 
-def _rows(arr: numpy.ndarray, single: bool) -> list[str]:
-    """The values of a flat array's initializer, one line per matrix row (a vector is one row)."""
+def _rows(rows: list[numpy.ndarray], single: bool) -> list[str]:
+    """The values of a flat array's initializer, one line per given row."""
     limit = numpy.finfo(numpy.float32 if single else numpy.float64).max
-    if not numpy.all(numpy.abs(arr) <= limit):  # also catches NaN
-        raise ValueError(f"weights must be finite {'float' if single else 'double'} values")
-    rows = arr.reshape(1, -1) if arr.ndim == 1 else arr
+    for row in rows:
+        if not numpy.all(numpy.abs(row) <= limit):  # also catches NaN
+            raise ValueError(f"weights must be finite {'float' if single else 'double'} values")
     return [", ".join(_literal(v, single) for v in row) for row in rows]
 
 
@@ -103,37 +282,29 @@ def generate(cell, input_size: int, hidden_size: int, weights: dict | None = Non
     fields = [(k, param_arg(k) if k in ir.unit_params else k, int(numpy.prod(s)),
                f"{s[0]} x {s[1]}, row-major" if len(s) == 2 else f"{s[0]} values") for k, s in shapes.items()]
     G, G1, NM = len(ir.gates), len(ir.stage1_gates), len(ir.stage2_gates)
+    mv, gr = products(ir, X, H), groups(ir, H)
     # the streaming layout (see packed()): (packed key, struct field, element count, what it holds)
-    pfields = [("wx", "wx", X * G * H, f"{X} x {G * H}: weight_ih transposed")]
+    pfields = [("wx", "wx", X * G * H, f"weight_ih{mv['wx'].blocked()}")]
     if ir.recurrent_matrix:
-        pfields.append(("wh", "wh", H * G1 * H, f"{H} x {G1 * H}: weight_hh's first {G1 * H} rows transposed"))
+        tail = f" (and one of {gr.tail})" if gr and gr.tail else ""
+        what = (f"weight_hh, one block per {gr.U} units{tail} holding their rows of every gate, each transposed "
+                f"({H} x rows)" if gr else f"weight_hh's first {G1 * H} rows{mv['wh'].blocked()}")
+        pfields.append(("wh", "wh", H * G1 * H, what))
         if NM:
-            pfields.append(("wm", "wm", NM * H * H, f"{NM} x {H} x {H}: weight_hh's rows of gates "
-                            f"{', '.join(ir.stage2_gates)}, each block transposed"))
-    pfields += [f for f in fields if f[0] not in ("weight_ih", "weight_hh")]
+            pfields.append(("wm", "wm", NM * H * H, f"weight_hh's rows of gates {', '.join(ir.stage2_gates)}, "
+                            f"each {H} x {H}{mv['wm'].blocked()}"))
+    pfields += [(k, f, n, f"{what}, in wh's row order" if gr and k == "bias_hh" else what)
+                for k, f, n, what in fields if k not in ("weight_ih", "weight_hh")]
     baked = baked_packed = None
     if weights is not None:
         missing = [k for k in shapes if k not in weights]
         if missing:
             raise ValueError(f"weights lack {missing}")
-        baked = [(field, _rows(numpy.asarray(weights[k]), ctype is FLOAT)) for k, field, _, _ in fields]
+        baked = [(field, _rows(list(numpy.atleast_2d(weights[k])), ctype is FLOAT)) for k, field, _, _ in fields]
         pw = packed(ir, {k: weights[k] for k in shapes}, X, H)
-        baked_packed = [(field, _rows(pw[k].reshape(-1, pw[k].shape[-1]) if pw[k].ndim > 1 else pw[k],
-                                      ctype is FLOAT)) for k, field, _, _ in pfields]
+        baked_packed = [(field, _rows(pw[k], ctype is FLOAT)) for k, field, _, _ in pfields]
     fast = ctype is FLOAT
 
-    def shape(rows: int, cols: int) -> tuple[int, int]:
-        """(outputs per block, chains) of a matrix-vector product: all outputs in one block up to 128
-        (8 AVX-512 vectors of floats), else the largest power of two up to 128 dividing ``rows`` (no
-        tails); chains (partial sums over k mod nc) so that about 8 vectors of sums are in flight."""
-        nb = rows if rows <= 128 else next(n for n in (128, 64, 32, 16, 8, 4, 2, 1) if rows % n == 0)
-        return nb, next(nc for nc in (4, 2, 1) if nc <= max(1, min(128 // nb, cols)))
-
-    def block(rows: int, cols: int) -> str:
-        nb, nc = shape(rows, cols)
-        return f"{nb}_{nc}"
-
-    used = [(G * H, X)] + ([(G1 * H, H)] if ir.recurrent_matrix else []) + ([(H, H)] if NM else [])
     ctx = {
         **lay,
         "name": name,
@@ -149,8 +320,9 @@ def generate(cell, input_size: int, hidden_size: int, weights: dict | None = Non
         "NKEEP": len(_kept(ir)),
         "baked": baked,
         "pfields": pfields,
-        "block": block,
-        "blocks": sorted({shape(*u) for u in used}),
+        "mv": mv,
+        "flips": any(m.flip for m in mv.values()),
+        "kernels": sorted({k for m in mv.values() for k in m.kernels()}, key=lambda k: k.name),
         "baked_packed": baked_packed,
         "fast": {"tanh": approx.tanh_lines(), "sigmoid": approx.sigmoid_lines(), "bound": approx.MAX_ABS_ERROR}
         if fast else None,
@@ -158,5 +330,8 @@ def generate(cell, input_size: int, hidden_size: int, weights: dict | None = Non
         "FAST_FMA": "FP_FAST_FMAF" if fast else "FP_FAST_FMA",
         "forward_hidden": print_kernel(ir.forward_hidden, _bindings(ir, H), ctype, fast) if ir.forward_hidden else [],
         "forward": print_kernel(ir.forward, _bindings(ir, H), ctype, fast),
+        "groups": gr,
+        "forward_group": print_kernel(ir.forward, _bindings(ir, H, gr), ctype, fast) if gr else [],
+        "forward_tail": print_kernel(ir.forward, _bindings(ir, H, gr, True), ctype, fast) if gr and gr.tail else [],
     }
     return {f"{name}.h": render("c/fixed.h.jinja", **ctx), f"{name}.c": render("c/fixed.c.jinja", **ctx)}
