@@ -135,9 +135,10 @@ class Matvec:
         return self.rows % self.nb
 
     def kernel(self, nb: int) -> Kernel:
-        """The kernel of a block of nb outputs: chains so that about ACC vectors of sums are in flight."""
-        vectors = -(-nb // LANES)
-        nc = next(nc for nc in (8, 4, 2, 1) if nc == 1 or (nc <= self.cols and nc * vectors <= ACC))
+        """The kernel of a block of nb outputs: chains so that about ACC (ACC_L2 for a product that
+        streams from L2) vectors of sums are in flight."""
+        vectors, acc = -(-nb // LANES), ACC_L2 if self.flip else ACC
+        nc = next(nc for nc in (8, 4, 2, 1) if nc == 1 or (nc <= self.cols and nc * vectors <= acc))
         return Kernel(nb, self.cols, nc)
 
     def kernels(self) -> list[Kernel]:
@@ -166,8 +167,9 @@ class Matvec:
 
 
 #: floats per 512-bit vector, and vectors of sums to keep in flight: a core that starts one 512-bit FMA
-#: (or two 256-bit ones) per cycle with a latency of 4 needs at least 4 (8 of 256 bits) chains
-LANES, ACC = 16, 8
+#: (or two 256-bit ones) per cycle with a latency of 4 needs 4; more chains only add work at the end
+#: (measured, Zen 4: H = 8 steps 5-7% faster with 4 than with 8), except where the loads wait for L2
+LANES, ACC, ACC_L2 = 16, 4, 8
 #: outputs per block at most: 8 vectors of sums, the registers of a product over all k at once
 NB_MAX = 128
 #: units per group of an interleaved recurrent product: one vector of floats
