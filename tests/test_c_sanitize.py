@@ -4,7 +4,9 @@ A standalone C driver (no Python: the sanitizer runtimes need to own the process
 gives each function buffers of exactly the size the size functions report, each from its own
 malloc, so a read or write one element past any buffer is a reported error. It runs forward (with
 and without tape and NULL state0), backward (with and without dstate) and step, both dtypes,
-several shapes, and checks that bad arguments are refused with -1 rather than dereferenced.
+several shapes, and checks that bad arguments are refused with -1 rather than dereferenced. It runs
+twice: built serially, and built with OpenMP with the thresholds forced down so that every shape takes
+the threaded path on three threads.
 """
 
 from __future__ import annotations
@@ -145,18 +147,25 @@ def driver() -> tuple[str, int]:
     return text, len(calls)
 
 
-def test_kernels_run_clean_under_asan_and_ubsan(tmp_path):
+# The OpenMP build with every threshold forced down, so these tiny shapes take the threaded path: whole
+# tiles and edges of the packed product (2 x 4 tiles), more row blocks than rows, three threads.
+THREADED = ["-fopenmp", "-DSC_PARALLEL_MIN=1", "-DSC_BLOCKS=3", "-DSC_MR=2", "-DSC_NR=4"]
+
+
+@pytest.mark.parametrize("variant", ["serial", "threaded"])
+def test_kernels_run_clean_under_asan_and_ubsan(tmp_path, variant):
     source, runs = driver()
     (tmp_path / "driver.c").write_text(source)
     flags = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O1", "-g", "-fno-omit-frame-pointer",
-             "-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
+             "-fsanitize=address,undefined", "-fno-sanitize-recover=all", *(THREADED if variant == "threaded" else [])]
     cells = [str(GENERATED / "c" / f"{c}.c") for c in CELLS]
     build = subprocess.run([*compiler(), *flags, "-I", str(GENERATED / "c"), "-o", "driver", "driver.c", *cells, "-lm"],
                            cwd=tmp_path, capture_output=True, text=True)
     if build.returncode != 0 and re.search(r"cannot find .*(asan|ubsan)|sanitize", build.stderr):
         pytest.fail(f"the compiler lacks the sanitizer runtimes (install libasan/libubsan):\n{build.stderr}")
     assert build.returncode == 0, build.stderr
-    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0", UBSAN_OPTIONS="print_stacktrace=1")
+    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0", UBSAN_OPTIONS="print_stacktrace=1",
+               OMP_NUM_THREADS="3")
     run = subprocess.run([str(tmp_path / "driver")], capture_output=True, text=True, env=env, timeout=300)
     assert run.returncode == 0 and run.stderr == "", run.stderr[-5000:]
     assert run.stdout.strip() == f"runs: {runs}"

@@ -49,6 +49,30 @@ def blas() -> tuple[tuple[str, ...], tuple[str, ...]]:
             ("-L", lib, f"-Wl,-rpath,{lib}", f"-l{wheel.get_library()}"))
 
 
+def openmp(cmd: tuple[str, ...]) -> tuple[str, ...]:
+    """("-fopenmp",) when the compiler builds OpenMP code, else (): the kernels' time loops then run on one thread.
+
+    $SYMCELL_OPENMP=0 turns it off. The generated C is correct either way (its pragmas vanish without
+    OpenMP) and gives the same bits with any thread count; OMP_NUM_THREADS sets the count at run time.
+    """
+    if os.environ.get("SYMCELL_OPENMP", "").strip() == "0":
+        return ()
+    return ("-fopenmp",) if _compiles_openmp(cmd) else ()
+
+
+@functools.lru_cache(maxsize=8)
+def _compiles_openmp(cmd: tuple[str, ...]) -> bool:
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "omp.c"
+        src.write_text("#include <omp.h>\nint main(void) { return omp_get_max_threads() > 0 ? 0 : 1; }\n")
+        try:
+            run = subprocess.run([*cmd, "-fopenmp", "-o", str(Path(tmp) / "omp"), str(src)], capture_output=True,
+                                 timeout=120)
+        except (OSError, subprocess.SubprocessError):
+            return False
+        return run.returncode == 0
+
+
 class CompilerNotFoundError(RuntimeError):
     """No C compiler: the C backend cannot build its libraries."""
 
@@ -104,10 +128,13 @@ def source(cell: str) -> Path:
 
 
 def library(cell: str) -> Path:
-    """The shared library for ``cell``, compiled now unless the cache already has this exact build."""
+    """The shared library for ``cell``, compiled now unless the cache already has this exact build.
+
+    $SYMCELL_CFLAGS adds flags (part of the hash), e.g. ``-DSC_PARALLEL_MIN=1`` to thread even tiny steps."""
     src = source(cell)
     cmd = compiler()
     cflags, libs = blas()
+    cflags = (*openmp(tuple(cmd)), *cflags, *shlex.split(os.environ.get("SYMCELL_CFLAGS", "")))
     digest = hashlib.sha256()
     for part in (src.read_bytes(), src.with_suffix(".h").read_bytes(), _identity(tuple(cmd)).encode(),
                  _cpu().encode(), " ".join([*cmd, *FLAGS, *cflags, *libs, *LIBS]).encode()):

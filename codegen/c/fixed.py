@@ -25,8 +25,9 @@ def _bindings(ir, H: int, groups: Groups | None = None, tail: bool = False) -> d
     """Names a forward kernel reads or writes, for unit ``sc_j`` of the one batch row.
 
     With ``groups``, for a unit of the group starting at unit ``sc_u`` (of the tail group when ``tail``):
-    its gates' hidden parts are where that group's block of the recurrent product put them, and with
-    more than one group the new h goes to scratch (later groups' products still read the old h).
+    its gates are where that group's blocks of the input and recurrent products put them (buffers of
+    one group: less data for L1 to hold besides the weights), and the new h goes to scratch (later
+    groups' products still read the old h).
     """
     b: dict[str, str | None] = {s: f"sc_s->{c_name(s)}[sc_j]" for s in ir.states}
     b |= {f"next_{s}": f"sc_s->{c_name(s)}[sc_j]" for s in ir.states}  # in place: inputs are loaded first
@@ -39,11 +40,10 @@ def _bindings(ir, H: int, groups: Groups | None = None, tail: bool = False) -> d
     for k, g in enumerate(ir.gates):
         b[f"gi_{g}"] = f"sc_s->sc_gi[{k * H} + sc_j]"
         b[f"gh_{g}"] = f"sc_s->sc_gh[{k * H} + sc_j]"
-        if groups and tail:  # the tail group starts at unit t0 = full * U; its block is G x tail
-            t0 = groups.full * groups.U
-            b[f"gh_{g}"] = f"sc_s->sc_gh[{t0 * (groups.G - 1) + k * groups.tail} + sc_j]"
-        elif groups:  # sc_u * G + k * U + (sc_j - sc_u)
-            b[f"gh_{g}"] = f"sc_s->sc_gh[sc_u * {groups.G - 1} + {k * groups.U} + sc_j]"
+        if groups:  # the group's gates, k * (its size) + (sc_j - its first unit), in per-group buffers
+            first, size = (groups.full * groups.U, groups.tail) if tail else ("sc_u", groups.U)
+            b[f"gi_{g}"] = f"sc_s->sc_gi[{k * size} + sc_j - {first}]"
+            b[f"gh_{g}"] = f"sc_s->sc_gh[{k * size} + sc_j - {first}]"
     return b
 
 
@@ -201,9 +201,10 @@ def groups(ir, H: int) -> Groups | None:
 def products(ir, X: int, H: int) -> dict[str, Matvec]:
     """The packed matrices of a step, keyed by packed field: input, recurrent, second-stage (one per gate)."""
     G, G1 = len(ir.gates), len(ir.stage1_gates)
-    out = {"wx": matvec(G * H, X)}
+    gr = groups(ir, H)
+    out = {"wx": Matvec(G * H, X, G * gr.U) if gr else matvec(G * H, X)}
     if ir.recurrent_matrix:
-        gr, big = groups(ir, H), _big(ir, H)
+        big = _big(ir, H)
         out["wh"] = Matvec(G1 * H, H, G1 * gr.U, True) if gr else matvec(G1 * H, H, big)
         if ir.stage2_gates:
             out["wm"] = matvec(H, H, big)
@@ -215,20 +216,21 @@ def packed(ir, weights: dict, X: int, H: int) -> dict[str, list[numpy.ndarray]]:
 
     ``wx`` is weight_ih, ``wh`` the rows of weight_hh that multiply h, ``wm`` one (H, H) matrix per
     second-stage gate (the rows that multiply its hidden input), each in its Matvec's block-major order.
-    Biases (but bias_hh in wh's row order when wh goes by groups of units), per-unit parameters and
+    Biases (but in wh's row order when the products go by groups of units), per-unit parameters and
     the dense head keep their layout.
     """
     G, G1 = len(ir.gates), len(ir.stage1_gates)
     mv, gr = products(ir, X, H), groups(ir, H)
-    out = {"wx": mv["wx"].order(numpy.asarray(weights["weight_ih"]).reshape(G * H, X))}
+    wih = numpy.asarray(weights["weight_ih"]).reshape(G * H, X)
+    out = {"wx": mv["wx"].order(wih[gr.perm()] if gr else wih)}
     if ir.recurrent_matrix:
         whh = numpy.asarray(weights["weight_hh"]).reshape(G * H, H)
         out["wh"] = mv["wh"].order(whh[gr.perm()] if gr else whh[:G1 * H])
         if ir.stage2_gates:
             out["wm"] = [row for g in ir.stage2_gates for row in mv["wm"].order(whh[ir.gates.index(g) * H:][:H])]
     rest = {k: list(numpy.atleast_2d(v)) for k, v in weights.items() if k not in ("weight_ih", "weight_hh")}
-    if ir.recurrent_matrix and gr:
-        rest["bias_hh"] = [numpy.asarray(weights["bias_hh"])[gr.perm()]]
+    if gr:
+        rest |= {k: [numpy.asarray(weights[k])[gr.perm()]] for k in ("bias_ih", "bias_hh")}
     return out | rest
 
 
@@ -286,7 +288,7 @@ def generate(cell, input_size: int, hidden_size: int, weights: dict | None = Non
     G, G1, NM = len(ir.gates), len(ir.stage1_gates), len(ir.stage2_gates)
     mv, gr = products(ir, X, H), groups(ir, H)
     # the streaming layout (see packed()): (packed key, struct field, element count, what it holds)
-    pfields = [("wx", "wx", X * G * H, f"weight_ih{mv['wx'].blocked()}")]
+    pfields = [("wx", "wx", X * G * H, f"weight_ih{' in the row order of wh' if gr else ''}{mv['wx'].blocked()}")]
     if ir.recurrent_matrix:
         tail = f" (and one of {gr.tail})" if gr and gr.tail else ""
         what = (f"weight_hh, one block per {gr.U} units{tail} holding their rows of every gate, each transposed "
@@ -295,7 +297,7 @@ def generate(cell, input_size: int, hidden_size: int, weights: dict | None = Non
         if NM:
             pfields.append(("wm", "wm", NM * H * H, f"weight_hh's rows of gates {', '.join(ir.stage2_gates)}, "
                             f"each {H} x {H}{mv['wm'].blocked()}"))
-    pfields += [(k, f, n, f"{what}, in wh's row order" if gr and k == "bias_hh" else what)
+    pfields += [(k, f, n, f"{what}, in wh's row order" if gr and k in ("bias_ih", "bias_hh") else what)
                 for k, f, n, what in fields if k not in ("weight_ih", "weight_hh")]
     baked = baked_packed = None
     if weights is not None:

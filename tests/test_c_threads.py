@@ -1,0 +1,64 @@
+"""The OpenMP build of the C kernels gives the same bits on any number of threads, and the NumPy answer.
+
+Each run is a subprocess (libgomp reads OMP_NUM_THREADS once, and the loader keeps one library per cell
+per process) built with SYMCELL_CFLAGS forcing the threaded path and small product tiles even at these
+small shapes, so that whole tiles, edge tiles, several row blocks and the unit blocks of the elementwise
+loops all occur. It runs forward (with tape) and backward for every cell in float64.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy
+import pytest
+
+from codegen.c.build import compiler, openmp
+from tests.support import CELLS
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FORCE = "-DSC_PARALLEL_MIN=1 -DSC_BLOCKS=5 -DSC_MR=2 -DSC_NR=4"
+SHAPES = [(4, 3, 2, 9), (2, 5, 3, 4)]
+
+SCRIPT = r"""
+import importlib, json, sys, numpy
+from codegen.c import load
+out = {}
+for cell in sys.argv[1].split(","):
+    backends = (("c", load(cell, numpy.float64)), ("numpy", importlib.import_module(f"generated.numpy.{cell}")))
+    for T, B, X, H in json.loads(sys.argv[2]):
+        results = {}
+        for name, mod in backends:
+            r = numpy.random.default_rng(T * 1000 + B * 100 + X * 10 + H)
+            p = mod.init_params(X, H, r, numpy.float64)
+            x = r.standard_normal((T, B, X))
+            dy = r.standard_normal((T, B, H))
+            y, state, tape = mod.forward(x, p, save=True)
+            grads = mod.backward(tape, dy)
+            flat = [y, state] + [grads[k] for k in sorted(grads)]
+            results[name] = numpy.concatenate([numpy.ravel(a) for a in flat]).tolist()
+        out[f"{cell} {T} {B} {X} {H}"] = results
+print(json.dumps(out))
+"""
+
+
+def _run(threads: int) -> dict:
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), SYMCELL_CFLAGS=FORCE)
+    run = subprocess.run([sys.executable, "-c", SCRIPT, ",".join(CELLS), json.dumps(SHAPES)], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return json.loads(run.stdout)
+
+
+def test_threaded_kernels_match_numpy_and_do_not_depend_on_the_thread_count():
+    if not openmp(tuple(compiler())):
+        pytest.fail("the C compiler does not build OpenMP code (gcc needs libgomp): the threaded path is untested")
+    one, three = _run(1), _run(3)
+    assert one.keys() == three.keys() and len(one) == len(CELLS) * len(SHAPES)
+    for key in one:
+        c1, c3, ref = (numpy.array(v) for v in (one[key]["c"], three[key]["c"], one[key]["numpy"]))
+        assert numpy.array_equal(c1, c3), f"{key}: 1 and 3 threads differ (max {numpy.abs(c1 - c3).max():.3g})"
+        numpy.testing.assert_allclose(c3, ref, rtol=1e-12, atol=1e-12, err_msg=key)
