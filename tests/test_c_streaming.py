@@ -3,7 +3,9 @@ activations.
 
 - ``<name>_step_packed`` with baked packed weights, and with weights packed at run time by
   ``<name>_pack``, matches the NumPy module (float64 reference on the float32-rounded weights) for
-  every cell, as ``<name>_step`` does (tests/test_c_fixed.py).
+  every cell, as ``<name>_step`` does (tests/test_c_fixed.py), also at a size whose recurrent matrix
+  does not fit in L1 (blocks in the other order on odd steps, units in groups); that order does not
+  change a bit of the output.
 - The float tanh and sigmoid (codegen/c/approx.py) are within approx.MAX_ABS_ERROR (5e-7) absolute
   of double-precision libm over a dense sweep of float32 inputs, built both as a real-time user builds
   them (-O3 -march=native: fmaf) and without FMA; NaN propagates and at +-inf they are within the
@@ -81,6 +83,39 @@ int main(void)
     want = _reference(kn, r32, d32, xs.astype(numpy.float32).astype(numpy.float64))
     assert_close(got["a"], want, 1e-5, "baked packed weights")
     assert_close(got["b"], want, 1e-5, "weights packed at run time")
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_block_order_does_not_change_bits(cell, tmp_path):
+    """A recurrent matrix too big for L1 runs its blocks in the other order on odd steps: a stream
+    started with the other parity gives the same outputs to the bit (each output's sum is fixed)."""
+    T, X, H = 5, 2, 47
+    kn = kernel(cell, "numpy")
+    weights = kn.init_params(X, H, numpy.random.default_rng(3)) | {"dense_weight": numpy.full((1, H), 0.1),
+                                                                    "dense_bias": numpy.zeros(1)}
+    files = generate(cell, X, H, weights, 1, name="m", dtype="float")
+    assert "sc_flip" in files["m.c"]
+    program = f"""#include <stdio.h>
+#include "m.h"
+
+int main(void)
+{{
+    m_state a, b;
+    float x[{X}], ya, yb;
+    int t, k;
+    m_reset(&a), m_reset(&b);
+    b.sc_parity = 1; /* internal: the step count mod 2 */
+    for (t = 0; t < {T}; ++t) {{
+        for (k = 0; k < {X}; ++k) x[k] = (float)(t - k) * 0.25f;
+        m_step_packed(&m_packed_weights, &a, x, &ya);
+        m_step_packed(&m_packed_weights, &b, x, &yb);
+        printf("%a %a\\n", (double)ya, (double)yb);
+    }}
+    return 0;
+}}
+"""
+    lines = _build_and_run(tmp_path, files, program).splitlines()
+    assert len(lines) == T and all(len(set(line.split())) == 1 for line in lines), lines
 
 
 SWEEP = r"""
