@@ -305,6 +305,7 @@ static void sc_gemm_tn_f64(size_t M, size_t N, size_t K, const double *A, size_t
     }
 }
 
+
 /* Every row of C (M x N) set to v (N values), or to 0 when v is NULL. */
 static void sc_rows_f64(size_t M, size_t N, const double *v, double *C, size_t ldc)
 {
@@ -420,7 +421,35 @@ int symcell_indrnn_forward_f64(size_t T, size_t B, size_t X, size_t H, const dou
         state0 = zero;
     }
     sc_rows_f64(B, GH, bias_hh, gh, GH); /* no recurrent matrix: the hidden part is the bias alone */
-    SC_OMP(omp parallel if (par))
+#ifdef _OPENMP
+    if (par) {
+        SC_OMP(omp parallel)
+        {
+    const double *S[1];
+    double *N[1];
+    size_t t, j;
+    SC_OMP(omp for schedule(static))
+    for (j = 0; j < nb; ++j) { /* the whole sequence's input projection */
+        const size_t m0 = sc_block(T * B, nb, j), m1 = sc_block(T * B, nb, j + 1);
+        sc_rows_f64(m1 - m0, GH, bias_ih, gi + m0 * GH, GH);
+        sc_gemm_nt_f64(m1 - m0, GH, X, x + m0 * X, X, weight_ih, X, gi + m0 * GH, GH);
+    }
+    for (j = 0; j < 1; ++j)
+        S[j] = state0 + j * BH;
+    for (t = 0; t < T; ++t) {
+        double *Tt = tape ? tape + t * 0 * BH : slot;
+        const double *gi_t = gi + t * BGH;
+        N[0] = y + t * BH;
+        sc_forward_f64(B, H, gi_t, gh, S[0], N[0], Tt, P[0]);
+        for (j = 0; j < 1; ++j)
+            S[j] = N[j];
+    }
+    for (j = 0; j < 1; ++j)
+        sc_copy_f64(BH, S[j], state + j * BH, 0);
+
+        }
+    } else /* serial: outside any team, the work-sharing constructs cost nothing */
+#endif
     {
     const double *S[1];
     double *N[1];
@@ -443,6 +472,7 @@ int symcell_indrnn_forward_f64(size_t T, size_t B, size_t X, size_t H, const dou
     }
     for (j = 0; j < 1; ++j)
         sc_copy_f64(BH, S[j], state + j * BH, 0);
+
     }
     return 0;
 }
@@ -479,7 +509,35 @@ int symcell_indrnn_backward_f64(size_t T, size_t B, size_t X, size_t H, const do
         sc_copy_f64(1 * BH, dstate, D, 0);
     else
         sc_rows_f64(1, 1 * BH, NULL, D, 0);
-    SC_OMP(omp parallel if (par))
+#ifdef _OPENMP
+    if (par) {
+        SC_OMP(omp parallel)
+        {
+    const double *S[1], *N[1];
+    size_t t;
+    for (t = T; t-- > 0;) {
+        const double *Tt = tape ? tape + t * 0 * BH : NULL;
+        double *dgi_t = dgi + t * BGH, *dgh_t = dgh + t * BGH;
+        S[0] = t ? y + (t - 1) * BH : s0[0];
+        N[0] = y + t * BH;
+        sc_copy_f64(BH, dy + t * BH, D, 1);
+        sc_backward_f64(B, H, D, DM, S[0], N[0], Tt, dgi_t, dgh_t, DS, P[0], DP[0]);
+        sc_copy_f64(1 * BH, DS, D, 0);
+    }
+    /* the whole-sequence products, in row blocks shared among the threads */
+    SC_OMP(omp for schedule(static))
+    for (t = 0; t < nb; ++t) {
+        const size_t m0 = sc_block(T * B, nb, t), m1 = sc_block(T * B, nb, t + 1);
+        const size_t r0 = sc_block(GH, nb, t), r1 = sc_block(GH, nb, t + 1);
+        sc_rows_f64(m1 - m0, X, NULL, dx + m0 * X, X);
+        sc_gemm_nn_f64(m1 - m0, X, GH, dgi + m0 * GH, GH, weight_ih, X, dx + m0 * X, X);
+        sc_rows_f64(r1 - r0, X, NULL, dweight_ih + r0 * X, X);
+        sc_gemm_tn_f64(r1 - r0, X, T * B, dgi + r0, GH, x, X, dweight_ih + r0 * X, X);
+    }
+
+        }
+    } else /* serial: outside any team, the work-sharing constructs cost nothing */
+#endif
     {
     const double *S[1], *N[1];
     size_t t;
@@ -502,6 +560,7 @@ int symcell_indrnn_backward_f64(size_t T, size_t B, size_t X, size_t H, const do
         sc_rows_f64(r1 - r0, X, NULL, dweight_ih + r0 * X, X);
         sc_gemm_tn_f64(r1 - r0, X, T * B, dgi + r0, GH, x, X, dweight_ih + r0 * X, X);
     }
+
     }
     sc_copy_f64(1 * BH, D, dstate0, 0);
     sc_colsum_f64(T * B, GH, dgi, GH, dbias_ih);
@@ -685,6 +744,7 @@ static void sc_gemm_tn_f32(size_t M, size_t N, size_t K, const float *A, size_t 
     }
 }
 
+
 /* Every row of C (M x N) set to v (N values), or to 0 when v is NULL. */
 static void sc_rows_f32(size_t M, size_t N, const float *v, float *C, size_t ldc)
 {
@@ -800,7 +860,35 @@ int symcell_indrnn_forward_f32(size_t T, size_t B, size_t X, size_t H, const flo
         state0 = zero;
     }
     sc_rows_f32(B, GH, bias_hh, gh, GH); /* no recurrent matrix: the hidden part is the bias alone */
-    SC_OMP(omp parallel if (par))
+#ifdef _OPENMP
+    if (par) {
+        SC_OMP(omp parallel)
+        {
+    const float *S[1];
+    float *N[1];
+    size_t t, j;
+    SC_OMP(omp for schedule(static))
+    for (j = 0; j < nb; ++j) { /* the whole sequence's input projection */
+        const size_t m0 = sc_block(T * B, nb, j), m1 = sc_block(T * B, nb, j + 1);
+        sc_rows_f32(m1 - m0, GH, bias_ih, gi + m0 * GH, GH);
+        sc_gemm_nt_f32(m1 - m0, GH, X, x + m0 * X, X, weight_ih, X, gi + m0 * GH, GH);
+    }
+    for (j = 0; j < 1; ++j)
+        S[j] = state0 + j * BH;
+    for (t = 0; t < T; ++t) {
+        float *Tt = tape ? tape + t * 0 * BH : slot;
+        const float *gi_t = gi + t * BGH;
+        N[0] = y + t * BH;
+        sc_forward_f32(B, H, gi_t, gh, S[0], N[0], Tt, P[0]);
+        for (j = 0; j < 1; ++j)
+            S[j] = N[j];
+    }
+    for (j = 0; j < 1; ++j)
+        sc_copy_f32(BH, S[j], state + j * BH, 0);
+
+        }
+    } else /* serial: outside any team, the work-sharing constructs cost nothing */
+#endif
     {
     const float *S[1];
     float *N[1];
@@ -823,6 +911,7 @@ int symcell_indrnn_forward_f32(size_t T, size_t B, size_t X, size_t H, const flo
     }
     for (j = 0; j < 1; ++j)
         sc_copy_f32(BH, S[j], state + j * BH, 0);
+
     }
     return 0;
 }
@@ -859,7 +948,35 @@ int symcell_indrnn_backward_f32(size_t T, size_t B, size_t X, size_t H, const fl
         sc_copy_f32(1 * BH, dstate, D, 0);
     else
         sc_rows_f32(1, 1 * BH, NULL, D, 0);
-    SC_OMP(omp parallel if (par))
+#ifdef _OPENMP
+    if (par) {
+        SC_OMP(omp parallel)
+        {
+    const float *S[1], *N[1];
+    size_t t;
+    for (t = T; t-- > 0;) {
+        const float *Tt = tape ? tape + t * 0 * BH : NULL;
+        float *dgi_t = dgi + t * BGH, *dgh_t = dgh + t * BGH;
+        S[0] = t ? y + (t - 1) * BH : s0[0];
+        N[0] = y + t * BH;
+        sc_copy_f32(BH, dy + t * BH, D, 1);
+        sc_backward_f32(B, H, D, DM, S[0], N[0], Tt, dgi_t, dgh_t, DS, P[0], DP[0]);
+        sc_copy_f32(1 * BH, DS, D, 0);
+    }
+    /* the whole-sequence products, in row blocks shared among the threads */
+    SC_OMP(omp for schedule(static))
+    for (t = 0; t < nb; ++t) {
+        const size_t m0 = sc_block(T * B, nb, t), m1 = sc_block(T * B, nb, t + 1);
+        const size_t r0 = sc_block(GH, nb, t), r1 = sc_block(GH, nb, t + 1);
+        sc_rows_f32(m1 - m0, X, NULL, dx + m0 * X, X);
+        sc_gemm_nn_f32(m1 - m0, X, GH, dgi + m0 * GH, GH, weight_ih, X, dx + m0 * X, X);
+        sc_rows_f32(r1 - r0, X, NULL, dweight_ih + r0 * X, X);
+        sc_gemm_tn_f32(r1 - r0, X, T * B, dgi + r0, GH, x, X, dweight_ih + r0 * X, X);
+    }
+
+        }
+    } else /* serial: outside any team, the work-sharing constructs cost nothing */
+#endif
     {
     const float *S[1], *N[1];
     size_t t;
@@ -882,6 +999,7 @@ int symcell_indrnn_backward_f32(size_t T, size_t B, size_t X, size_t H, const fl
         sc_rows_f32(r1 - r0, X, NULL, dweight_ih + r0 * X, X);
         sc_gemm_tn_f32(r1 - r0, X, T * B, dgi + r0, GH, x, X, dweight_ih + r0 * X, X);
     }
+
     }
     sc_copy_f32(1 * BH, D, dstate0, 0);
     sc_colsum_f32(T * B, GH, dgi, GH, dbias_ih);

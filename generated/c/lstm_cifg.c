@@ -354,17 +354,25 @@ static void sc_gemm_packed_f64(size_t M, size_t N, size_t K, const double *restr
                 for (i = 0; i < SC_MR; ++i)
                     for (l = 0; l < SC_NR; ++l)
                         C[(m + i) * ldc + n0 + l] = c[i][l];
-            } else { /* the edge: mr rows, nc columns (the panel's padding is zeros) */
-                for (i = 0; i < mr; ++i)
-                    for (l = 0; l < SC_NR; ++l)
-                        c[i][l] = l >= nc ? (double)0 : acc ? C[(m + i) * ldc + n0 + l] : bias ? bias[n0 + l] : (double)0;
-                for (k = 0; k < K; ++k)
-                    for (i = 0; i < mr; ++i)
+            } else { /* the edge (fewer rows or columns): a row at a time, two chains (even and odd k) */
+                for (i = 0; i < mr; ++i) {
+                    const double *restrict a = A + (m + i) * lda;
+                    double c0[SC_NR], c1[SC_NR];
+                    for (l = 0; l < SC_NR; ++l) {
+                        c0[l] = l >= nc ? (double)0 : acc ? C[(m + i) * ldc + n0 + l] : bias ? bias[n0 + l] : (double)0;
+                        c1[l] = 0;
+                    }
+                    for (k = 0; k + 2 <= K; k += 2)
+                        for (l = 0; l < SC_NR; ++l) {
+                            c0[l] = SC_FMA_D(a[k], w[k * SC_NR + l], c0[l]);
+                            c1[l] = SC_FMA_D(a[k + 1], w[(k + 1) * SC_NR + l], c1[l]);
+                        }
+                    if (k < K)
                         for (l = 0; l < SC_NR; ++l)
-                            c[i][l] = SC_FMA_D(A[(m + i) * lda + k], w[k * SC_NR + l], c[i][l]);
-                for (i = 0; i < mr; ++i)
+                            c0[l] = SC_FMA_D(a[k], w[k * SC_NR + l], c0[l]);
                     for (l = 0; l < nc; ++l)
-                        C[(m + i) * ldc + n0 + l] = c[i][l];
+                        C[(m + i) * ldc + n0 + l] = c0[l] + c1[l];
+                }
             }
         }
     }
@@ -510,7 +518,39 @@ int symcell_lstm_cifg_forward_f64(size_t T, size_t B, size_t X, size_t H, const 
         sc_rows_f64(1, 2 * BH, NULL, zero, 0);
         state0 = zero;
     }
-    SC_OMP(omp parallel if (par))
+#ifdef _OPENMP
+    if (par) {
+        SC_OMP(omp parallel)
+        {
+    const double *S[2];
+    double *N[2];
+    size_t t, j;
+    SC_OMP(omp for schedule(static))
+    for (j = 0; j < nb; ++j) { /* the whole sequence's input projection */
+        const size_t m0 = sc_block(T * B, nb, j), m1 = sc_block(T * B, nb, j + 1);
+        sc_rows_f64(m1 - m0, GH, bias_ih, gi + m0 * GH, GH);
+        sc_gemm_nt_f64(m1 - m0, GH, X, x + m0 * X, X, weight_ih, X, gi + m0 * GH, GH);
+    }
+    for (j = 0; j < 2; ++j)
+        S[j] = state0 + j * BH;
+    (void)PH, (void)PG1;
+    sc_pack_f64(H, 3 * H, weight_hh, 1, H, wp);
+    for (t = 0; t < T; ++t) {
+        double *Tt = tape ? tape + t * 4 * BH : slot;
+        const double *gi_t = gi + t * BGH;
+        sc_gemm_packed_f64(B, 3 * H, H, S[0], H, wp, bias_hh, 0, gh, GH);
+        N[0] = y + t * BH;
+        N[1] = tape ? tape + T * 4 * BH + (0 * T + t) * BH : spare + (2 * 0 + t % 2) * BH;
+        sc_forward_f64(B, H, gi_t, gh, S[0], N[0], S[1], N[1], Tt);
+        for (j = 0; j < 2; ++j)
+            S[j] = N[j];
+    }
+    for (j = 0; j < 2; ++j)
+        sc_copy_f64(BH, S[j], state + j * BH, 0);
+
+        }
+    } else /* serial: outside any team, the work-sharing constructs cost nothing */
+#endif
     {
     const double *S[2];
     double *N[2];
@@ -537,6 +577,7 @@ int symcell_lstm_cifg_forward_f64(size_t T, size_t B, size_t X, size_t H, const 
     }
     for (j = 0; j < 2; ++j)
         sc_copy_f64(BH, S[j], state + j * BH, 0);
+
     }
     return 0;
 }
@@ -575,7 +616,45 @@ int symcell_lstm_cifg_backward_f64(size_t T, size_t B, size_t X, size_t H, const
         sc_copy_f64(2 * BH, dstate, D, 0);
     else
         sc_rows_f64(1, 2 * BH, NULL, D, 0);
-    SC_OMP(omp parallel if (par))
+#ifdef _OPENMP
+    if (par) {
+        SC_OMP(omp parallel)
+        {
+    const double *S[2], *N[2];
+    size_t t;
+    sc_pack_f64(3 * H, H, weight_hh, H, 1, wp);
+    for (t = T; t-- > 0;) {
+        const double *Tt = tape ? tape + t * 4 * BH : NULL;
+        double *dgi_t = dgi + t * BGH, *dgh_t = dgh + t * BGH;
+        S[0] = t ? y + (t - 1) * BH : s0[0];
+        N[0] = y + t * BH;
+        S[1] = t ? tape + T * 4 * BH + (0 * T + t - 1) * BH : s0[1];
+        N[1] = tape + T * 4 * BH + (0 * T + t) * BH;
+        sc_copy_f64(BH, dy + t * BH, D, 1);
+        sc_backward_f64(B, H, D, DM, S[0], N[0], S[1], N[1], Tt, dgi_t, dgh_t, DS);
+        sc_copy_f64(2 * BH, DS, D, 0);
+        sc_gemm_packed_f64(B, H, 3 * H, dgh_t, GH, wp, NULL, 1, D, H);
+    }
+    /* the whole-sequence products, in row blocks shared among the threads */
+    SC_OMP(omp for schedule(static))
+    for (t = 0; t < nb; ++t) {
+        const size_t m0 = sc_block(T * B, nb, t), m1 = sc_block(T * B, nb, t + 1);
+        const size_t r0 = sc_block(GH, nb, t), r1 = sc_block(GH, nb, t + 1);
+        sc_rows_f64(m1 - m0, X, NULL, dx + m0 * X, X);
+        sc_gemm_nn_f64(m1 - m0, X, GH, dgi + m0 * GH, GH, weight_ih, X, dx + m0 * X, X);
+        sc_rows_f64(r1 - r0, X, NULL, dweight_ih + r0 * X, X);
+        sc_gemm_tn_f64(r1 - r0, X, T * B, dgi + r0, GH, x, X, dweight_ih + r0 * X, X);
+        sc_rows_f64(r1 - r0, H, NULL, dweight_hh + r0 * H, H);
+        if (r0 < 3 * H) { /* the first-stage gates' rows */
+            const size_t r2 = r1 < 3 * H ? r1 : 3 * H;
+            sc_gemm_tn_f64(r2 - r0, H, B, dgh + r0, GH, s0[0], H, dweight_hh + r0 * H, H);
+            sc_gemm_tn_f64(r2 - r0, H, (T - 1) * B, dgh + BGH + r0, GH, y, H, dweight_hh + r0 * H, H);
+        }
+    }
+
+        }
+    } else /* serial: outside any team, the work-sharing constructs cost nothing */
+#endif
     {
     const double *S[2], *N[2];
     size_t t;
@@ -608,6 +687,7 @@ int symcell_lstm_cifg_backward_f64(size_t T, size_t B, size_t X, size_t H, const
             sc_gemm_tn_f64(r2 - r0, H, (T - 1) * B, dgh + BGH + r0, GH, y, H, dweight_hh + r0 * H, H);
         }
     }
+
     }
     sc_copy_f64(2 * BH, D, dstate0, 0);
     sc_colsum_f64(T * B, GH, dgi, GH, dbias_ih);
@@ -832,17 +912,25 @@ static void sc_gemm_packed_f32(size_t M, size_t N, size_t K, const float *restri
                 for (i = 0; i < SC_MR; ++i)
                     for (l = 0; l < SC_NR; ++l)
                         C[(m + i) * ldc + n0 + l] = c[i][l];
-            } else { /* the edge: mr rows, nc columns (the panel's padding is zeros) */
-                for (i = 0; i < mr; ++i)
-                    for (l = 0; l < SC_NR; ++l)
-                        c[i][l] = l >= nc ? (float)0 : acc ? C[(m + i) * ldc + n0 + l] : bias ? bias[n0 + l] : (float)0;
-                for (k = 0; k < K; ++k)
-                    for (i = 0; i < mr; ++i)
+            } else { /* the edge (fewer rows or columns): a row at a time, two chains (even and odd k) */
+                for (i = 0; i < mr; ++i) {
+                    const float *restrict a = A + (m + i) * lda;
+                    float c0[SC_NR], c1[SC_NR];
+                    for (l = 0; l < SC_NR; ++l) {
+                        c0[l] = l >= nc ? (float)0 : acc ? C[(m + i) * ldc + n0 + l] : bias ? bias[n0 + l] : (float)0;
+                        c1[l] = 0;
+                    }
+                    for (k = 0; k + 2 <= K; k += 2)
+                        for (l = 0; l < SC_NR; ++l) {
+                            c0[l] = SC_FMA(a[k], w[k * SC_NR + l], c0[l]);
+                            c1[l] = SC_FMA(a[k + 1], w[(k + 1) * SC_NR + l], c1[l]);
+                        }
+                    if (k < K)
                         for (l = 0; l < SC_NR; ++l)
-                            c[i][l] = SC_FMA(A[(m + i) * lda + k], w[k * SC_NR + l], c[i][l]);
-                for (i = 0; i < mr; ++i)
+                            c0[l] = SC_FMA(a[k], w[k * SC_NR + l], c0[l]);
                     for (l = 0; l < nc; ++l)
-                        C[(m + i) * ldc + n0 + l] = c[i][l];
+                        C[(m + i) * ldc + n0 + l] = c0[l] + c1[l];
+                }
             }
         }
     }
@@ -988,7 +1076,39 @@ int symcell_lstm_cifg_forward_f32(size_t T, size_t B, size_t X, size_t H, const 
         sc_rows_f32(1, 2 * BH, NULL, zero, 0);
         state0 = zero;
     }
-    SC_OMP(omp parallel if (par))
+#ifdef _OPENMP
+    if (par) {
+        SC_OMP(omp parallel)
+        {
+    const float *S[2];
+    float *N[2];
+    size_t t, j;
+    SC_OMP(omp for schedule(static))
+    for (j = 0; j < nb; ++j) { /* the whole sequence's input projection */
+        const size_t m0 = sc_block(T * B, nb, j), m1 = sc_block(T * B, nb, j + 1);
+        sc_rows_f32(m1 - m0, GH, bias_ih, gi + m0 * GH, GH);
+        sc_gemm_nt_f32(m1 - m0, GH, X, x + m0 * X, X, weight_ih, X, gi + m0 * GH, GH);
+    }
+    for (j = 0; j < 2; ++j)
+        S[j] = state0 + j * BH;
+    (void)PH, (void)PG1;
+    sc_pack_f32(H, 3 * H, weight_hh, 1, H, wp);
+    for (t = 0; t < T; ++t) {
+        float *Tt = tape ? tape + t * 4 * BH : slot;
+        const float *gi_t = gi + t * BGH;
+        sc_gemm_packed_f32(B, 3 * H, H, S[0], H, wp, bias_hh, 0, gh, GH);
+        N[0] = y + t * BH;
+        N[1] = tape ? tape + T * 4 * BH + (0 * T + t) * BH : spare + (2 * 0 + t % 2) * BH;
+        sc_forward_f32(B, H, gi_t, gh, S[0], N[0], S[1], N[1], Tt);
+        for (j = 0; j < 2; ++j)
+            S[j] = N[j];
+    }
+    for (j = 0; j < 2; ++j)
+        sc_copy_f32(BH, S[j], state + j * BH, 0);
+
+        }
+    } else /* serial: outside any team, the work-sharing constructs cost nothing */
+#endif
     {
     const float *S[2];
     float *N[2];
@@ -1015,6 +1135,7 @@ int symcell_lstm_cifg_forward_f32(size_t T, size_t B, size_t X, size_t H, const 
     }
     for (j = 0; j < 2; ++j)
         sc_copy_f32(BH, S[j], state + j * BH, 0);
+
     }
     return 0;
 }
@@ -1053,7 +1174,45 @@ int symcell_lstm_cifg_backward_f32(size_t T, size_t B, size_t X, size_t H, const
         sc_copy_f32(2 * BH, dstate, D, 0);
     else
         sc_rows_f32(1, 2 * BH, NULL, D, 0);
-    SC_OMP(omp parallel if (par))
+#ifdef _OPENMP
+    if (par) {
+        SC_OMP(omp parallel)
+        {
+    const float *S[2], *N[2];
+    size_t t;
+    sc_pack_f32(3 * H, H, weight_hh, H, 1, wp);
+    for (t = T; t-- > 0;) {
+        const float *Tt = tape ? tape + t * 4 * BH : NULL;
+        float *dgi_t = dgi + t * BGH, *dgh_t = dgh + t * BGH;
+        S[0] = t ? y + (t - 1) * BH : s0[0];
+        N[0] = y + t * BH;
+        S[1] = t ? tape + T * 4 * BH + (0 * T + t - 1) * BH : s0[1];
+        N[1] = tape + T * 4 * BH + (0 * T + t) * BH;
+        sc_copy_f32(BH, dy + t * BH, D, 1);
+        sc_backward_f32(B, H, D, DM, S[0], N[0], S[1], N[1], Tt, dgi_t, dgh_t, DS);
+        sc_copy_f32(2 * BH, DS, D, 0);
+        sc_gemm_packed_f32(B, H, 3 * H, dgh_t, GH, wp, NULL, 1, D, H);
+    }
+    /* the whole-sequence products, in row blocks shared among the threads */
+    SC_OMP(omp for schedule(static))
+    for (t = 0; t < nb; ++t) {
+        const size_t m0 = sc_block(T * B, nb, t), m1 = sc_block(T * B, nb, t + 1);
+        const size_t r0 = sc_block(GH, nb, t), r1 = sc_block(GH, nb, t + 1);
+        sc_rows_f32(m1 - m0, X, NULL, dx + m0 * X, X);
+        sc_gemm_nn_f32(m1 - m0, X, GH, dgi + m0 * GH, GH, weight_ih, X, dx + m0 * X, X);
+        sc_rows_f32(r1 - r0, X, NULL, dweight_ih + r0 * X, X);
+        sc_gemm_tn_f32(r1 - r0, X, T * B, dgi + r0, GH, x, X, dweight_ih + r0 * X, X);
+        sc_rows_f32(r1 - r0, H, NULL, dweight_hh + r0 * H, H);
+        if (r0 < 3 * H) { /* the first-stage gates' rows */
+            const size_t r2 = r1 < 3 * H ? r1 : 3 * H;
+            sc_gemm_tn_f32(r2 - r0, H, B, dgh + r0, GH, s0[0], H, dweight_hh + r0 * H, H);
+            sc_gemm_tn_f32(r2 - r0, H, (T - 1) * B, dgh + BGH + r0, GH, y, H, dweight_hh + r0 * H, H);
+        }
+    }
+
+        }
+    } else /* serial: outside any team, the work-sharing constructs cost nothing */
+#endif
     {
     const float *S[2], *N[2];
     size_t t;
@@ -1086,6 +1245,7 @@ int symcell_lstm_cifg_backward_f32(size_t T, size_t B, size_t X, size_t H, const
             sc_gemm_tn_f32(r2 - r0, H, (T - 1) * B, dgh + BGH + r0, GH, y, H, dweight_hh + r0 * H, H);
         }
     }
+
     }
     sc_copy_f32(2 * BH, D, dstate0, 0);
     sc_colsum_f32(T * B, GH, dgi, GH, dbias_ih);
