@@ -20,7 +20,7 @@ from codegen.c.build import compiler, openmp
 from tests.support import CELLS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FORCE = "-DSC_PARALLEL_MIN=1 -DSC_BLOCKS=5 -DSC_MR=2 -DSC_NR=4"
+FORCE = "-DSC_PARALLEL_MIN=1 -DSC_BLOCKS=4 -DSC_BLOCK_ROWS=2 -DSC_MR=2 -DSC_NR=4"
 SHAPES = [(4, 3, 2, 9), (2, 5, 3, 4)]
 
 SCRIPT = r"""

@@ -72,13 +72,27 @@
 #ifndef SC_PARALLEL_MIN
 #define SC_PARALLEL_MIN 65536
 #endif
-/* The whole-sequence products (input projection, dx, weight gradients) are split into this many row
- * blocks shared among the threads, each block one BLAS (or loop) call: one pool of threads in all.
- * (A multi-threaded BLAS inside the team would oversubscribe the cores: the loader sets its BLAS to one
- * thread when it builds with OpenMP.) */
+/* The whole-sequence products (input projection, dx, weight gradients) are split into row blocks shared
+ * among the threads, each block one BLAS (or loop) call: one pool of threads in all. (A multi-threaded
+ * BLAS inside the team would oversubscribe the cores: the loader sets its BLAS to one thread when it
+ * builds with OpenMP.) At most SC_BLOCKS blocks of at least SC_BLOCK_ROWS rows (thinner products waste
+ * the BLAS), a power of two so that 2, 4, ... threads share them evenly; the split depends on the sizes
+ * only, never on the thread count, so neither do the results. */
 #ifndef SC_BLOCKS
 #define SC_BLOCKS 16
 #endif
+#ifndef SC_BLOCK_ROWS
+#define SC_BLOCK_ROWS 64
+#endif
+
+/* How many row blocks a whole-sequence product of n rows is split into (1 on the serial path). */
+static size_t sc_nblocks(size_t n, int par)
+{
+    size_t nb = 1;
+    while (par && nb * 2 <= SC_BLOCKS && nb * 2 * SC_BLOCK_ROWS <= n)
+        nb *= 2;
+    return nb;
+}
 
 /* The first row of block j when n rows are split into nb blocks of nearly equal size. */
 static size_t sc_block(size_t n, size_t nb, size_t j)
@@ -414,7 +428,7 @@ int symcell_indrnn_forward_f64(size_t T, size_t B, size_t X, size_t H, const dou
     double *spare = zero + 1 * BH; /* (2, 0, B, H) ping-pong buffers for states beyond h */
     const double *P[1] = {p_u}; /* per-unit parameters */
     const int par = (double)B * GH * H >= SC_PARALLEL_MIN;
-    const size_t nb = par ? SC_BLOCKS : 1;
+    const size_t nb = sc_nblocks(T * B, par);
     (void)spare, (void)P, (void)par;
     if (!state0) {
         sc_rows_f64(1, 1 * BH, NULL, zero, 0);
@@ -487,15 +501,15 @@ int symcell_indrnn_backward_f64(size_t T, size_t B, size_t X, size_t H, const do
     const size_t BH = B * H, GH = 1 * H, BGH = B * GH;
     double *dgi = work;                           /* (T, B, G*H) gradients of the gates' input parts */
     double *dgh = dgi; /* ... of their hidden parts (the same here) */
-    double *D = dgh + T * BGH;                     /* (1, B, H) gradient w.r.t. the state entering step t+1 */
-    double *DS = D + 1 * BH;               /* (1, B, H) ... the state entering step t */
+    double *D = dgh + T * BGH;                     /* (1, B, H) gradients w.r.t. the state, */
+    double *DS = D + 1 * BH;               /* (1, B, H) ... two buffers, in turn before and after a step */
     double *zero = DS + 1 * BH;            /* (1, B, H) zeros for a NULL state0 */
     double *DM = zero + 1 * BH;            /* (0, B, H) gradients of the hidden inputs m */
     const double *s0[1];
     const double *P[1] = {p_u}; /* per-unit parameters */
     double *DP[1] = {dp_u};      /* ... and their gradients, summed over batch and time */
     const int par = (double)B * GH * H >= SC_PARALLEL_MIN;
-    const size_t nb = par ? SC_BLOCKS : 1;
+    const size_t nbm = sc_nblocks(T * B, par), nbr = sc_nblocks(GH, par);
     size_t j;
     (void)DM, (void)P, (void)DP, (void)par;
     sc_rows_f64(1, H, NULL, dp_u, 0);
@@ -509,28 +523,39 @@ int symcell_indrnn_backward_f64(size_t T, size_t B, size_t X, size_t H, const do
         sc_copy_f64(1 * BH, dstate, D, 0);
     else
         sc_rows_f64(1, 1 * BH, NULL, D, 0);
+    sc_copy_f64(BH, dy + (T - 1) * BH, D, 1);
 #ifdef _OPENMP
     if (par) {
         SC_OMP(omp parallel)
         {
     const double *S[1], *N[1];
+    double *Dc = D, *Dn = DS; /* the gradient w.r.t. the state after step t, and before it; swapped each step */
     size_t t;
     for (t = T; t-- > 0;) {
         const double *Tt = tape ? tape + t * 0 * BH : NULL;
         double *dgi_t = dgi + t * BGH, *dgh_t = dgh + t * BGH;
         S[0] = t ? y + (t - 1) * BH : s0[0];
         N[0] = y + t * BH;
-        sc_copy_f64(BH, dy + t * BH, D, 1);
-        sc_backward_f64(B, H, D, DM, S[0], N[0], Tt, dgi_t, dgh_t, DS, P[0], DP[0]);
-        sc_copy_f64(1 * BH, DS, D, 0);
+        sc_backward_f64(B, H, Dc, DM, S[0], N[0], Tt, dgi_t, dgh_t, Dn, P[0], DP[0]);
+        /* h's gradient before step t gains dgh W and step t-1's output gradient */
+        if (t)
+            sc_copy_f64(BH, dy + (t - 1) * BH, Dn, 1);
+        {
+            double *swap = Dc;
+            Dc = Dn;
+            Dn = swap;
+        }
     }
     /* the whole-sequence products, in row blocks shared among the threads */
-    SC_OMP(omp for schedule(static))
-    for (t = 0; t < nb; ++t) {
-        const size_t m0 = sc_block(T * B, nb, t), m1 = sc_block(T * B, nb, t + 1);
-        const size_t r0 = sc_block(GH, nb, t), r1 = sc_block(GH, nb, t + 1);
+    SC_OMP(omp for schedule(static) nowait)
+    for (t = 0; t < nbm; ++t) {
+        const size_t m0 = sc_block(T * B, nbm, t), m1 = sc_block(T * B, nbm, t + 1);
         sc_rows_f64(m1 - m0, X, NULL, dx + m0 * X, X);
         sc_gemm_nn_f64(m1 - m0, X, GH, dgi + m0 * GH, GH, weight_ih, X, dx + m0 * X, X);
+    }
+    SC_OMP(omp for schedule(static))
+    for (t = 0; t < nbr; ++t) {
+        const size_t r0 = sc_block(GH, nbr, t), r1 = sc_block(GH, nbr, t + 1);
         sc_rows_f64(r1 - r0, X, NULL, dweight_ih + r0 * X, X);
         sc_gemm_tn_f64(r1 - r0, X, T * B, dgi + r0, GH, x, X, dweight_ih + r0 * X, X);
     }
@@ -540,29 +565,39 @@ int symcell_indrnn_backward_f64(size_t T, size_t B, size_t X, size_t H, const do
 #endif
     {
     const double *S[1], *N[1];
+    double *Dc = D, *Dn = DS; /* the gradient w.r.t. the state after step t, and before it; swapped each step */
     size_t t;
     for (t = T; t-- > 0;) {
         const double *Tt = tape ? tape + t * 0 * BH : NULL;
         double *dgi_t = dgi + t * BGH, *dgh_t = dgh + t * BGH;
         S[0] = t ? y + (t - 1) * BH : s0[0];
         N[0] = y + t * BH;
-        sc_copy_f64(BH, dy + t * BH, D, 1);
-        sc_backward_f64(B, H, D, DM, S[0], N[0], Tt, dgi_t, dgh_t, DS, P[0], DP[0]);
-        sc_copy_f64(1 * BH, DS, D, 0);
+        sc_backward_f64(B, H, Dc, DM, S[0], N[0], Tt, dgi_t, dgh_t, Dn, P[0], DP[0]);
+        /* h's gradient before step t gains dgh W and step t-1's output gradient */
+        if (t)
+            sc_copy_f64(BH, dy + (t - 1) * BH, Dn, 1);
+        {
+            double *swap = Dc;
+            Dc = Dn;
+            Dn = swap;
+        }
     }
     /* the whole-sequence products, in row blocks shared among the threads */
-    SC_OMP(omp for schedule(static))
-    for (t = 0; t < nb; ++t) {
-        const size_t m0 = sc_block(T * B, nb, t), m1 = sc_block(T * B, nb, t + 1);
-        const size_t r0 = sc_block(GH, nb, t), r1 = sc_block(GH, nb, t + 1);
+    SC_OMP(omp for schedule(static) nowait)
+    for (t = 0; t < nbm; ++t) {
+        const size_t m0 = sc_block(T * B, nbm, t), m1 = sc_block(T * B, nbm, t + 1);
         sc_rows_f64(m1 - m0, X, NULL, dx + m0 * X, X);
         sc_gemm_nn_f64(m1 - m0, X, GH, dgi + m0 * GH, GH, weight_ih, X, dx + m0 * X, X);
+    }
+    SC_OMP(omp for schedule(static))
+    for (t = 0; t < nbr; ++t) {
+        const size_t r0 = sc_block(GH, nbr, t), r1 = sc_block(GH, nbr, t + 1);
         sc_rows_f64(r1 - r0, X, NULL, dweight_ih + r0 * X, X);
         sc_gemm_tn_f64(r1 - r0, X, T * B, dgi + r0, GH, x, X, dweight_ih + r0 * X, X);
     }
 
     }
-    sc_copy_f64(1 * BH, D, dstate0, 0);
+    sc_copy_f64(1 * BH, T % 2 ? DS : D, dstate0, 0); /* where the last step left it */
     sc_colsum_f64(T * B, GH, dgi, GH, dbias_ih);
     sc_colsum_f64(T * B, GH, dgh, GH, dbias_hh);
     return 0;
@@ -853,7 +888,7 @@ int symcell_indrnn_forward_f32(size_t T, size_t B, size_t X, size_t H, const flo
     float *spare = zero + 1 * BH; /* (2, 0, B, H) ping-pong buffers for states beyond h */
     const float *P[1] = {p_u}; /* per-unit parameters */
     const int par = (double)B * GH * H >= SC_PARALLEL_MIN;
-    const size_t nb = par ? SC_BLOCKS : 1;
+    const size_t nb = sc_nblocks(T * B, par);
     (void)spare, (void)P, (void)par;
     if (!state0) {
         sc_rows_f32(1, 1 * BH, NULL, zero, 0);
@@ -926,15 +961,15 @@ int symcell_indrnn_backward_f32(size_t T, size_t B, size_t X, size_t H, const fl
     const size_t BH = B * H, GH = 1 * H, BGH = B * GH;
     float *dgi = work;                           /* (T, B, G*H) gradients of the gates' input parts */
     float *dgh = dgi; /* ... of their hidden parts (the same here) */
-    float *D = dgh + T * BGH;                     /* (1, B, H) gradient w.r.t. the state entering step t+1 */
-    float *DS = D + 1 * BH;               /* (1, B, H) ... the state entering step t */
+    float *D = dgh + T * BGH;                     /* (1, B, H) gradients w.r.t. the state, */
+    float *DS = D + 1 * BH;               /* (1, B, H) ... two buffers, in turn before and after a step */
     float *zero = DS + 1 * BH;            /* (1, B, H) zeros for a NULL state0 */
     float *DM = zero + 1 * BH;            /* (0, B, H) gradients of the hidden inputs m */
     const float *s0[1];
     const float *P[1] = {p_u}; /* per-unit parameters */
     float *DP[1] = {dp_u};      /* ... and their gradients, summed over batch and time */
     const int par = (double)B * GH * H >= SC_PARALLEL_MIN;
-    const size_t nb = par ? SC_BLOCKS : 1;
+    const size_t nbm = sc_nblocks(T * B, par), nbr = sc_nblocks(GH, par);
     size_t j;
     (void)DM, (void)P, (void)DP, (void)par;
     sc_rows_f32(1, H, NULL, dp_u, 0);
@@ -948,28 +983,39 @@ int symcell_indrnn_backward_f32(size_t T, size_t B, size_t X, size_t H, const fl
         sc_copy_f32(1 * BH, dstate, D, 0);
     else
         sc_rows_f32(1, 1 * BH, NULL, D, 0);
+    sc_copy_f32(BH, dy + (T - 1) * BH, D, 1);
 #ifdef _OPENMP
     if (par) {
         SC_OMP(omp parallel)
         {
     const float *S[1], *N[1];
+    float *Dc = D, *Dn = DS; /* the gradient w.r.t. the state after step t, and before it; swapped each step */
     size_t t;
     for (t = T; t-- > 0;) {
         const float *Tt = tape ? tape + t * 0 * BH : NULL;
         float *dgi_t = dgi + t * BGH, *dgh_t = dgh + t * BGH;
         S[0] = t ? y + (t - 1) * BH : s0[0];
         N[0] = y + t * BH;
-        sc_copy_f32(BH, dy + t * BH, D, 1);
-        sc_backward_f32(B, H, D, DM, S[0], N[0], Tt, dgi_t, dgh_t, DS, P[0], DP[0]);
-        sc_copy_f32(1 * BH, DS, D, 0);
+        sc_backward_f32(B, H, Dc, DM, S[0], N[0], Tt, dgi_t, dgh_t, Dn, P[0], DP[0]);
+        /* h's gradient before step t gains dgh W and step t-1's output gradient */
+        if (t)
+            sc_copy_f32(BH, dy + (t - 1) * BH, Dn, 1);
+        {
+            float *swap = Dc;
+            Dc = Dn;
+            Dn = swap;
+        }
     }
     /* the whole-sequence products, in row blocks shared among the threads */
-    SC_OMP(omp for schedule(static))
-    for (t = 0; t < nb; ++t) {
-        const size_t m0 = sc_block(T * B, nb, t), m1 = sc_block(T * B, nb, t + 1);
-        const size_t r0 = sc_block(GH, nb, t), r1 = sc_block(GH, nb, t + 1);
+    SC_OMP(omp for schedule(static) nowait)
+    for (t = 0; t < nbm; ++t) {
+        const size_t m0 = sc_block(T * B, nbm, t), m1 = sc_block(T * B, nbm, t + 1);
         sc_rows_f32(m1 - m0, X, NULL, dx + m0 * X, X);
         sc_gemm_nn_f32(m1 - m0, X, GH, dgi + m0 * GH, GH, weight_ih, X, dx + m0 * X, X);
+    }
+    SC_OMP(omp for schedule(static))
+    for (t = 0; t < nbr; ++t) {
+        const size_t r0 = sc_block(GH, nbr, t), r1 = sc_block(GH, nbr, t + 1);
         sc_rows_f32(r1 - r0, X, NULL, dweight_ih + r0 * X, X);
         sc_gemm_tn_f32(r1 - r0, X, T * B, dgi + r0, GH, x, X, dweight_ih + r0 * X, X);
     }
@@ -979,29 +1025,39 @@ int symcell_indrnn_backward_f32(size_t T, size_t B, size_t X, size_t H, const fl
 #endif
     {
     const float *S[1], *N[1];
+    float *Dc = D, *Dn = DS; /* the gradient w.r.t. the state after step t, and before it; swapped each step */
     size_t t;
     for (t = T; t-- > 0;) {
         const float *Tt = tape ? tape + t * 0 * BH : NULL;
         float *dgi_t = dgi + t * BGH, *dgh_t = dgh + t * BGH;
         S[0] = t ? y + (t - 1) * BH : s0[0];
         N[0] = y + t * BH;
-        sc_copy_f32(BH, dy + t * BH, D, 1);
-        sc_backward_f32(B, H, D, DM, S[0], N[0], Tt, dgi_t, dgh_t, DS, P[0], DP[0]);
-        sc_copy_f32(1 * BH, DS, D, 0);
+        sc_backward_f32(B, H, Dc, DM, S[0], N[0], Tt, dgi_t, dgh_t, Dn, P[0], DP[0]);
+        /* h's gradient before step t gains dgh W and step t-1's output gradient */
+        if (t)
+            sc_copy_f32(BH, dy + (t - 1) * BH, Dn, 1);
+        {
+            float *swap = Dc;
+            Dc = Dn;
+            Dn = swap;
+        }
     }
     /* the whole-sequence products, in row blocks shared among the threads */
-    SC_OMP(omp for schedule(static))
-    for (t = 0; t < nb; ++t) {
-        const size_t m0 = sc_block(T * B, nb, t), m1 = sc_block(T * B, nb, t + 1);
-        const size_t r0 = sc_block(GH, nb, t), r1 = sc_block(GH, nb, t + 1);
+    SC_OMP(omp for schedule(static) nowait)
+    for (t = 0; t < nbm; ++t) {
+        const size_t m0 = sc_block(T * B, nbm, t), m1 = sc_block(T * B, nbm, t + 1);
         sc_rows_f32(m1 - m0, X, NULL, dx + m0 * X, X);
         sc_gemm_nn_f32(m1 - m0, X, GH, dgi + m0 * GH, GH, weight_ih, X, dx + m0 * X, X);
+    }
+    SC_OMP(omp for schedule(static))
+    for (t = 0; t < nbr; ++t) {
+        const size_t r0 = sc_block(GH, nbr, t), r1 = sc_block(GH, nbr, t + 1);
         sc_rows_f32(r1 - r0, X, NULL, dweight_ih + r0 * X, X);
         sc_gemm_tn_f32(r1 - r0, X, T * B, dgi + r0, GH, x, X, dweight_ih + r0 * X, X);
     }
 
     }
-    sc_copy_f32(1 * BH, D, dstate0, 0);
+    sc_copy_f32(1 * BH, T % 2 ? DS : D, dstate0, 0); /* where the last step left it */
     sc_colsum_f32(T * B, GH, dgi, GH, dbias_ih);
     sc_colsum_f32(T * B, GH, dgh, GH, dbias_hh);
     return 0;

@@ -72,13 +72,27 @@
 #ifndef SC_PARALLEL_MIN
 #define SC_PARALLEL_MIN 65536
 #endif
-/* The whole-sequence products (input projection, dx, weight gradients) are split into this many row
- * blocks shared among the threads, each block one BLAS (or loop) call: one pool of threads in all.
- * (A multi-threaded BLAS inside the team would oversubscribe the cores: the loader sets its BLAS to one
- * thread when it builds with OpenMP.) */
+/* The whole-sequence products (input projection, dx, weight gradients) are split into row blocks shared
+ * among the threads, each block one BLAS (or loop) call: one pool of threads in all. (A multi-threaded
+ * BLAS inside the team would oversubscribe the cores: the loader sets its BLAS to one thread when it
+ * builds with OpenMP.) At most SC_BLOCKS blocks of at least SC_BLOCK_ROWS rows (thinner products waste
+ * the BLAS), a power of two so that 2, 4, ... threads share them evenly; the split depends on the sizes
+ * only, never on the thread count, so neither do the results. */
 #ifndef SC_BLOCKS
 #define SC_BLOCKS 16
 #endif
+#ifndef SC_BLOCK_ROWS
+#define SC_BLOCK_ROWS 64
+#endif
+
+/* How many row blocks a whole-sequence product of n rows is split into (1 on the serial path). */
+static size_t sc_nblocks(size_t n, int par)
+{
+    size_t nb = 1;
+    while (par && nb * 2 <= SC_BLOCKS && nb * 2 * SC_BLOCK_ROWS <= n)
+        nb *= 2;
+    return nb;
+}
 
 /* The first row of block j when n rows are split into nb blocks of nearly equal size. */
 static size_t sc_block(size_t n, size_t nb, size_t j)
@@ -327,13 +341,13 @@ static void sc_pack_f64(size_t K, size_t N, const double *W, size_t rs, size_t c
 }
 
 /* C (M x N) = C0 + A (M x K) * B, B packed by sc_pack_f64; C0 is C itself when acc is set, else the
- * row bias (N values), else 0. This is each time step's recurrent product. Tiles of SC_MR x SC_NR outputs
+ * row bias (N values), else 0; plus the matrix add (leading dimension ldc) when it is not NULL. This is each time step's recurrent product. Tiles of SC_MR x SC_NR outputs
  * keep their sums in registers over all of K (one FMA chain per output, k in order; SC_MR x SC_NR / vector
  * width independent chains hide the FMA latency), reading the packed panel once per SC_MR rows. A BLAS
  * call would repack the weights at every step; this runs near the FMA peak on one core (see bench/). */
 static void sc_gemm_packed_f64(size_t M, size_t N, size_t K, const double *restrict A, size_t lda,
                                  const double *restrict Bp, const double *restrict bias, int acc,
-                                 double *restrict C, size_t ldc)
+                                 const double *restrict add, double *restrict C, size_t ldc)
 {
     size_t p, m, k, i, l;
     SC_OMP(omp for schedule(static))
@@ -346,7 +360,8 @@ static void sc_gemm_packed_f64(size_t M, size_t N, size_t K, const double *restr
             if (mr == SC_MR && nc == SC_NR) { /* a whole tile: fixed trip counts, so it vectorizes */
                 for (i = 0; i < SC_MR; ++i)
                     for (l = 0; l < SC_NR; ++l)
-                        c[i][l] = acc ? C[(m + i) * ldc + n0 + l] : bias ? bias[n0 + l] : (double)0;
+                        c[i][l] = (acc ? C[(m + i) * ldc + n0 + l] : bias ? bias[n0 + l] : (double)0)
+                                  + (add ? add[(m + i) * ldc + n0 + l] : (double)0);
                 for (k = 0; k < K; ++k)
                     for (i = 0; i < SC_MR; ++i)
                         for (l = 0; l < SC_NR; ++l)
@@ -359,7 +374,9 @@ static void sc_gemm_packed_f64(size_t M, size_t N, size_t K, const double *restr
                     const double *restrict a = A + (m + i) * lda;
                     double c0[SC_NR], c1[SC_NR];
                     for (l = 0; l < SC_NR; ++l) {
-                        c0[l] = l >= nc ? (double)0 : acc ? C[(m + i) * ldc + n0 + l] : bias ? bias[n0 + l] : (double)0;
+                        c0[l] = l >= nc ? (double)0
+                                : (acc ? C[(m + i) * ldc + n0 + l] : bias ? bias[n0 + l] : (double)0)
+                                  + (add ? add[(m + i) * ldc + n0 + l] : (double)0);
                         c1[l] = 0;
                     }
                     for (k = 0; k + 2 <= K; k += 2)
@@ -539,7 +556,7 @@ int symcell_lstm_peephole_forward_f64(size_t T, size_t B, size_t X, size_t H, co
     const size_t PH = (H + SC_NR - 1) / SC_NR * SC_NR, PG1 = (4 * H + SC_NR - 1) / SC_NR * SC_NR;
     const double *P[3] = {p_w_ci, p_w_cf, p_w_co}; /* per-unit parameters */
     const int par = (double)B * GH * H >= SC_PARALLEL_MIN;
-    const size_t nb = par ? SC_BLOCKS : 1;
+    const size_t nb = sc_nblocks(T * B, par);
     (void)spare, (void)P, (void)par;
     if (!state0) {
         sc_rows_f64(1, 2 * BH, NULL, zero, 0);
@@ -565,7 +582,7 @@ int symcell_lstm_peephole_forward_f64(size_t T, size_t B, size_t X, size_t H, co
     for (t = 0; t < T; ++t) {
         double *Tt = tape ? tape + t * 5 * BH : slot;
         const double *gi_t = gi + t * BGH;
-        sc_gemm_packed_f64(B, 4 * H, H, S[0], H, wp, bias_hh, 0, gh, GH);
+        sc_gemm_packed_f64(B, 4 * H, H, S[0], H, wp, bias_hh, 0, NULL, gh, GH);
         N[0] = y + t * BH;
         N[1] = tape ? tape + T * 5 * BH + (0 * T + t) * BH : spare + (2 * 0 + t % 2) * BH;
         sc_forward_f64(B, H, gi_t, gh, S[0], N[0], S[1], N[1], Tt, P[0], P[1], P[2]);
@@ -595,7 +612,7 @@ int symcell_lstm_peephole_forward_f64(size_t T, size_t B, size_t X, size_t H, co
     for (t = 0; t < T; ++t) {
         double *Tt = tape ? tape + t * 5 * BH : slot;
         const double *gi_t = gi + t * BGH;
-        sc_gemm_packed_f64(B, 4 * H, H, S[0], H, wp, bias_hh, 0, gh, GH);
+        sc_gemm_packed_f64(B, 4 * H, H, S[0], H, wp, bias_hh, 0, NULL, gh, GH);
         N[0] = y + t * BH;
         N[1] = tape ? tape + T * 5 * BH + (0 * T + t) * BH : spare + (2 * 0 + t % 2) * BH;
         sc_forward_f64(B, H, gi_t, gh, S[0], N[0], S[1], N[1], Tt, P[0], P[1], P[2]);
@@ -619,8 +636,8 @@ int symcell_lstm_peephole_backward_f64(size_t T, size_t B, size_t X, size_t H, c
     const size_t BH = B * H, GH = 4 * H, BGH = B * GH;
     double *dgi = work;                           /* (T, B, G*H) gradients of the gates' input parts */
     double *dgh = dgi; /* ... of their hidden parts (the same here) */
-    double *D = dgh + T * BGH;                     /* (2, B, H) gradient w.r.t. the state entering step t+1 */
-    double *DS = D + 2 * BH;               /* (2, B, H) ... the state entering step t */
+    double *D = dgh + T * BGH;                     /* (2, B, H) gradients w.r.t. the state, */
+    double *DS = D + 2 * BH;               /* (2, B, H) ... two buffers, in turn before and after a step */
     double *zero = DS + 2 * BH;            /* (2, B, H) zeros for a NULL state0 */
     double *DM = zero + 2 * BH;            /* (0, B, H) gradients of the hidden inputs m */
     double *wp = DM + 0 * BH;              /* weight_hh packed for dgh W (sc_pack): stage 1 */
@@ -630,7 +647,7 @@ int symcell_lstm_peephole_backward_f64(size_t T, size_t B, size_t X, size_t H, c
     const double *P[3] = {p_w_ci, p_w_cf, p_w_co}; /* per-unit parameters */
     double *DP[3] = {dp_w_ci, dp_w_cf, dp_w_co};      /* ... and their gradients, summed over batch and time */
     const int par = (double)B * GH * H >= SC_PARALLEL_MIN;
-    const size_t nb = par ? SC_BLOCKS : 1;
+    const size_t nbm = sc_nblocks(T * B, par), nbr = sc_nblocks(GH, par);
     size_t j;
     (void)DM, (void)P, (void)DP, (void)par;
     sc_rows_f64(1, H, NULL, dp_w_ci, 0);
@@ -646,11 +663,13 @@ int symcell_lstm_peephole_backward_f64(size_t T, size_t B, size_t X, size_t H, c
         sc_copy_f64(2 * BH, dstate, D, 0);
     else
         sc_rows_f64(1, 2 * BH, NULL, D, 0);
+    sc_copy_f64(BH, dy + (T - 1) * BH, D, 1);
 #ifdef _OPENMP
     if (par) {
         SC_OMP(omp parallel)
         {
     const double *S[2], *N[2];
+    double *Dc = D, *Dn = DS; /* the gradient w.r.t. the state after step t, and before it; swapped each step */
     size_t t;
     sc_pack_f64(4 * H, H, weight_hh, H, 1, wp);
     for (t = T; t-- > 0;) {
@@ -660,18 +679,25 @@ int symcell_lstm_peephole_backward_f64(size_t T, size_t B, size_t X, size_t H, c
         N[0] = y + t * BH;
         S[1] = t ? tape + T * 5 * BH + (0 * T + t - 1) * BH : s0[1];
         N[1] = tape + T * 5 * BH + (0 * T + t) * BH;
-        sc_copy_f64(BH, dy + t * BH, D, 1);
-        sc_backward_f64(B, H, D, DM, S[0], N[0], S[1], N[1], Tt, dgi_t, dgh_t, DS, P[0], DP[0], P[1], DP[1], P[2], DP[2]);
-        sc_copy_f64(2 * BH, DS, D, 0);
-        sc_gemm_packed_f64(B, H, 4 * H, dgh_t, GH, wp, NULL, 1, D, H);
+        sc_backward_f64(B, H, Dc, DM, S[0], N[0], S[1], N[1], Tt, dgi_t, dgh_t, Dn, P[0], DP[0], P[1], DP[1], P[2], DP[2]);
+        /* h's gradient before step t gains dgh W and step t-1's output gradient */
+        sc_gemm_packed_f64(B, H, 4 * H, dgh_t, GH, wp, NULL, 1, t ? dy + (t - 1) * BH : NULL, Dn, H);
+        {
+            double *swap = Dc;
+            Dc = Dn;
+            Dn = swap;
+        }
     }
     /* the whole-sequence products, in row blocks shared among the threads */
-    SC_OMP(omp for schedule(static))
-    for (t = 0; t < nb; ++t) {
-        const size_t m0 = sc_block(T * B, nb, t), m1 = sc_block(T * B, nb, t + 1);
-        const size_t r0 = sc_block(GH, nb, t), r1 = sc_block(GH, nb, t + 1);
+    SC_OMP(omp for schedule(static) nowait)
+    for (t = 0; t < nbm; ++t) {
+        const size_t m0 = sc_block(T * B, nbm, t), m1 = sc_block(T * B, nbm, t + 1);
         sc_rows_f64(m1 - m0, X, NULL, dx + m0 * X, X);
         sc_gemm_nn_f64(m1 - m0, X, GH, dgi + m0 * GH, GH, weight_ih, X, dx + m0 * X, X);
+    }
+    SC_OMP(omp for schedule(static))
+    for (t = 0; t < nbr; ++t) {
+        const size_t r0 = sc_block(GH, nbr, t), r1 = sc_block(GH, nbr, t + 1);
         sc_rows_f64(r1 - r0, X, NULL, dweight_ih + r0 * X, X);
         sc_gemm_tn_f64(r1 - r0, X, T * B, dgi + r0, GH, x, X, dweight_ih + r0 * X, X);
         sc_rows_f64(r1 - r0, H, NULL, dweight_hh + r0 * H, H);
@@ -687,6 +713,7 @@ int symcell_lstm_peephole_backward_f64(size_t T, size_t B, size_t X, size_t H, c
 #endif
     {
     const double *S[2], *N[2];
+    double *Dc = D, *Dn = DS; /* the gradient w.r.t. the state after step t, and before it; swapped each step */
     size_t t;
     sc_pack_f64(4 * H, H, weight_hh, H, 1, wp);
     for (t = T; t-- > 0;) {
@@ -696,18 +723,25 @@ int symcell_lstm_peephole_backward_f64(size_t T, size_t B, size_t X, size_t H, c
         N[0] = y + t * BH;
         S[1] = t ? tape + T * 5 * BH + (0 * T + t - 1) * BH : s0[1];
         N[1] = tape + T * 5 * BH + (0 * T + t) * BH;
-        sc_copy_f64(BH, dy + t * BH, D, 1);
-        sc_backward_f64(B, H, D, DM, S[0], N[0], S[1], N[1], Tt, dgi_t, dgh_t, DS, P[0], DP[0], P[1], DP[1], P[2], DP[2]);
-        sc_copy_f64(2 * BH, DS, D, 0);
-        sc_gemm_packed_f64(B, H, 4 * H, dgh_t, GH, wp, NULL, 1, D, H);
+        sc_backward_f64(B, H, Dc, DM, S[0], N[0], S[1], N[1], Tt, dgi_t, dgh_t, Dn, P[0], DP[0], P[1], DP[1], P[2], DP[2]);
+        /* h's gradient before step t gains dgh W and step t-1's output gradient */
+        sc_gemm_packed_f64(B, H, 4 * H, dgh_t, GH, wp, NULL, 1, t ? dy + (t - 1) * BH : NULL, Dn, H);
+        {
+            double *swap = Dc;
+            Dc = Dn;
+            Dn = swap;
+        }
     }
     /* the whole-sequence products, in row blocks shared among the threads */
-    SC_OMP(omp for schedule(static))
-    for (t = 0; t < nb; ++t) {
-        const size_t m0 = sc_block(T * B, nb, t), m1 = sc_block(T * B, nb, t + 1);
-        const size_t r0 = sc_block(GH, nb, t), r1 = sc_block(GH, nb, t + 1);
+    SC_OMP(omp for schedule(static) nowait)
+    for (t = 0; t < nbm; ++t) {
+        const size_t m0 = sc_block(T * B, nbm, t), m1 = sc_block(T * B, nbm, t + 1);
         sc_rows_f64(m1 - m0, X, NULL, dx + m0 * X, X);
         sc_gemm_nn_f64(m1 - m0, X, GH, dgi + m0 * GH, GH, weight_ih, X, dx + m0 * X, X);
+    }
+    SC_OMP(omp for schedule(static))
+    for (t = 0; t < nbr; ++t) {
+        const size_t r0 = sc_block(GH, nbr, t), r1 = sc_block(GH, nbr, t + 1);
         sc_rows_f64(r1 - r0, X, NULL, dweight_ih + r0 * X, X);
         sc_gemm_tn_f64(r1 - r0, X, T * B, dgi + r0, GH, x, X, dweight_ih + r0 * X, X);
         sc_rows_f64(r1 - r0, H, NULL, dweight_hh + r0 * H, H);
@@ -719,7 +753,7 @@ int symcell_lstm_peephole_backward_f64(size_t T, size_t B, size_t X, size_t H, c
     }
 
     }
-    sc_copy_f64(2 * BH, D, dstate0, 0);
+    sc_copy_f64(2 * BH, T % 2 ? DS : D, dstate0, 0); /* where the last step left it */
     sc_colsum_f64(T * B, GH, dgi, GH, dbias_ih);
     sc_colsum_f64(T * B, GH, dgh, GH, dbias_hh);
     return 0;
@@ -915,13 +949,13 @@ static void sc_pack_f32(size_t K, size_t N, const float *W, size_t rs, size_t cs
 }
 
 /* C (M x N) = C0 + A (M x K) * B, B packed by sc_pack_f32; C0 is C itself when acc is set, else the
- * row bias (N values), else 0. This is each time step's recurrent product. Tiles of SC_MR x SC_NR outputs
+ * row bias (N values), else 0; plus the matrix add (leading dimension ldc) when it is not NULL. This is each time step's recurrent product. Tiles of SC_MR x SC_NR outputs
  * keep their sums in registers over all of K (one FMA chain per output, k in order; SC_MR x SC_NR / vector
  * width independent chains hide the FMA latency), reading the packed panel once per SC_MR rows. A BLAS
  * call would repack the weights at every step; this runs near the FMA peak on one core (see bench/). */
 static void sc_gemm_packed_f32(size_t M, size_t N, size_t K, const float *restrict A, size_t lda,
                                  const float *restrict Bp, const float *restrict bias, int acc,
-                                 float *restrict C, size_t ldc)
+                                 const float *restrict add, float *restrict C, size_t ldc)
 {
     size_t p, m, k, i, l;
     SC_OMP(omp for schedule(static))
@@ -934,7 +968,8 @@ static void sc_gemm_packed_f32(size_t M, size_t N, size_t K, const float *restri
             if (mr == SC_MR && nc == SC_NR) { /* a whole tile: fixed trip counts, so it vectorizes */
                 for (i = 0; i < SC_MR; ++i)
                     for (l = 0; l < SC_NR; ++l)
-                        c[i][l] = acc ? C[(m + i) * ldc + n0 + l] : bias ? bias[n0 + l] : (float)0;
+                        c[i][l] = (acc ? C[(m + i) * ldc + n0 + l] : bias ? bias[n0 + l] : (float)0)
+                                  + (add ? add[(m + i) * ldc + n0 + l] : (float)0);
                 for (k = 0; k < K; ++k)
                     for (i = 0; i < SC_MR; ++i)
                         for (l = 0; l < SC_NR; ++l)
@@ -947,7 +982,9 @@ static void sc_gemm_packed_f32(size_t M, size_t N, size_t K, const float *restri
                     const float *restrict a = A + (m + i) * lda;
                     float c0[SC_NR], c1[SC_NR];
                     for (l = 0; l < SC_NR; ++l) {
-                        c0[l] = l >= nc ? (float)0 : acc ? C[(m + i) * ldc + n0 + l] : bias ? bias[n0 + l] : (float)0;
+                        c0[l] = l >= nc ? (float)0
+                                : (acc ? C[(m + i) * ldc + n0 + l] : bias ? bias[n0 + l] : (float)0)
+                                  + (add ? add[(m + i) * ldc + n0 + l] : (float)0);
                         c1[l] = 0;
                     }
                     for (k = 0; k + 2 <= K; k += 2)
@@ -1127,7 +1164,7 @@ int symcell_lstm_peephole_forward_f32(size_t T, size_t B, size_t X, size_t H, co
     const size_t PH = (H + SC_NR - 1) / SC_NR * SC_NR, PG1 = (4 * H + SC_NR - 1) / SC_NR * SC_NR;
     const float *P[3] = {p_w_ci, p_w_cf, p_w_co}; /* per-unit parameters */
     const int par = (double)B * GH * H >= SC_PARALLEL_MIN;
-    const size_t nb = par ? SC_BLOCKS : 1;
+    const size_t nb = sc_nblocks(T * B, par);
     (void)spare, (void)P, (void)par;
     if (!state0) {
         sc_rows_f32(1, 2 * BH, NULL, zero, 0);
@@ -1153,7 +1190,7 @@ int symcell_lstm_peephole_forward_f32(size_t T, size_t B, size_t X, size_t H, co
     for (t = 0; t < T; ++t) {
         float *Tt = tape ? tape + t * 5 * BH : slot;
         const float *gi_t = gi + t * BGH;
-        sc_gemm_packed_f32(B, 4 * H, H, S[0], H, wp, bias_hh, 0, gh, GH);
+        sc_gemm_packed_f32(B, 4 * H, H, S[0], H, wp, bias_hh, 0, NULL, gh, GH);
         N[0] = y + t * BH;
         N[1] = tape ? tape + T * 5 * BH + (0 * T + t) * BH : spare + (2 * 0 + t % 2) * BH;
         sc_forward_f32(B, H, gi_t, gh, S[0], N[0], S[1], N[1], Tt, P[0], P[1], P[2]);
@@ -1183,7 +1220,7 @@ int symcell_lstm_peephole_forward_f32(size_t T, size_t B, size_t X, size_t H, co
     for (t = 0; t < T; ++t) {
         float *Tt = tape ? tape + t * 5 * BH : slot;
         const float *gi_t = gi + t * BGH;
-        sc_gemm_packed_f32(B, 4 * H, H, S[0], H, wp, bias_hh, 0, gh, GH);
+        sc_gemm_packed_f32(B, 4 * H, H, S[0], H, wp, bias_hh, 0, NULL, gh, GH);
         N[0] = y + t * BH;
         N[1] = tape ? tape + T * 5 * BH + (0 * T + t) * BH : spare + (2 * 0 + t % 2) * BH;
         sc_forward_f32(B, H, gi_t, gh, S[0], N[0], S[1], N[1], Tt, P[0], P[1], P[2]);
@@ -1207,8 +1244,8 @@ int symcell_lstm_peephole_backward_f32(size_t T, size_t B, size_t X, size_t H, c
     const size_t BH = B * H, GH = 4 * H, BGH = B * GH;
     float *dgi = work;                           /* (T, B, G*H) gradients of the gates' input parts */
     float *dgh = dgi; /* ... of their hidden parts (the same here) */
-    float *D = dgh + T * BGH;                     /* (2, B, H) gradient w.r.t. the state entering step t+1 */
-    float *DS = D + 2 * BH;               /* (2, B, H) ... the state entering step t */
+    float *D = dgh + T * BGH;                     /* (2, B, H) gradients w.r.t. the state, */
+    float *DS = D + 2 * BH;               /* (2, B, H) ... two buffers, in turn before and after a step */
     float *zero = DS + 2 * BH;            /* (2, B, H) zeros for a NULL state0 */
     float *DM = zero + 2 * BH;            /* (0, B, H) gradients of the hidden inputs m */
     float *wp = DM + 0 * BH;              /* weight_hh packed for dgh W (sc_pack): stage 1 */
@@ -1218,7 +1255,7 @@ int symcell_lstm_peephole_backward_f32(size_t T, size_t B, size_t X, size_t H, c
     const float *P[3] = {p_w_ci, p_w_cf, p_w_co}; /* per-unit parameters */
     float *DP[3] = {dp_w_ci, dp_w_cf, dp_w_co};      /* ... and their gradients, summed over batch and time */
     const int par = (double)B * GH * H >= SC_PARALLEL_MIN;
-    const size_t nb = par ? SC_BLOCKS : 1;
+    const size_t nbm = sc_nblocks(T * B, par), nbr = sc_nblocks(GH, par);
     size_t j;
     (void)DM, (void)P, (void)DP, (void)par;
     sc_rows_f32(1, H, NULL, dp_w_ci, 0);
@@ -1234,11 +1271,13 @@ int symcell_lstm_peephole_backward_f32(size_t T, size_t B, size_t X, size_t H, c
         sc_copy_f32(2 * BH, dstate, D, 0);
     else
         sc_rows_f32(1, 2 * BH, NULL, D, 0);
+    sc_copy_f32(BH, dy + (T - 1) * BH, D, 1);
 #ifdef _OPENMP
     if (par) {
         SC_OMP(omp parallel)
         {
     const float *S[2], *N[2];
+    float *Dc = D, *Dn = DS; /* the gradient w.r.t. the state after step t, and before it; swapped each step */
     size_t t;
     sc_pack_f32(4 * H, H, weight_hh, H, 1, wp);
     for (t = T; t-- > 0;) {
@@ -1248,18 +1287,25 @@ int symcell_lstm_peephole_backward_f32(size_t T, size_t B, size_t X, size_t H, c
         N[0] = y + t * BH;
         S[1] = t ? tape + T * 5 * BH + (0 * T + t - 1) * BH : s0[1];
         N[1] = tape + T * 5 * BH + (0 * T + t) * BH;
-        sc_copy_f32(BH, dy + t * BH, D, 1);
-        sc_backward_f32(B, H, D, DM, S[0], N[0], S[1], N[1], Tt, dgi_t, dgh_t, DS, P[0], DP[0], P[1], DP[1], P[2], DP[2]);
-        sc_copy_f32(2 * BH, DS, D, 0);
-        sc_gemm_packed_f32(B, H, 4 * H, dgh_t, GH, wp, NULL, 1, D, H);
+        sc_backward_f32(B, H, Dc, DM, S[0], N[0], S[1], N[1], Tt, dgi_t, dgh_t, Dn, P[0], DP[0], P[1], DP[1], P[2], DP[2]);
+        /* h's gradient before step t gains dgh W and step t-1's output gradient */
+        sc_gemm_packed_f32(B, H, 4 * H, dgh_t, GH, wp, NULL, 1, t ? dy + (t - 1) * BH : NULL, Dn, H);
+        {
+            float *swap = Dc;
+            Dc = Dn;
+            Dn = swap;
+        }
     }
     /* the whole-sequence products, in row blocks shared among the threads */
-    SC_OMP(omp for schedule(static))
-    for (t = 0; t < nb; ++t) {
-        const size_t m0 = sc_block(T * B, nb, t), m1 = sc_block(T * B, nb, t + 1);
-        const size_t r0 = sc_block(GH, nb, t), r1 = sc_block(GH, nb, t + 1);
+    SC_OMP(omp for schedule(static) nowait)
+    for (t = 0; t < nbm; ++t) {
+        const size_t m0 = sc_block(T * B, nbm, t), m1 = sc_block(T * B, nbm, t + 1);
         sc_rows_f32(m1 - m0, X, NULL, dx + m0 * X, X);
         sc_gemm_nn_f32(m1 - m0, X, GH, dgi + m0 * GH, GH, weight_ih, X, dx + m0 * X, X);
+    }
+    SC_OMP(omp for schedule(static))
+    for (t = 0; t < nbr; ++t) {
+        const size_t r0 = sc_block(GH, nbr, t), r1 = sc_block(GH, nbr, t + 1);
         sc_rows_f32(r1 - r0, X, NULL, dweight_ih + r0 * X, X);
         sc_gemm_tn_f32(r1 - r0, X, T * B, dgi + r0, GH, x, X, dweight_ih + r0 * X, X);
         sc_rows_f32(r1 - r0, H, NULL, dweight_hh + r0 * H, H);
@@ -1275,6 +1321,7 @@ int symcell_lstm_peephole_backward_f32(size_t T, size_t B, size_t X, size_t H, c
 #endif
     {
     const float *S[2], *N[2];
+    float *Dc = D, *Dn = DS; /* the gradient w.r.t. the state after step t, and before it; swapped each step */
     size_t t;
     sc_pack_f32(4 * H, H, weight_hh, H, 1, wp);
     for (t = T; t-- > 0;) {
@@ -1284,18 +1331,25 @@ int symcell_lstm_peephole_backward_f32(size_t T, size_t B, size_t X, size_t H, c
         N[0] = y + t * BH;
         S[1] = t ? tape + T * 5 * BH + (0 * T + t - 1) * BH : s0[1];
         N[1] = tape + T * 5 * BH + (0 * T + t) * BH;
-        sc_copy_f32(BH, dy + t * BH, D, 1);
-        sc_backward_f32(B, H, D, DM, S[0], N[0], S[1], N[1], Tt, dgi_t, dgh_t, DS, P[0], DP[0], P[1], DP[1], P[2], DP[2]);
-        sc_copy_f32(2 * BH, DS, D, 0);
-        sc_gemm_packed_f32(B, H, 4 * H, dgh_t, GH, wp, NULL, 1, D, H);
+        sc_backward_f32(B, H, Dc, DM, S[0], N[0], S[1], N[1], Tt, dgi_t, dgh_t, Dn, P[0], DP[0], P[1], DP[1], P[2], DP[2]);
+        /* h's gradient before step t gains dgh W and step t-1's output gradient */
+        sc_gemm_packed_f32(B, H, 4 * H, dgh_t, GH, wp, NULL, 1, t ? dy + (t - 1) * BH : NULL, Dn, H);
+        {
+            float *swap = Dc;
+            Dc = Dn;
+            Dn = swap;
+        }
     }
     /* the whole-sequence products, in row blocks shared among the threads */
-    SC_OMP(omp for schedule(static))
-    for (t = 0; t < nb; ++t) {
-        const size_t m0 = sc_block(T * B, nb, t), m1 = sc_block(T * B, nb, t + 1);
-        const size_t r0 = sc_block(GH, nb, t), r1 = sc_block(GH, nb, t + 1);
+    SC_OMP(omp for schedule(static) nowait)
+    for (t = 0; t < nbm; ++t) {
+        const size_t m0 = sc_block(T * B, nbm, t), m1 = sc_block(T * B, nbm, t + 1);
         sc_rows_f32(m1 - m0, X, NULL, dx + m0 * X, X);
         sc_gemm_nn_f32(m1 - m0, X, GH, dgi + m0 * GH, GH, weight_ih, X, dx + m0 * X, X);
+    }
+    SC_OMP(omp for schedule(static))
+    for (t = 0; t < nbr; ++t) {
+        const size_t r0 = sc_block(GH, nbr, t), r1 = sc_block(GH, nbr, t + 1);
         sc_rows_f32(r1 - r0, X, NULL, dweight_ih + r0 * X, X);
         sc_gemm_tn_f32(r1 - r0, X, T * B, dgi + r0, GH, x, X, dweight_ih + r0 * X, X);
         sc_rows_f32(r1 - r0, H, NULL, dweight_hh + r0 * H, H);
@@ -1307,7 +1361,7 @@ int symcell_lstm_peephole_backward_f32(size_t T, size_t B, size_t X, size_t H, c
     }
 
     }
-    sc_copy_f32(2 * BH, D, dstate0, 0);
+    sc_copy_f32(2 * BH, T % 2 ? DS : D, dstate0, 0); /* where the last step left it */
     sc_colsum_f32(T * B, GH, dgi, GH, dbias_ih);
     sc_colsum_f32(T * B, GH, dgh, GH, dbias_hh);
     return 0;
