@@ -16,16 +16,21 @@ from .schedule import Kernel, Stmt
 #: Primitive helpers the printed code calls; rendered once into generated/numpy/_runtime.py.
 SIGMOID_SOURCE = '''\
 def _sigmoid(x, out=None):
-    """Logistic sigmoid with no overflow: exp is only ever taken of -|x| (accurate for x << 0 too)."""
-    e = numpy.exp(-numpy.abs(x))
-    return numpy.divide(numpy.where(x >= 0, 1, e), 1 + e, out=out)
+    """Logistic sigmoid as 1/(1 + exp(-x)) in four passes over ``out`` (the exp(-|x|) form with a
+    where() took seven and twice the time; this is on every step of the gated cells). Relatively accurate
+    for x << 0 too, down to the smallest normal number: below it exp(-x) overflows to inf (warning
+    silenced) and the result is 0, not a subnormal."""
+    with numpy.errstate(over="ignore"):
+        out = numpy.exp(numpy.negative(x, out=out), out=out)
+    out += 1
+    return numpy.reciprocal(out, out=out)
 '''
 
 
 class KernelPrinter(NumPyPrinter):
     """NumPyPrinter with symcell's activations and plain float literals."""
 
-    def _print_sigmoid(self, expr):  # the stable helper, not 1/(1+exp(-x)), which overflows
+    def _print_sigmoid(self, expr):  # the helper, which keeps exp's overflow silent
         return f"_sigmoid({self._print(expr.args[0])})"
 
     def _print_relu(self, expr):  # max(x, 0) keeps the dtype; Max() would print a reduce

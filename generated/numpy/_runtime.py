@@ -16,9 +16,14 @@ DTYPES = (numpy.dtype(numpy.float32), numpy.dtype(numpy.float64))
 
 
 def _sigmoid(x, out=None):
-    """Logistic sigmoid with no overflow: exp is only ever taken of -|x| (accurate for x << 0 too)."""
-    e = numpy.exp(-numpy.abs(x))
-    return numpy.divide(numpy.where(x >= 0, 1, e), 1 + e, out=out)
+    """Logistic sigmoid as 1/(1 + exp(-x)) in four passes over ``out`` (the exp(-|x|) form with a
+    where() took seven and twice the time; this is on every step of the gated cells). Relatively accurate
+    for x << 0 too, down to the smallest normal number: below it exp(-x) overflows to inf (warning
+    silenced) and the result is 0, not a subnormal."""
+    with numpy.errstate(over="ignore"):
+        out = numpy.exp(numpy.negative(x, out=out), out=out)
+    out += 1
+    return numpy.reciprocal(out, out=out)
 
 
 @dataclass(frozen=True, eq=False)
