@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import sympy
+
 from .ir import CellIR
 from .numpy_printer import print_kernel
 from .render import _pytuple
+from .schedule import Kernel
 
 
 def _slice(buffer: str, k: int) -> str:
@@ -21,7 +26,59 @@ def forward_bindings(ir: CellIR) -> dict[str, str]:
     for k, g in enumerate(ir.gates):
         b[f"gi_{g}"] = _slice("gi", k)
         b[f"gh_{g}"] = _slice("gh", k)  # in the forward, gh is always the live GEMM result
+        b[f"pre_{g}"] = _slice("gh", k)  # ... to which the loop has added gi for the gates in pre_gates()
     return b
+
+
+def pre_gates(ir: CellIR) -> tuple[str, ...]:
+    """The first-stage gates whose forward kernels read gi_g and gh_g only as their sum, the
+    pre-activation: the time loop adds gi into gh for these with one call over contiguous columns (and
+    bias_hh into gi once per sequence), instead of a bias add and one strided add per gate per step.
+    Not GRU's n, which reads gh_n alone (r * gh_n)."""
+    if not ir.recurrent_matrix:
+        return ()
+    kernels = (ir.forward_hidden, ir.forward)
+    names = {sym.name: sym for k in kernels for st in k.stmts for sym in st.expr.free_symbols}
+    out = []
+    for g in ir.gates:
+        gi, gh = names.get(f"gi_{g}"), names.get(f"gh_{g}")
+        if g in ir.stage2_gates or gi is None or gh is None:
+            continue
+        pre = sympy.Symbol(f"pre_{g}")
+        if all(not {gi, gh} & st.expr.subs(gi + gh, pre).free_symbols for k in kernels for st in k.stmts):
+            out.append(g)
+    return tuple(out)
+
+
+def _with_pre(kernel: Kernel, gates: tuple[str, ...]) -> Kernel:
+    """``kernel`` reading pre_g where it read gi_g + gh_g, for the gates in ``gates``."""
+    if not kernel:
+        return kernel
+    names = {sym.name: sym for st in kernel.stmts for sym in st.expr.free_symbols}
+    subs = [(names[f"gi_{g}"] + names[f"gh_{g}"], sympy.Symbol(f"pre_{g}")) for g in gates
+            if f"gi_{g}" in names and f"gh_{g}" in names]
+    stmts = []
+    for st in kernel.stmts:
+        st = replace(st, expr=st.expr.subs(subs))
+        if st.role == "temp" and isinstance(st.expr, sympy.Symbol):  # a temp that was just gi + gh: inline
+            subs.append((sympy.Symbol(st.target), st.expr))
+        else:
+            stmts.append(st)
+    read = {sym.name for st in stmts for sym in st.expr.free_symbols}
+    inputs = [n for n in kernel.inputs if n in read or not n.startswith(("gi_", "gh_"))]
+    inputs += [f"pre_{g}" for g in gates if f"pre_{g}" in read]
+    return replace(kernel, stmts=tuple(stmts), inputs=tuple(inputs))
+
+
+def _spans(ir: CellIR, gates) -> list[tuple[int, int]]:
+    """Runs of consecutive gate indices (start, stop) covering ``gates``."""
+    spans: list[tuple[int, int]] = []
+    for k in sorted(ir.gates.index(g) for g in gates):
+        if spans and spans[-1][1] == k:
+            spans[-1] = (spans[-1][0], k + 1)
+        else:
+            spans.append((k, k + 1))
+    return spans
 
 
 def backward_bindings(ir: CellIR) -> dict[str, str]:
@@ -43,6 +100,8 @@ def backward_bindings(ir: CellIR) -> dict[str, str]:
 def context(ir: CellIR) -> dict:
     """The template variables for templates/numpy/cell.py.jinja."""
     fwd, bwd = forward_bindings(ir), backward_bindings(ir)
+    pre = pre_gates(ir)
+    stage1 = [g for g in ir.gates if g not in ir.stage2_gates]
     G, G1 = len(ir.gates), len(ir.stage1_gates)
     layout = ""  # keyword arguments for the runtime's validation, only where the cell is not standard
     if not ir.recurrent_matrix:
@@ -58,8 +117,10 @@ def context(ir: CellIR) -> dict:
         "stage2": [(ir.gates.index(g), ir.tape.index(f"m_{g}")) for g in ir.stage2_gates],
         "seq_extra": [(j, s) for j, s in enumerate(ir.states) if s != "h" and s in ir.seq_states],
         "other_states": [(j, s) for j, s in enumerate(ir.states) if s != "h"],
-        "forward_hidden": print_kernel(ir.forward_hidden, fwd),
-        "forward": print_kernel(ir.forward, fwd),
+        "pre_spans": _spans(ir, pre),
+        "bias_spans": _spans(ir, [g for g in stage1 if g not in pre]),
+        "forward_hidden": print_kernel(_with_pre(ir.forward_hidden, pre), fwd),
+        "forward": print_kernel(_with_pre(ir.forward, pre), fwd),
         "backward": print_kernel(ir.backward, bwd),
         "backward_hidden": print_kernel(ir.backward_hidden, bwd),
     }

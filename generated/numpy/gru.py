@@ -44,13 +44,11 @@ def _forward(H, gi, gh, S, N, T, P):
     n = T[2]
     gh_n = gh[:, 2 * H:3 * H]
     tape_gh_n = T[3]
-    gi_r = gi[:, 0 * H:1 * H]
-    gh_r = gh[:, 0 * H:1 * H]
-    gi_z = gi[:, 1 * H:2 * H]
-    gh_z = gh[:, 1 * H:2 * H]
+    pre_r = gh[:, 0 * H:1 * H]
+    pre_z = gh[:, 1 * H:2 * H]
     gi_n = gi[:, 2 * H:3 * H]
-    _sigmoid(gh_r + gi_r, out=r)
-    _sigmoid(gh_z + gi_z, out=z)
+    _sigmoid(pre_r, out=r)
+    _sigmoid(pre_z, out=z)
     numpy.tanh(gh_n*r + gi_n, out=n)
     numpy.add(h*z, n*(1 - z), out=next_h)
     tape_gh_n[...] = gh_n
@@ -97,6 +95,7 @@ def forward(x, params, state0=None, *, save=False):
     dtype = x.dtype
     gi_seq = (x.reshape(T * B, X) @ p["weight_ih"].T).reshape(T, B, 3 * H)
     gi_seq += p["bias_ih"]
+    gi_seq[:, :, 0 * H:2 * H] += p["bias_hh"][0 * H:2 * H]  # these gates read gi + gh only
     P = ()
     W1 = numpy.ascontiguousarray(p["weight_hh"][:3 * H].T)  # a transposed view costs the BLAS ~20% per step
     b1 = p["bias_hh"][:3 * H]
@@ -108,7 +107,8 @@ def forward(x, params, state0=None, *, save=False):
     for t in range(T):
         T_t = slots[t if save else 0]
         numpy.matmul(S[0], W1, out=gh[:, :3 * H])
-        gh[:, :3 * H] += b1
+        gh[:, 0 * H:2 * H] += gi_seq[t][:, 0 * H:2 * H]
+        gh[:, 2 * H:3 * H] += b1[2 * H:3 * H]
         N = (y[t],)
         _forward(H, gi_seq[t], gh, S, N, T_t, P)
         S = N

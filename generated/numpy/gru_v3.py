@@ -41,9 +41,8 @@ def _forward_hidden(H, gi, gh, S, T, P):
     h = S[0]
     r = T[0]
     m_n = T[3]
-    gi_r = gi[:, 0 * H:1 * H]
-    gh_r = gh[:, 0 * H:1 * H]
-    _sigmoid(gh_r + gi_r, out=r)
+    pre_r = gh[:, 0 * H:1 * H]
+    _sigmoid(pre_r, out=r)
     numpy.multiply(h, r, out=m_n)
 
 
@@ -52,11 +51,10 @@ def _forward(H, gi, gh, S, N, T, P):
     next_h = N[0]
     z = T[1]
     n = T[2]
-    gi_z = gi[:, 1 * H:2 * H]
-    gh_z = gh[:, 1 * H:2 * H]
+    pre_z = gh[:, 1 * H:2 * H]
     gi_n = gi[:, 2 * H:3 * H]
     gh_n = gh[:, 2 * H:3 * H]
-    _sigmoid(gh_z + gi_z, out=z)
+    _sigmoid(pre_z, out=z)
     numpy.tanh(gh_n + gi_n, out=n)
     numpy.add(h*z, n*(1 - z), out=next_h)
 
@@ -105,9 +103,9 @@ def forward(x, params, state0=None, *, save=False):
     dtype = x.dtype
     gi_seq = (x.reshape(T * B, X) @ p["weight_ih"].T).reshape(T, B, 3 * H)
     gi_seq += p["bias_ih"]
+    gi_seq[:, :, 0 * H:2 * H] += p["bias_hh"][0 * H:2 * H]  # these gates read gi + gh only
     P = ()
     W1 = numpy.ascontiguousarray(p["weight_hh"][:2 * H].T)  # a transposed view costs the BLAS ~20% per step
-    b1 = p["bias_hh"][:2 * H]
     W_n = numpy.ascontiguousarray(p["weight_hh"][2 * H:3 * H].T)
     y = numpy.empty((T, B, H), dtype)
     slots = numpy.empty((T if save else 1, 4, B, H), dtype)
@@ -117,7 +115,7 @@ def forward(x, params, state0=None, *, save=False):
     for t in range(T):
         T_t = slots[t if save else 0]
         numpy.matmul(S[0], W1, out=gh[:, :2 * H])
-        gh[:, :2 * H] += b1
+        gh[:, 0 * H:2 * H] += gi_seq[t][:, 0 * H:2 * H]
         _forward_hidden(H, gi_seq[t], gh, S, T_t, P)
         numpy.matmul(T_t[3], W_n, out=gh[:, 2 * H:3 * H])
         gh[:, 2 * H:3 * H] += p["bias_hh"][2 * H:3 * H]

@@ -43,16 +43,13 @@ def _forward(H, gi, gh, S, N, T, P):
     g = T[1]
     o = T[2]
     tanh_c = T[3]
-    gi_f = gi[:, 0 * H:1 * H]
-    gh_f = gh[:, 0 * H:1 * H]
-    gi_g = gi[:, 1 * H:2 * H]
-    gh_g = gh[:, 1 * H:2 * H]
-    gi_o = gi[:, 2 * H:3 * H]
-    gh_o = gh[:, 2 * H:3 * H]
-    _sigmoid(gh_f + gi_f, out=f)
-    numpy.tanh(gh_g + gi_g, out=g)
+    pre_f = gh[:, 0 * H:1 * H]
+    pre_g = gh[:, 1 * H:2 * H]
+    pre_o = gh[:, 2 * H:3 * H]
+    _sigmoid(pre_f, out=f)
+    numpy.tanh(pre_g, out=g)
     numpy.add(c*f, g*(1 - f), out=next_c)
-    _sigmoid(gh_o + gi_o, out=o)
+    _sigmoid(pre_o, out=o)
     numpy.tanh(next_c, out=tanh_c)
     numpy.multiply(o, tanh_c, out=next_h)
 
@@ -97,9 +94,9 @@ def forward(x, params, state0=None, *, save=False):
     dtype = x.dtype
     gi_seq = (x.reshape(T * B, X) @ p["weight_ih"].T).reshape(T, B, 3 * H)
     gi_seq += p["bias_ih"]
+    gi_seq[:, :, 0 * H:3 * H] += p["bias_hh"][0 * H:3 * H]  # these gates read gi + gh only
     P = ()
     W1 = numpy.ascontiguousarray(p["weight_hh"][:3 * H].T)  # a transposed view costs the BLAS ~20% per step
-    b1 = p["bias_hh"][:3 * H]
     y = numpy.empty((T, B, H), dtype)
     slots = numpy.empty((T if save else 1, 4, B, H), dtype)
     seq = {"c": numpy.empty((T, B, H), dtype), } if save else {}
@@ -109,7 +106,7 @@ def forward(x, params, state0=None, *, save=False):
     for t in range(T):
         T_t = slots[t if save else 0]
         numpy.matmul(S[0], W1, out=gh[:, :3 * H])
-        gh[:, :3 * H] += b1
+        gh[:, 0 * H:3 * H] += gi_seq[t][:, 0 * H:3 * H]
         N = (y[t], seq["c"][t] if save else spare[0][t % 2],)
         _forward(H, gi_seq[t], gh, S, N, T_t, P)
         S = N
