@@ -369,26 +369,28 @@ static void sc_gemm_packed_f64(size_t M, size_t N, size_t K, const double *restr
                 for (i = 0; i < SC_MR; ++i)
                     for (l = 0; l < SC_NR; ++l)
                         C[(m + i) * ldc + n0 + l] = c[i][l];
-            } else { /* the edge (fewer rows or columns): a row at a time, two chains (even and odd k) */
+            } else { /* the edge (fewer rows, or columns): a row at a time, four chains (k mod 4) */
                 for (i = 0; i < mr; ++i) {
                     const double *restrict a = A + (m + i) * lda;
-                    double c0[SC_NR], c1[SC_NR];
-                    for (l = 0; l < SC_NR; ++l) {
-                        c0[l] = l >= nc ? (double)0
-                                : (acc ? C[(m + i) * ldc + n0 + l] : bias ? bias[n0 + l] : (double)0)
-                                  + (add ? add[(m + i) * ldc + n0 + l] : (double)0);
-                        c1[l] = 0;
-                    }
-                    for (k = 0; k + 2 <= K; k += 2)
+                    const double *restrict ad = add ? add + (m + i) * ldc + n0 : NULL;
+                    double *restrict ci = C + (m + i) * ldc + n0;
+                    double c0[SC_NR], c1[SC_NR], c2[SC_NR], c3[SC_NR];
+                    for (l = 0; l < SC_NR; ++l)
+                        c0[l] = c1[l] = c2[l] = c3[l] = 0;
+                    for (l = 0; l < nc; ++l)
+                        c0[l] = (acc ? ci[l] : bias ? bias[n0 + l] : (double)0) + (ad ? ad[l] : (double)0);
+                    for (k = 0; k + 4 <= K; k += 4)
                         for (l = 0; l < SC_NR; ++l) {
                             c0[l] = SC_FMA_D(a[k], w[k * SC_NR + l], c0[l]);
                             c1[l] = SC_FMA_D(a[k + 1], w[(k + 1) * SC_NR + l], c1[l]);
+                            c2[l] = SC_FMA_D(a[k + 2], w[(k + 2) * SC_NR + l], c2[l]);
+                            c3[l] = SC_FMA_D(a[k + 3], w[(k + 3) * SC_NR + l], c3[l]);
                         }
-                    if (k < K)
+                    for (; k < K; ++k)
                         for (l = 0; l < SC_NR; ++l)
                             c0[l] = SC_FMA_D(a[k], w[k * SC_NR + l], c0[l]);
                     for (l = 0; l < nc; ++l)
-                        C[(m + i) * ldc + n0 + l] = c0[l] + c1[l];
+                        ci[l] = (c0[l] + c1[l]) + (c2[l] + c3[l]);
                 }
             }
         }
@@ -910,26 +912,28 @@ static void sc_gemm_packed_f32(size_t M, size_t N, size_t K, const float *restri
                 for (i = 0; i < SC_MR; ++i)
                     for (l = 0; l < SC_NR; ++l)
                         C[(m + i) * ldc + n0 + l] = c[i][l];
-            } else { /* the edge (fewer rows or columns): a row at a time, two chains (even and odd k) */
+            } else { /* the edge (fewer rows, or columns): a row at a time, four chains (k mod 4) */
                 for (i = 0; i < mr; ++i) {
                     const float *restrict a = A + (m + i) * lda;
-                    float c0[SC_NR], c1[SC_NR];
-                    for (l = 0; l < SC_NR; ++l) {
-                        c0[l] = l >= nc ? (float)0
-                                : (acc ? C[(m + i) * ldc + n0 + l] : bias ? bias[n0 + l] : (float)0)
-                                  + (add ? add[(m + i) * ldc + n0 + l] : (float)0);
-                        c1[l] = 0;
-                    }
-                    for (k = 0; k + 2 <= K; k += 2)
+                    const float *restrict ad = add ? add + (m + i) * ldc + n0 : NULL;
+                    float *restrict ci = C + (m + i) * ldc + n0;
+                    float c0[SC_NR], c1[SC_NR], c2[SC_NR], c3[SC_NR];
+                    for (l = 0; l < SC_NR; ++l)
+                        c0[l] = c1[l] = c2[l] = c3[l] = 0;
+                    for (l = 0; l < nc; ++l)
+                        c0[l] = (acc ? ci[l] : bias ? bias[n0 + l] : (float)0) + (ad ? ad[l] : (float)0);
+                    for (k = 0; k + 4 <= K; k += 4)
                         for (l = 0; l < SC_NR; ++l) {
                             c0[l] = SC_FMA(a[k], w[k * SC_NR + l], c0[l]);
                             c1[l] = SC_FMA(a[k + 1], w[(k + 1) * SC_NR + l], c1[l]);
+                            c2[l] = SC_FMA(a[k + 2], w[(k + 2) * SC_NR + l], c2[l]);
+                            c3[l] = SC_FMA(a[k + 3], w[(k + 3) * SC_NR + l], c3[l]);
                         }
-                    if (k < K)
+                    for (; k < K; ++k)
                         for (l = 0; l < SC_NR; ++l)
                             c0[l] = SC_FMA(a[k], w[k * SC_NR + l], c0[l]);
                     for (l = 0; l < nc; ++l)
-                        C[(m + i) * ldc + n0 + l] = c0[l] + c1[l];
+                        ci[l] = (c0[l] + c1[l]) + (c2[l] + c3[l]);
                 }
             }
         }
