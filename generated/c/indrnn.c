@@ -340,15 +340,19 @@ static void sc_copy_f64(size_t n, const double *src, double *dst, int add)
         dst[i] = add ? dst[i] + src[i] : src[i];
 }
 
-/* out (N) = the sum of the M rows of A (leading dimension lda). */
+/* out (N) = the sum of the M rows of A (leading dimension lda), each column's sum in row order. */
 static void sc_colsum_f64(size_t M, size_t N, const double *A, size_t lda, double *out)
 {
-    size_t m, n;
-    for (n = 0; n < N; ++n)
-        out[n] = 0;
-    for (m = 0; m < M; ++m)
-        for (n = 0; n < N; ++n)
-            out[n] += A[m * lda + n];
+    size_t m, n, c;
+    SC_OMP(omp for schedule(static))
+    for (c = 0; c < (N + SC_NR - 1) / SC_NR; ++c) { /* blocks of columns, shared among a team's threads */
+        const size_t n0 = c * SC_NR, n1 = N - n0 < SC_NR ? N : n0 + SC_NR;
+        for (n = n0; n < n1; ++n)
+            out[n] = 0;
+        for (m = 0; m < M; ++m)
+            for (n = n0; n < n1; ++n)
+                out[n] += A[m * lda + n];
+    }
 }
 
 
@@ -559,6 +563,8 @@ int symcell_indrnn_backward_f64(size_t T, size_t B, size_t X, size_t H, const do
         sc_rows_f64(r1 - r0, X, NULL, dweight_ih + r0 * X, X);
         sc_gemm_tn_f64(r1 - r0, X, T * B, dgi + r0, GH, x, X, dweight_ih + r0 * X, X);
     }
+    sc_colsum_f64(T * B, GH, dgi, GH, dbias_ih);
+    sc_colsum_f64(T * B, GH, dgh, GH, dbias_hh);
 
         }
     } else /* serial: outside any team, the work-sharing constructs cost nothing */
@@ -595,11 +601,11 @@ int symcell_indrnn_backward_f64(size_t T, size_t B, size_t X, size_t H, const do
         sc_rows_f64(r1 - r0, X, NULL, dweight_ih + r0 * X, X);
         sc_gemm_tn_f64(r1 - r0, X, T * B, dgi + r0, GH, x, X, dweight_ih + r0 * X, X);
     }
+    sc_colsum_f64(T * B, GH, dgi, GH, dbias_ih);
+    sc_colsum_f64(T * B, GH, dgh, GH, dbias_hh);
 
     }
     sc_copy_f64(1 * BH, T % 2 ? DS : D, dstate0, 0); /* where the last step left it */
-    sc_colsum_f64(T * B, GH, dgi, GH, dbias_ih);
-    sc_colsum_f64(T * B, GH, dgh, GH, dbias_hh);
     return 0;
 }
 
@@ -800,15 +806,19 @@ static void sc_copy_f32(size_t n, const float *src, float *dst, int add)
         dst[i] = add ? dst[i] + src[i] : src[i];
 }
 
-/* out (N) = the sum of the M rows of A (leading dimension lda). */
+/* out (N) = the sum of the M rows of A (leading dimension lda), each column's sum in row order. */
 static void sc_colsum_f32(size_t M, size_t N, const float *A, size_t lda, float *out)
 {
-    size_t m, n;
-    for (n = 0; n < N; ++n)
-        out[n] = 0;
-    for (m = 0; m < M; ++m)
-        for (n = 0; n < N; ++n)
-            out[n] += A[m * lda + n];
+    size_t m, n, c;
+    SC_OMP(omp for schedule(static))
+    for (c = 0; c < (N + SC_NR - 1) / SC_NR; ++c) { /* blocks of columns, shared among a team's threads */
+        const size_t n0 = c * SC_NR, n1 = N - n0 < SC_NR ? N : n0 + SC_NR;
+        for (n = n0; n < n1; ++n)
+            out[n] = 0;
+        for (m = 0; m < M; ++m)
+            for (n = n0; n < n1; ++n)
+                out[n] += A[m * lda + n];
+    }
 }
 
 
@@ -1019,6 +1029,8 @@ int symcell_indrnn_backward_f32(size_t T, size_t B, size_t X, size_t H, const fl
         sc_rows_f32(r1 - r0, X, NULL, dweight_ih + r0 * X, X);
         sc_gemm_tn_f32(r1 - r0, X, T * B, dgi + r0, GH, x, X, dweight_ih + r0 * X, X);
     }
+    sc_colsum_f32(T * B, GH, dgi, GH, dbias_ih);
+    sc_colsum_f32(T * B, GH, dgh, GH, dbias_hh);
 
         }
     } else /* serial: outside any team, the work-sharing constructs cost nothing */
@@ -1055,11 +1067,11 @@ int symcell_indrnn_backward_f32(size_t T, size_t B, size_t X, size_t H, const fl
         sc_rows_f32(r1 - r0, X, NULL, dweight_ih + r0 * X, X);
         sc_gemm_tn_f32(r1 - r0, X, T * B, dgi + r0, GH, x, X, dweight_ih + r0 * X, X);
     }
+    sc_colsum_f32(T * B, GH, dgi, GH, dbias_ih);
+    sc_colsum_f32(T * B, GH, dgh, GH, dbias_hh);
 
     }
     sc_copy_f32(1 * BH, T % 2 ? DS : D, dstate0, 0); /* where the last step left it */
-    sc_colsum_f32(T * B, GH, dgi, GH, dbias_ih);
-    sc_colsum_f32(T * B, GH, dgh, GH, dbias_hh);
     return 0;
 }
 

@@ -417,15 +417,19 @@ static void sc_copy_f64(size_t n, const double *src, double *dst, int add)
         dst[i] = add ? dst[i] + src[i] : src[i];
 }
 
-/* out (N) = the sum of the M rows of A (leading dimension lda). */
+/* out (N) = the sum of the M rows of A (leading dimension lda), each column's sum in row order. */
 static void sc_colsum_f64(size_t M, size_t N, const double *A, size_t lda, double *out)
 {
-    size_t m, n;
-    for (n = 0; n < N; ++n)
-        out[n] = 0;
-    for (m = 0; m < M; ++m)
-        for (n = 0; n < N; ++n)
-            out[n] += A[m * lda + n];
+    size_t m, n, c;
+    SC_OMP(omp for schedule(static))
+    for (c = 0; c < (N + SC_NR - 1) / SC_NR; ++c) { /* blocks of columns, shared among a team's threads */
+        const size_t n0 = c * SC_NR, n1 = N - n0 < SC_NR ? N : n0 + SC_NR;
+        for (n = n0; n < n1; ++n)
+            out[n] = 0;
+        for (m = 0; m < M; ++m)
+            for (n = n0; n < n1; ++n)
+                out[n] += A[m * lda + n];
+    }
 }
 
 
@@ -644,6 +648,8 @@ int symcell_rnn_tanh_backward_f64(size_t T, size_t B, size_t X, size_t H, const 
             sc_gemm_tn_f64(r2 - r0, H, (T - 1) * B, dgh + BGH + r0, GH, y, H, dweight_hh + r0 * H, H);
         }
     }
+    sc_colsum_f64(T * B, GH, dgi, GH, dbias_ih);
+    sc_colsum_f64(T * B, GH, dgh, GH, dbias_hh);
 
         }
     } else /* serial: outside any team, the work-sharing constructs cost nothing */
@@ -686,11 +692,11 @@ int symcell_rnn_tanh_backward_f64(size_t T, size_t B, size_t X, size_t H, const 
             sc_gemm_tn_f64(r2 - r0, H, (T - 1) * B, dgh + BGH + r0, GH, y, H, dweight_hh + r0 * H, H);
         }
     }
+    sc_colsum_f64(T * B, GH, dgi, GH, dbias_ih);
+    sc_colsum_f64(T * B, GH, dgh, GH, dbias_hh);
 
     }
     sc_copy_f64(1 * BH, T % 2 ? DS : D, dstate0, 0); /* where the last step left it */
-    sc_colsum_f64(T * B, GH, dgi, GH, dbias_ih);
-    sc_colsum_f64(T * B, GH, dgh, GH, dbias_hh);
     return 0;
 }
 
@@ -960,15 +966,19 @@ static void sc_copy_f32(size_t n, const float *src, float *dst, int add)
         dst[i] = add ? dst[i] + src[i] : src[i];
 }
 
-/* out (N) = the sum of the M rows of A (leading dimension lda). */
+/* out (N) = the sum of the M rows of A (leading dimension lda), each column's sum in row order. */
 static void sc_colsum_f32(size_t M, size_t N, const float *A, size_t lda, float *out)
 {
-    size_t m, n;
-    for (n = 0; n < N; ++n)
-        out[n] = 0;
-    for (m = 0; m < M; ++m)
-        for (n = 0; n < N; ++n)
-            out[n] += A[m * lda + n];
+    size_t m, n, c;
+    SC_OMP(omp for schedule(static))
+    for (c = 0; c < (N + SC_NR - 1) / SC_NR; ++c) { /* blocks of columns, shared among a team's threads */
+        const size_t n0 = c * SC_NR, n1 = N - n0 < SC_NR ? N : n0 + SC_NR;
+        for (n = n0; n < n1; ++n)
+            out[n] = 0;
+        for (m = 0; m < M; ++m)
+            for (n = n0; n < n1; ++n)
+                out[n] += A[m * lda + n];
+    }
 }
 
 
@@ -1187,6 +1197,8 @@ int symcell_rnn_tanh_backward_f32(size_t T, size_t B, size_t X, size_t H, const 
             sc_gemm_tn_f32(r2 - r0, H, (T - 1) * B, dgh + BGH + r0, GH, y, H, dweight_hh + r0 * H, H);
         }
     }
+    sc_colsum_f32(T * B, GH, dgi, GH, dbias_ih);
+    sc_colsum_f32(T * B, GH, dgh, GH, dbias_hh);
 
         }
     } else /* serial: outside any team, the work-sharing constructs cost nothing */
@@ -1229,11 +1241,11 @@ int symcell_rnn_tanh_backward_f32(size_t T, size_t B, size_t X, size_t H, const 
             sc_gemm_tn_f32(r2 - r0, H, (T - 1) * B, dgh + BGH + r0, GH, y, H, dweight_hh + r0 * H, H);
         }
     }
+    sc_colsum_f32(T * B, GH, dgi, GH, dbias_ih);
+    sc_colsum_f32(T * B, GH, dgh, GH, dbias_hh);
 
     }
     sc_copy_f32(1 * BH, T % 2 ? DS : D, dstate0, 0); /* where the last step left it */
-    sc_colsum_f32(T * B, GH, dgi, GH, dbias_ih);
-    sc_colsum_f32(T * B, GH, dgh, GH, dbias_hh);
     return 0;
 }
 
