@@ -61,9 +61,10 @@ def print_stmt(stmt: Stmt, printer: KernelPrinter) -> str:
         return f"{_OUT_FUNCS[type(expr)]}({printer.doprint(expr.args[0])}, out={stmt.target})"
     if isinstance(expr, relu):
         return f"numpy.maximum({printer.doprint(expr.args[0])}, 0, out={stmt.target})"
-    if type(expr) in _OUT_BINARY and len(expr.args) == 2 and not expr.args[0].is_number:
-        a, b = (printer.doprint(arg) for arg in expr.args)
-        return f"{_OUT_BINARY[type(expr)]}({a}, {b}, out={stmt.target})"
+    if type(expr) in _OUT_BINARY and len(expr.args) >= 2 and not expr.args[-1].is_number:
+        # the last operation writes into the target: no temporary array and copy (x*y*z: x*y, then *z)
+        head, last = expr.func(*expr.args[:-1]), expr.args[-1]
+        return f"{_OUT_BINARY[type(expr)]}({printer.doprint(head)}, {printer.doprint(last)}, out={stmt.target})"
     return f"{stmt.target}[...] = {printer.doprint(expr)}"
 
 

@@ -114,13 +114,13 @@ def backward(tape, dy, dstate=None):
         _backward(H, D, S, N, slots[t], dgi_seq[t], dgh_seq[t], DS, P, DP)
         D = (DS[0],)
     dgi = dgi_seq.reshape(T * B, 1 * H)
-    dgh = dgh_seq.reshape(T * B, 1 * H)
+    db = dgi.sum(axis=0)
     return {
         "x": (dgi @ p["weight_ih"]).reshape(T, B, X),
         "state0": D,
         "weight_ih": dgi.T @ x.reshape(T * B, X),
-        "bias_ih": dgi.sum(axis=0),
-        "bias_hh": dgh.sum(axis=0),
+        "bias_ih": db,
+        "bias_hh": db.copy(),
         "u": DP[0].sum(axis=0),
     }
 

@@ -60,7 +60,7 @@ def _backward(H, D, S, N, T, dgi, dgh, DS, P, DP):
     ds_h = DS[0]
     _t0 = 1 - sigmoid_f
     numpy.multiply(d_h, -_t0*c*sigmoid_f + f*h*(1 - f), out=dgi_f)
-    dgi_c[...] = _t0*d_h*(1 - c**2)
+    numpy.multiply(_t0*d_h, 1 - c**2, out=dgi_c)
     numpy.multiply(d_h, f, out=ds_h)
 
 
@@ -80,8 +80,9 @@ def forward(x, params, state0=None, *, save=False):
     T, B, X = x.shape
     dtype = x.dtype
     gi_seq = (x.reshape(T * B, X) @ p["weight_ih"].T).reshape(T, B, 2 * H)
-    gi_seq += p["bias_ih"]
-    gi_seq[:, :, 0 * H:2 * H] += p["bias_hh"][0 * H:2 * H]  # these gates read gi + gh only
+    bias = p["bias_ih"].copy()
+    bias[0 * H:2 * H] += p["bias_hh"][0 * H:2 * H]  # these gates read gi + gh only
+    gi_seq += bias
     P = ()
     W1 = numpy.ascontiguousarray(p["weight_hh"][:2 * H].T)  # a transposed view costs the BLAS ~20% per step
     y = numpy.empty((T, B, H), dtype)
@@ -127,6 +128,7 @@ def backward(tape, dy, dstate=None):
         D = (DS[0] + dgh_seq[t][:, :2 * H] @ W1,)
     dgi = dgi_seq.reshape(T * B, 2 * H)
     dgh = dgh_seq.reshape(T * B, 2 * H)
+    db = dgi.sum(axis=0)
     dW_hh = numpy.empty_like(p["weight_hh"])
     dW_hh[:2 * H] = dgh_seq[0, :, :2 * H].T @ state0[0]
     if T > 1:
@@ -136,8 +138,8 @@ def backward(tape, dy, dstate=None):
         "state0": D,
         "weight_ih": dgi.T @ x.reshape(T * B, X),
         "weight_hh": dW_hh,
-        "bias_ih": dgi.sum(axis=0),
-        "bias_hh": dgh.sum(axis=0),
+        "bias_ih": db,
+        "bias_hh": db.copy(),
     }
 
 

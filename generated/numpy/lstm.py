@@ -77,10 +77,10 @@ def _backward(H, D, S, N, T, dgi, dgh, DS, P, DP):
     _t1 = _t0*(1 - tanh_c**2) + d_c
     _t2 = _t1*i
     numpy.multiply(_t1, f, out=ds_c)
-    dgi_i[...] = _t2*g*(1 - i)
-    dgi_f[...] = c*ds_c*(1 - f)
+    numpy.multiply(_t2*g, 1 - i, out=dgi_i)
+    numpy.multiply(c*ds_c, 1 - f, out=dgi_f)
     numpy.multiply(_t2, 1 - g**2, out=dgi_g)
-    dgi_o[...] = _t0*tanh_c*(1 - o)
+    numpy.multiply(_t0*tanh_c, 1 - o, out=dgi_o)
     ds_h[...] = 0
 
 
@@ -100,8 +100,9 @@ def forward(x, params, state0=None, *, save=False):
     T, B, X = x.shape
     dtype = x.dtype
     gi_seq = (x.reshape(T * B, X) @ p["weight_ih"].T).reshape(T, B, 4 * H)
-    gi_seq += p["bias_ih"]
-    gi_seq[:, :, 0 * H:4 * H] += p["bias_hh"][0 * H:4 * H]  # these gates read gi + gh only
+    bias = p["bias_ih"].copy()
+    bias[0 * H:4 * H] += p["bias_hh"][0 * H:4 * H]  # these gates read gi + gh only
+    gi_seq += bias
     P = ()
     W1 = numpy.ascontiguousarray(p["weight_hh"][:4 * H].T)  # a transposed view costs the BLAS ~20% per step
     y = numpy.empty((T, B, H), dtype)
@@ -149,6 +150,7 @@ def backward(tape, dy, dstate=None):
         D = (DS[0] + dgh_seq[t][:, :4 * H] @ W1, DS[1],)
     dgi = dgi_seq.reshape(T * B, 4 * H)
     dgh = dgh_seq.reshape(T * B, 4 * H)
+    db = dgi.sum(axis=0)
     dW_hh = numpy.empty_like(p["weight_hh"])
     dW_hh[:4 * H] = dgh_seq[0, :, :4 * H].T @ state0[0]
     if T > 1:
@@ -158,8 +160,8 @@ def backward(tape, dy, dstate=None):
         "state0": D,
         "weight_ih": dgi.T @ x.reshape(T * B, X),
         "weight_hh": dW_hh,
-        "bias_ih": dgi.sum(axis=0),
-        "bias_hh": dgh.sum(axis=0),
+        "bias_ih": db,
+        "bias_hh": db.copy(),
     }
 
 

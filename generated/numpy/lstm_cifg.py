@@ -71,9 +71,9 @@ def _backward(H, D, S, N, T, dgi, dgh, DS, P, DP):
     _t1 = d_h*o
     _t2 = _t1*(1 - tanh_c**2) + d_c
     numpy.multiply(_t2, f, out=ds_c)
-    dgi_f[...] = _t0*ds_c*(c - g)
-    dgi_g[...] = _t0*_t2*(1 - g**2)
-    dgi_o[...] = _t1*tanh_c*(1 - o)
+    numpy.multiply(_t0*ds_c, c - g, out=dgi_f)
+    numpy.multiply(_t0*_t2, 1 - g**2, out=dgi_g)
+    numpy.multiply(_t1*tanh_c, 1 - o, out=dgi_o)
     ds_h[...] = 0
 
 
@@ -93,8 +93,9 @@ def forward(x, params, state0=None, *, save=False):
     T, B, X = x.shape
     dtype = x.dtype
     gi_seq = (x.reshape(T * B, X) @ p["weight_ih"].T).reshape(T, B, 3 * H)
-    gi_seq += p["bias_ih"]
-    gi_seq[:, :, 0 * H:3 * H] += p["bias_hh"][0 * H:3 * H]  # these gates read gi + gh only
+    bias = p["bias_ih"].copy()
+    bias[0 * H:3 * H] += p["bias_hh"][0 * H:3 * H]  # these gates read gi + gh only
+    gi_seq += bias
     P = ()
     W1 = numpy.ascontiguousarray(p["weight_hh"][:3 * H].T)  # a transposed view costs the BLAS ~20% per step
     y = numpy.empty((T, B, H), dtype)
@@ -142,6 +143,7 @@ def backward(tape, dy, dstate=None):
         D = (DS[0] + dgh_seq[t][:, :3 * H] @ W1, DS[1],)
     dgi = dgi_seq.reshape(T * B, 3 * H)
     dgh = dgh_seq.reshape(T * B, 3 * H)
+    db = dgi.sum(axis=0)
     dW_hh = numpy.empty_like(p["weight_hh"])
     dW_hh[:3 * H] = dgh_seq[0, :, :3 * H].T @ state0[0]
     if T > 1:
@@ -151,8 +153,8 @@ def backward(tape, dy, dstate=None):
         "state0": D,
         "weight_ih": dgi.T @ x.reshape(T * B, X),
         "weight_hh": dW_hh,
-        "bias_ih": dgi.sum(axis=0),
-        "bias_hh": dgh.sum(axis=0),
+        "bias_ih": db,
+        "bias_hh": db.copy(),
     }
 
 

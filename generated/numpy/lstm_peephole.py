@@ -93,7 +93,7 @@ def _backward(H, D, S, N, T, dgi, dgh, DS, P, DP):
     _t8 = _t6*_t7
     numpy.multiply(_t0, _t1, out=dgi_o)
     numpy.multiply(_t2, _t8, out=dgi_f)
-    dgi_g[...] = _t2*i*(1 - g**2)
+    numpy.multiply(_t2*i, 1 - g**2, out=dgi_g)
     ds_h[...] = 0
     numpy.multiply(_t2, _t4*w_ci + _t8*w_cf + f, out=ds_c)
     dp_w_ci += c*dgi_i
@@ -117,8 +117,9 @@ def forward(x, params, state0=None, *, save=False):
     T, B, X = x.shape
     dtype = x.dtype
     gi_seq = (x.reshape(T * B, X) @ p["weight_ih"].T).reshape(T, B, 4 * H)
-    gi_seq += p["bias_ih"]
-    gi_seq[:, :, 0 * H:4 * H] += p["bias_hh"][0 * H:4 * H]  # these gates read gi + gh only
+    bias = p["bias_ih"].copy()
+    bias[0 * H:4 * H] += p["bias_hh"][0 * H:4 * H]  # these gates read gi + gh only
+    gi_seq += bias
     P = (p["w_ci"], p["w_cf"], p["w_co"], )
     W1 = numpy.ascontiguousarray(p["weight_hh"][:4 * H].T)  # a transposed view costs the BLAS ~20% per step
     y = numpy.empty((T, B, H), dtype)
@@ -166,6 +167,7 @@ def backward(tape, dy, dstate=None):
         D = (DS[0] + dgh_seq[t][:, :4 * H] @ W1, DS[1],)
     dgi = dgi_seq.reshape(T * B, 4 * H)
     dgh = dgh_seq.reshape(T * B, 4 * H)
+    db = dgi.sum(axis=0)
     dW_hh = numpy.empty_like(p["weight_hh"])
     dW_hh[:4 * H] = dgh_seq[0, :, :4 * H].T @ state0[0]
     if T > 1:
@@ -175,8 +177,8 @@ def backward(tape, dy, dstate=None):
         "state0": D,
         "weight_ih": dgi.T @ x.reshape(T * B, X),
         "weight_hh": dW_hh,
-        "bias_ih": dgi.sum(axis=0),
-        "bias_hh": dgh.sum(axis=0),
+        "bias_ih": db,
+        "bias_hh": db.copy(),
         "w_ci": DP[0].sum(axis=0),
         "w_cf": DP[1].sum(axis=0),
         "w_co": DP[2].sum(axis=0),

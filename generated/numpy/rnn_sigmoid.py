@@ -47,7 +47,7 @@ def _backward(H, D, S, N, T, dgi, dgh, DS, P, DP):
     next_h = N[0]
     dgi_a = dgi[:, 0 * H:1 * H]
     ds_h = DS[0]
-    dgi_a[...] = d_h*next_h*(1 - next_h)
+    numpy.multiply(d_h*next_h, 1 - next_h, out=dgi_a)
     ds_h[...] = 0
 
 
@@ -67,8 +67,9 @@ def forward(x, params, state0=None, *, save=False):
     T, B, X = x.shape
     dtype = x.dtype
     gi_seq = (x.reshape(T * B, X) @ p["weight_ih"].T).reshape(T, B, 1 * H)
-    gi_seq += p["bias_ih"]
-    gi_seq[:, :, 0 * H:1 * H] += p["bias_hh"][0 * H:1 * H]  # these gates read gi + gh only
+    bias = p["bias_ih"].copy()
+    bias[0 * H:1 * H] += p["bias_hh"][0 * H:1 * H]  # these gates read gi + gh only
+    gi_seq += bias
     P = ()
     W1 = numpy.ascontiguousarray(p["weight_hh"][:1 * H].T)  # a transposed view costs the BLAS ~20% per step
     y = numpy.empty((T, B, H), dtype)
@@ -114,6 +115,7 @@ def backward(tape, dy, dstate=None):
         D = (DS[0] + dgh_seq[t][:, :1 * H] @ W1,)
     dgi = dgi_seq.reshape(T * B, 1 * H)
     dgh = dgh_seq.reshape(T * B, 1 * H)
+    db = dgi.sum(axis=0)
     dW_hh = numpy.empty_like(p["weight_hh"])
     dW_hh[:1 * H] = dgh_seq[0, :, :1 * H].T @ state0[0]
     if T > 1:
@@ -123,8 +125,8 @@ def backward(tape, dy, dstate=None):
         "state0": D,
         "weight_ih": dgi.T @ x.reshape(T * B, X),
         "weight_hh": dW_hh,
-        "bias_ih": dgi.sum(axis=0),
-        "bias_hh": dgh.sum(axis=0),
+        "bias_ih": db,
+        "bias_hh": db.copy(),
     }
 
 
