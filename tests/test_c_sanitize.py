@@ -148,8 +148,9 @@ def driver() -> tuple[str, int]:
 
 
 # The OpenMP build with every threshold forced down, so these tiny shapes take the threaded path: whole
-# tiles and edges of the packed product (2 x 4 tiles), several row blocks, three threads.
-THREADED = ["-fopenmp", "-DSC_PARALLEL_MIN=1", "-DSC_BLOCKS=4", "-DSC_BLOCK_ROWS=2", "-DSC_MR=2", "-DSC_NR=4"]
+# tiles and edges of the packed product (2 x 4 tiles, k in slices of 3), several row blocks, three threads.
+THREADED = ["-fopenmp", "-DSC_PARALLEL_MIN=1", "-DSC_BLOCKS=4", "-DSC_BLOCK_ROWS=2",
+            "-DSC_MR=2", "-DSC_NR=4", "-DSC_KC=3"]
 
 
 @pytest.mark.parametrize("variant", ["serial", "threaded"])

@@ -2,8 +2,9 @@
 
 Each run is a subprocess (libgomp reads OMP_NUM_THREADS once, and the loader keeps one library per cell
 per process) built with SYMCELL_CFLAGS forcing the threaded path and small product tiles even at these
-small shapes, so that whole tiles, edge tiles, several row blocks and the unit blocks of the elementwise
-loops all occur. It runs forward (with tape) and backward for every cell in float64.
+small shapes, so that whole tiles, edge tiles, slices of k, several row blocks and the unit blocks of the
+elementwise loops all occur. It runs forward (with tape) and backward for every cell in float64, on one
+and three threads, and once more with k in one pass: all three give the same bits.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from codegen.c.build import compiler, openmp
 from tests.support import CELLS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FORCE = "-DSC_PARALLEL_MIN=1 -DSC_BLOCKS=4 -DSC_BLOCK_ROWS=2 -DSC_MR=2 -DSC_NR=4"
+FORCE = "-DSC_PARALLEL_MIN=1 -DSC_BLOCKS=4 -DSC_BLOCK_ROWS=2 -DSC_MR=2 -DSC_NR=4 -DSC_KC=3"
 SHAPES = [(4, 3, 2, 9), (2, 5, 3, 4)]
 
 SCRIPT = r"""
@@ -45,8 +46,8 @@ print(json.dumps(out))
 """
 
 
-def _run(threads: int) -> dict:
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), SYMCELL_CFLAGS=FORCE)
+def _run(threads: int, flags: str = FORCE) -> dict:
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), SYMCELL_CFLAGS=flags)
     run = subprocess.run([sys.executable, "-c", SCRIPT, ",".join(CELLS), json.dumps(SHAPES)], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
@@ -57,8 +58,10 @@ def test_threaded_kernels_match_numpy_and_do_not_depend_on_the_thread_count():
     if not openmp(tuple(compiler())):
         pytest.fail("the C compiler does not build OpenMP code (gcc needs libgomp): the threaded path is untested")
     one, three = _run(1), _run(3)
-    assert one.keys() == three.keys() and len(one) == len(CELLS) * len(SHAPES)
+    whole = _run(3, FORCE.replace("-DSC_KC=3", "-DSC_KC=100000"))  # every product in one pass over k
+    assert one.keys() == three.keys() == whole.keys() and len(one) == len(CELLS) * len(SHAPES)
     for key in one:
-        c1, c3, ref = (numpy.array(v) for v in (one[key]["c"], three[key]["c"], one[key]["numpy"]))
+        c1, c3, cw, ref = (numpy.array(v) for v in (one[key]["c"], three[key]["c"], whole[key]["c"], one[key]["numpy"]))
         assert numpy.array_equal(c1, c3), f"{key}: 1 and 3 threads differ (max {numpy.abs(c1 - c3).max():.3g})"
+        assert numpy.array_equal(cw, c3), f"{key}: slicing k changed the bits (max {numpy.abs(cw - c3).max():.3g})"
         numpy.testing.assert_allclose(c3, ref, rtol=1e-12, atol=1e-12, err_msg=key)

@@ -58,6 +58,9 @@
 #ifndef SC_NR
 #define SC_NR 32
 #endif
+#ifndef SC_KC
+#define SC_KC 256 /* k per slice: a slice of a panel is 32 KiB in float */
+#endif
 
 /* Built with OpenMP (-fopenmp; the loader does when the compiler has it), the time loops run on a team of
  * threads: each step's recurrent product split by output panels, the elementwise work by blocks of

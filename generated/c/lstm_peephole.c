@@ -58,6 +58,9 @@
 #ifndef SC_NR
 #define SC_NR 32
 #endif
+#ifndef SC_KC
+#define SC_KC 256 /* k per slice: a slice of a panel is 32 KiB in float */
+#endif
 
 /* Built with OpenMP (-fopenmp; the loader does when the compiler has it), the time loops run on a team of
  * threads: each step's recurrent product split by output panels, the elementwise work by blocks of
@@ -349,49 +352,55 @@ static void sc_gemm_packed_f64(size_t M, size_t N, size_t K, const double *restr
                                  const double *restrict Bp, const double *restrict bias, int acc,
                                  const double *restrict add, double *restrict C, size_t ldc)
 {
-    size_t p, m, k, i, l;
+    size_t p, m, k, k0, i, l;
     SC_OMP(omp for schedule(static))
     for (p = 0; p < (N + SC_NR - 1) / SC_NR; ++p) {
         const double *restrict w = Bp + p * K * SC_NR;
         const size_t n0 = p * SC_NR, nc = N - n0 < SC_NR ? N - n0 : SC_NR;
-        for (m = 0; m < M; m += SC_MR) {
-            const size_t mr = M - m < SC_MR ? M - m : SC_MR;
-            double c[SC_MR][SC_NR];
-            if (mr == SC_MR && nc == SC_NR) { /* a whole tile: fixed trip counts, so it vectorizes */
+        const size_t mf = nc == SC_NR ? M - M % SC_MR : 0; /* rows in whole tiles */
+        /* whole tiles, k in slices of SC_KC so that a slice of the panel stays in L1 for every tile; the
+         * sums go through C between slices, each still over k in order (same bits as one pass) */
+        for (k0 = 0; k0 < K && mf; k0 += SC_KC) {
+            const size_t k1 = K - k0 < SC_KC ? K : k0 + SC_KC;
+            for (m = 0; m < mf; m += SC_MR) {
+                double c[SC_MR][SC_NR];
                 for (i = 0; i < SC_MR; ++i)
                     for (l = 0; l < SC_NR; ++l)
-                        c[i][l] = (acc ? C[(m + i) * ldc + n0 + l] : bias ? bias[n0 + l] : (double)0)
+                        c[i][l] = k0 ? C[(m + i) * ldc + n0 + l]
+                                : (acc ? C[(m + i) * ldc + n0 + l] : bias ? bias[n0 + l] : (double)0)
                                   + (add ? add[(m + i) * ldc + n0 + l] : (double)0);
-                for (k = 0; k < K; ++k)
+                for (k = k0; k < k1; ++k)
                     for (i = 0; i < SC_MR; ++i)
                         for (l = 0; l < SC_NR; ++l)
                             c[i][l] = SC_FMA_D(A[(m + i) * lda + k], w[k * SC_NR + l], c[i][l]);
                 for (i = 0; i < SC_MR; ++i)
                     for (l = 0; l < SC_NR; ++l)
                         C[(m + i) * ldc + n0 + l] = c[i][l];
-            } else { /* the edge (fewer rows, or columns): a row at a time, four chains (k mod 4) */
-                for (i = 0; i < mr; ++i) {
-                    const double *restrict a = A + (m + i) * lda;
-                    const double *restrict ad = add ? add + (m + i) * ldc + n0 : NULL;
-                    double *restrict ci = C + (m + i) * ldc + n0;
-                    double c0[SC_NR], c1[SC_NR], c2[SC_NR], c3[SC_NR];
+            }
+        }
+        for (m = mf; m < M; m += SC_MR) { /* the edge (fewer rows, or columns): a row at a time, four chains (k mod 4) */
+            const size_t mr = M - m < SC_MR ? M - m : SC_MR;
+            for (i = 0; i < mr; ++i) {
+                const double *restrict a = A + (m + i) * lda;
+                const double *restrict ad = add ? add + (m + i) * ldc + n0 : NULL;
+                double *restrict ci = C + (m + i) * ldc + n0;
+                double c0[SC_NR], c1[SC_NR], c2[SC_NR], c3[SC_NR];
+                for (l = 0; l < SC_NR; ++l)
+                    c0[l] = c1[l] = c2[l] = c3[l] = 0;
+                for (l = 0; l < nc; ++l)
+                    c0[l] = (acc ? ci[l] : bias ? bias[n0 + l] : (double)0) + (ad ? ad[l] : (double)0);
+                for (k = 0; k + 4 <= K; k += 4)
+                    for (l = 0; l < SC_NR; ++l) {
+                        c0[l] = SC_FMA_D(a[k], w[k * SC_NR + l], c0[l]);
+                        c1[l] = SC_FMA_D(a[k + 1], w[(k + 1) * SC_NR + l], c1[l]);
+                        c2[l] = SC_FMA_D(a[k + 2], w[(k + 2) * SC_NR + l], c2[l]);
+                        c3[l] = SC_FMA_D(a[k + 3], w[(k + 3) * SC_NR + l], c3[l]);
+                    }
+                for (; k < K; ++k)
                     for (l = 0; l < SC_NR; ++l)
-                        c0[l] = c1[l] = c2[l] = c3[l] = 0;
-                    for (l = 0; l < nc; ++l)
-                        c0[l] = (acc ? ci[l] : bias ? bias[n0 + l] : (double)0) + (ad ? ad[l] : (double)0);
-                    for (k = 0; k + 4 <= K; k += 4)
-                        for (l = 0; l < SC_NR; ++l) {
-                            c0[l] = SC_FMA_D(a[k], w[k * SC_NR + l], c0[l]);
-                            c1[l] = SC_FMA_D(a[k + 1], w[(k + 1) * SC_NR + l], c1[l]);
-                            c2[l] = SC_FMA_D(a[k + 2], w[(k + 2) * SC_NR + l], c2[l]);
-                            c3[l] = SC_FMA_D(a[k + 3], w[(k + 3) * SC_NR + l], c3[l]);
-                        }
-                    for (; k < K; ++k)
-                        for (l = 0; l < SC_NR; ++l)
-                            c0[l] = SC_FMA_D(a[k], w[k * SC_NR + l], c0[l]);
-                    for (l = 0; l < nc; ++l)
-                        ci[l] = (c0[l] + c1[l]) + (c2[l] + c3[l]);
-                }
+                        c0[l] = SC_FMA_D(a[k], w[k * SC_NR + l], c0[l]);
+                for (l = 0; l < nc; ++l)
+                    ci[l] = (c0[l] + c1[l]) + (c2[l] + c3[l]);
             }
         }
     }
@@ -965,49 +974,55 @@ static void sc_gemm_packed_f32(size_t M, size_t N, size_t K, const float *restri
                                  const float *restrict Bp, const float *restrict bias, int acc,
                                  const float *restrict add, float *restrict C, size_t ldc)
 {
-    size_t p, m, k, i, l;
+    size_t p, m, k, k0, i, l;
     SC_OMP(omp for schedule(static))
     for (p = 0; p < (N + SC_NR - 1) / SC_NR; ++p) {
         const float *restrict w = Bp + p * K * SC_NR;
         const size_t n0 = p * SC_NR, nc = N - n0 < SC_NR ? N - n0 : SC_NR;
-        for (m = 0; m < M; m += SC_MR) {
-            const size_t mr = M - m < SC_MR ? M - m : SC_MR;
-            float c[SC_MR][SC_NR];
-            if (mr == SC_MR && nc == SC_NR) { /* a whole tile: fixed trip counts, so it vectorizes */
+        const size_t mf = nc == SC_NR ? M - M % SC_MR : 0; /* rows in whole tiles */
+        /* whole tiles, k in slices of SC_KC so that a slice of the panel stays in L1 for every tile; the
+         * sums go through C between slices, each still over k in order (same bits as one pass) */
+        for (k0 = 0; k0 < K && mf; k0 += SC_KC) {
+            const size_t k1 = K - k0 < SC_KC ? K : k0 + SC_KC;
+            for (m = 0; m < mf; m += SC_MR) {
+                float c[SC_MR][SC_NR];
                 for (i = 0; i < SC_MR; ++i)
                     for (l = 0; l < SC_NR; ++l)
-                        c[i][l] = (acc ? C[(m + i) * ldc + n0 + l] : bias ? bias[n0 + l] : (float)0)
+                        c[i][l] = k0 ? C[(m + i) * ldc + n0 + l]
+                                : (acc ? C[(m + i) * ldc + n0 + l] : bias ? bias[n0 + l] : (float)0)
                                   + (add ? add[(m + i) * ldc + n0 + l] : (float)0);
-                for (k = 0; k < K; ++k)
+                for (k = k0; k < k1; ++k)
                     for (i = 0; i < SC_MR; ++i)
                         for (l = 0; l < SC_NR; ++l)
                             c[i][l] = SC_FMA(A[(m + i) * lda + k], w[k * SC_NR + l], c[i][l]);
                 for (i = 0; i < SC_MR; ++i)
                     for (l = 0; l < SC_NR; ++l)
                         C[(m + i) * ldc + n0 + l] = c[i][l];
-            } else { /* the edge (fewer rows, or columns): a row at a time, four chains (k mod 4) */
-                for (i = 0; i < mr; ++i) {
-                    const float *restrict a = A + (m + i) * lda;
-                    const float *restrict ad = add ? add + (m + i) * ldc + n0 : NULL;
-                    float *restrict ci = C + (m + i) * ldc + n0;
-                    float c0[SC_NR], c1[SC_NR], c2[SC_NR], c3[SC_NR];
+            }
+        }
+        for (m = mf; m < M; m += SC_MR) { /* the edge (fewer rows, or columns): a row at a time, four chains (k mod 4) */
+            const size_t mr = M - m < SC_MR ? M - m : SC_MR;
+            for (i = 0; i < mr; ++i) {
+                const float *restrict a = A + (m + i) * lda;
+                const float *restrict ad = add ? add + (m + i) * ldc + n0 : NULL;
+                float *restrict ci = C + (m + i) * ldc + n0;
+                float c0[SC_NR], c1[SC_NR], c2[SC_NR], c3[SC_NR];
+                for (l = 0; l < SC_NR; ++l)
+                    c0[l] = c1[l] = c2[l] = c3[l] = 0;
+                for (l = 0; l < nc; ++l)
+                    c0[l] = (acc ? ci[l] : bias ? bias[n0 + l] : (float)0) + (ad ? ad[l] : (float)0);
+                for (k = 0; k + 4 <= K; k += 4)
+                    for (l = 0; l < SC_NR; ++l) {
+                        c0[l] = SC_FMA(a[k], w[k * SC_NR + l], c0[l]);
+                        c1[l] = SC_FMA(a[k + 1], w[(k + 1) * SC_NR + l], c1[l]);
+                        c2[l] = SC_FMA(a[k + 2], w[(k + 2) * SC_NR + l], c2[l]);
+                        c3[l] = SC_FMA(a[k + 3], w[(k + 3) * SC_NR + l], c3[l]);
+                    }
+                for (; k < K; ++k)
                     for (l = 0; l < SC_NR; ++l)
-                        c0[l] = c1[l] = c2[l] = c3[l] = 0;
-                    for (l = 0; l < nc; ++l)
-                        c0[l] = (acc ? ci[l] : bias ? bias[n0 + l] : (float)0) + (ad ? ad[l] : (float)0);
-                    for (k = 0; k + 4 <= K; k += 4)
-                        for (l = 0; l < SC_NR; ++l) {
-                            c0[l] = SC_FMA(a[k], w[k * SC_NR + l], c0[l]);
-                            c1[l] = SC_FMA(a[k + 1], w[(k + 1) * SC_NR + l], c1[l]);
-                            c2[l] = SC_FMA(a[k + 2], w[(k + 2) * SC_NR + l], c2[l]);
-                            c3[l] = SC_FMA(a[k + 3], w[(k + 3) * SC_NR + l], c3[l]);
-                        }
-                    for (; k < K; ++k)
-                        for (l = 0; l < SC_NR; ++l)
-                            c0[l] = SC_FMA(a[k], w[k * SC_NR + l], c0[l]);
-                    for (l = 0; l < nc; ++l)
-                        ci[l] = (c0[l] + c1[l]) + (c2[l] + c3[l]);
-                }
+                        c0[l] = SC_FMA(a[k], w[k * SC_NR + l], c0[l]);
+                for (l = 0; l < nc; ++l)
+                    ci[l] = (c0[l] + c1[l]) + (c2[l] + c3[l]);
             }
         }
     }
