@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy
 
 from . import memory
-from .gemm_bound import blas_bound
+from .gemm_bound import blas_bound, gemm_shapes
 from .harness import interleaved
 
 CONFIGS = {
@@ -181,6 +181,18 @@ def training_markdown(result: dict) -> str:
             vals += [cell(f"{impl} fwd"), cell(f"{impl} fwd+bwd"),
                      f"{train / t['torch fwd+bwd']['median_s']:.2f}x", f"{train / r['bound_s']:.2f}x"]
         lines.append("| " + " | ".join(vals) + " |")
+    return "\n".join(lines) + "\n\n" + bound_markdown(result)
+
+
+def bound_markdown(result: dict) -> str:
+    """The BLAS bound's parts: what each kind of GEMM costs with this BLAS (ms, all of that kind together)."""
+    parts = [label for label, *_ in gemm_shapes(1, 1, 1, 1, 1)]
+    lines = ["The BLAS bound, part by part (ms; each kind of GEMM timed alone with NumPy's BLAS, "
+             "times its count; the C kernels run the per-step products with their own packed kernel):", "",
+             "| config | cell | " + " | ".join(parts) + " | total |", "|" + "---|" * (len(parts) + 3)]
+    for r in result["rows"]:
+        vals = [f"{r['bound_parts_s'][k] * 1e3:.3g}" for k in parts]
+        lines.append(f"| {r['config']} | {r['cell']} | " + " | ".join(vals) + f" | {r['bound_s'] * 1e3:.3g} |")
     return "\n".join(lines) + "\n"
 
 
