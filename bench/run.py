@@ -196,5 +196,32 @@ def bound_markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _ms(seconds: float) -> str:
+    v = seconds * 1e3
+    return f"{v:.0f}" if v >= 100 else f"{v:.3g}"
+
+
+def readme_markdown(result: dict) -> str:
+    """The README's summary: forward+backward medians per config, three cells to a row."""
+    lines = ["| config (T, B, X, H) | cells | PyTorch | symcell C | C / PyTorch | C / BLAS bound | symcell NumPy "
+             "| NumPy / PyTorch |", "|---|---|---|---|---|---|---|---|"]
+    for config, dims in CONFIGS.items():
+        rows = [r for r in result["rows"] if r["config"] == config]
+        if not rows:
+            continue
+
+        def ms(impl, rows=rows):
+            return " / ".join(_ms(r["timings"][f"{impl} fwd+bwd"]["median_s"]) for r in rows) + " ms"
+
+        def ratio(impl, to, rows=rows):
+            return " / ".join(f"{r['timings'][f'{impl} fwd+bwd']['median_s'] / to(r):.2f}x" for r in rows)
+
+        torch_s = lambda r: r["timings"]["torch fwd+bwd"]["median_s"]  # noqa: E731
+        lines.append(f"| {config} ({dims['T']}, {dims['B']}, {dims['X']}, {dims['H']}) | "
+                     f"{' / '.join(r['cell'] for r in rows)} | {ms('torch')} | {ms('c')} | {ratio('c', torch_s)} | "
+                     f"{ratio('c', lambda r: r['bound_s'])} | {ms('numpy')} | {ratio('numpy', torch_s)} |")
+    return "\n".join(lines) + "\n"
+
+
 if __name__ == "__main__":
     raise SystemExit(main())
