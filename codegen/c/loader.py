@@ -79,6 +79,13 @@ def _check_fresh(ir: CellIR) -> None:
                                "run `make kernels` (symcell generate)")
 
 
+def _data(arr: numpy.ndarray) -> int:
+    """The address of an array's first element (arr.ctypes.data costs 1.6 us; this 0.3 us)."""
+    if arr.flags.writeable:  # a zero-length ctypes view: the cheapest way to the address
+        return ctypes.addressof(_NOTHING.from_buffer(arr))
+    return arr.__array_interface__["data"][0]  # read-only arrays cannot lend a writable buffer
+
+
 def _c(arr: numpy.ndarray) -> numpy.ndarray:
     """``arr`` itself when C can read it as is (the common case: a flags test), else a C-ordered copy."""
     if arr.flags.c_contiguous and arr.flags.aligned:
@@ -159,9 +166,7 @@ class CKernels:
                 and arr.flags.aligned):
             raise TypeError(f"internal: expected a C-contiguous {self.dtype} array, got {type(arr).__name__} "
                             f"{getattr(arr, 'dtype', '')}")
-        if arr.flags.writeable:  # a zero-length ctypes view: the cheapest way to the address (0.3 us)
-            return ctypes.addressof(_NOTHING.from_buffer(arr))
-        return arr.__array_interface__["data"][0]  # read-only arrays cannot lend a writable buffer
+        return _data(arr)
 
     def _call(self, stem: str, *args) -> None:
         args = [a if k == "size" else self._addr(a, k == "opt") for a, k in zip(args, self._kinds[stem], strict=True)]
@@ -203,10 +208,11 @@ class CKernels:
         parts = [slots, *seq]
         if (isinstance(base, numpy.ndarray) and base.shape == ((K + len(seq)) * n,) and base.dtype == self.dtype
                 and base.flags.c_contiguous and base.flags.aligned
-                and all(a.flags.c_contiguous and a.base is base for a in parts)
-                and all(a.ctypes.data == base.ctypes.data + off * n * base.itemsize
-                        for a, off in zip(parts, [0, *range(K, K + len(seq))], strict=True))):
-            return base
+                and all(a.flags.c_contiguous and a.base is base for a in parts)):
+            start = _data(base)
+            if all(_data(a) == start + off * n * base.itemsize
+                   for a, off in zip(parts, [0, *range(K, K + len(seq))], strict=True)):
+                return base
         return numpy.concatenate([a.ravel() for a in parts]).astype(self.dtype, copy=False)
 
     def backward(self, tape, dy, dstate=None):
