@@ -350,11 +350,17 @@ static void sc_pack_f64(size_t K, size_t N, const double *W, size_t rs, size_t c
  * call would repack the weights at every step; this runs near the FMA peak on one core (see bench/). */
 static void sc_gemm_packed_f64(size_t M, size_t N, size_t K, const double *restrict A, size_t lda,
                                  const double *restrict Bp, const double *restrict bias, int acc,
-                                 const double *restrict add, double *restrict C, size_t ldc)
+                                 const double *restrict add, double *restrict C, size_t ldc, size_t groups)
 {
-    size_t p, m, k, k0, i, l;
+    const size_t np = (N + SC_NR - 1) / SC_NR;
+    /* With N = groups gates of whole panels each, the panels are visited unit block by unit block (every
+     * gate's panel of units 0-31, then of 32-63, ...), so a team's static split gives each thread the
+     * panels of the units its elementwise work then reads; the order of work only, never of a sum. */
+    const size_t per = groups > 1 && N % groups == 0 && (N / groups) % SC_NR == 0 ? N / groups / SC_NR : 0;
+    size_t q, m, k, k0, i, l;
     SC_OMP(omp for schedule(static))
-    for (p = 0; p < (N + SC_NR - 1) / SC_NR; ++p) {
+    for (q = 0; q < np; ++q) {
+        const size_t p = per ? (q % groups) * per + q / groups : q;
         const double *restrict w = Bp + p * K * SC_NR;
         const size_t n0 = p * SC_NR, nc = N - n0 < SC_NR ? N - n0 : SC_NR;
         const size_t mf = nc == SC_NR ? M - M % SC_MR : 0; /* rows in whole tiles */
@@ -539,7 +545,7 @@ int symcell_rnn_tanh_forward_f64(size_t T, size_t B, size_t X, size_t H, const d
     for (t = 0; t < T; ++t) {
         double *Tt = tape ? tape + t * 0 * BH : slot;
         const double *gi_t = gi + t * BGH;
-        sc_gemm_packed_f64(B, 1 * H, H, S[0], H, wp, bias_hh, 0, NULL, gh, GH);
+        sc_gemm_packed_f64(B, 1 * H, H, S[0], H, wp, bias_hh, 0, NULL, gh, GH, 1);
         N[0] = y + t * BH;
         sc_forward_f64(B, H, gi_t, gh, S[0], N[0], Tt);
         for (j = 0; j < 1; ++j)
@@ -568,7 +574,7 @@ int symcell_rnn_tanh_forward_f64(size_t T, size_t B, size_t X, size_t H, const d
     for (t = 0; t < T; ++t) {
         double *Tt = tape ? tape + t * 0 * BH : slot;
         const double *gi_t = gi + t * BGH;
-        sc_gemm_packed_f64(B, 1 * H, H, S[0], H, wp, bias_hh, 0, NULL, gh, GH);
+        sc_gemm_packed_f64(B, 1 * H, H, S[0], H, wp, bias_hh, 0, NULL, gh, GH, 1);
         N[0] = y + t * BH;
         sc_forward_f64(B, H, gi_t, gh, S[0], N[0], Tt);
         for (j = 0; j < 1; ++j)
@@ -631,7 +637,7 @@ int symcell_rnn_tanh_backward_f64(size_t T, size_t B, size_t X, size_t H, const 
         N[0] = y + t * BH;
         sc_backward_f64(B, H, Dc, DM, S[0], N[0], Tt, dgi_t, dgh_t, Dn);
         /* h's gradient before step t gains dgh W and step t-1's output gradient */
-        sc_gemm_packed_f64(B, H, 1 * H, dgh_t, GH, wp, NULL, 1, t ? dy + (t - 1) * BH : NULL, Dn, H);
+        sc_gemm_packed_f64(B, H, 1 * H, dgh_t, GH, wp, NULL, 1, t ? dy + (t - 1) * BH : NULL, Dn, H, 1);
         {
             double *swap = Dc;
             Dc = Dn;
@@ -675,7 +681,7 @@ int symcell_rnn_tanh_backward_f64(size_t T, size_t B, size_t X, size_t H, const 
         N[0] = y + t * BH;
         sc_backward_f64(B, H, Dc, DM, S[0], N[0], Tt, dgi_t, dgh_t, Dn);
         /* h's gradient before step t gains dgh W and step t-1's output gradient */
-        sc_gemm_packed_f64(B, H, 1 * H, dgh_t, GH, wp, NULL, 1, t ? dy + (t - 1) * BH : NULL, Dn, H);
+        sc_gemm_packed_f64(B, H, 1 * H, dgh_t, GH, wp, NULL, 1, t ? dy + (t - 1) * BH : NULL, Dn, H, 1);
         {
             double *swap = Dc;
             Dc = Dn;
@@ -905,11 +911,17 @@ static void sc_pack_f32(size_t K, size_t N, const float *W, size_t rs, size_t cs
  * call would repack the weights at every step; this runs near the FMA peak on one core (see bench/). */
 static void sc_gemm_packed_f32(size_t M, size_t N, size_t K, const float *restrict A, size_t lda,
                                  const float *restrict Bp, const float *restrict bias, int acc,
-                                 const float *restrict add, float *restrict C, size_t ldc)
+                                 const float *restrict add, float *restrict C, size_t ldc, size_t groups)
 {
-    size_t p, m, k, k0, i, l;
+    const size_t np = (N + SC_NR - 1) / SC_NR;
+    /* With N = groups gates of whole panels each, the panels are visited unit block by unit block (every
+     * gate's panel of units 0-31, then of 32-63, ...), so a team's static split gives each thread the
+     * panels of the units its elementwise work then reads; the order of work only, never of a sum. */
+    const size_t per = groups > 1 && N % groups == 0 && (N / groups) % SC_NR == 0 ? N / groups / SC_NR : 0;
+    size_t q, m, k, k0, i, l;
     SC_OMP(omp for schedule(static))
-    for (p = 0; p < (N + SC_NR - 1) / SC_NR; ++p) {
+    for (q = 0; q < np; ++q) {
+        const size_t p = per ? (q % groups) * per + q / groups : q;
         const float *restrict w = Bp + p * K * SC_NR;
         const size_t n0 = p * SC_NR, nc = N - n0 < SC_NR ? N - n0 : SC_NR;
         const size_t mf = nc == SC_NR ? M - M % SC_MR : 0; /* rows in whole tiles */
@@ -1094,7 +1106,7 @@ int symcell_rnn_tanh_forward_f32(size_t T, size_t B, size_t X, size_t H, const f
     for (t = 0; t < T; ++t) {
         float *Tt = tape ? tape + t * 0 * BH : slot;
         const float *gi_t = gi + t * BGH;
-        sc_gemm_packed_f32(B, 1 * H, H, S[0], H, wp, bias_hh, 0, NULL, gh, GH);
+        sc_gemm_packed_f32(B, 1 * H, H, S[0], H, wp, bias_hh, 0, NULL, gh, GH, 1);
         N[0] = y + t * BH;
         sc_forward_f32(B, H, gi_t, gh, S[0], N[0], Tt);
         for (j = 0; j < 1; ++j)
@@ -1123,7 +1135,7 @@ int symcell_rnn_tanh_forward_f32(size_t T, size_t B, size_t X, size_t H, const f
     for (t = 0; t < T; ++t) {
         float *Tt = tape ? tape + t * 0 * BH : slot;
         const float *gi_t = gi + t * BGH;
-        sc_gemm_packed_f32(B, 1 * H, H, S[0], H, wp, bias_hh, 0, NULL, gh, GH);
+        sc_gemm_packed_f32(B, 1 * H, H, S[0], H, wp, bias_hh, 0, NULL, gh, GH, 1);
         N[0] = y + t * BH;
         sc_forward_f32(B, H, gi_t, gh, S[0], N[0], Tt);
         for (j = 0; j < 1; ++j)
@@ -1186,7 +1198,7 @@ int symcell_rnn_tanh_backward_f32(size_t T, size_t B, size_t X, size_t H, const 
         N[0] = y + t * BH;
         sc_backward_f32(B, H, Dc, DM, S[0], N[0], Tt, dgi_t, dgh_t, Dn);
         /* h's gradient before step t gains dgh W and step t-1's output gradient */
-        sc_gemm_packed_f32(B, H, 1 * H, dgh_t, GH, wp, NULL, 1, t ? dy + (t - 1) * BH : NULL, Dn, H);
+        sc_gemm_packed_f32(B, H, 1 * H, dgh_t, GH, wp, NULL, 1, t ? dy + (t - 1) * BH : NULL, Dn, H, 1);
         {
             float *swap = Dc;
             Dc = Dn;
@@ -1230,7 +1242,7 @@ int symcell_rnn_tanh_backward_f32(size_t T, size_t B, size_t X, size_t H, const 
         N[0] = y + t * BH;
         sc_backward_f32(B, H, Dc, DM, S[0], N[0], Tt, dgi_t, dgh_t, Dn);
         /* h's gradient before step t gains dgh W and step t-1's output gradient */
-        sc_gemm_packed_f32(B, H, 1 * H, dgh_t, GH, wp, NULL, 1, t ? dy + (t - 1) * BH : NULL, Dn, H);
+        sc_gemm_packed_f32(B, H, 1 * H, dgh_t, GH, wp, NULL, 1, t ? dy + (t - 1) * BH : NULL, Dn, H, 1);
         {
             float *swap = Dc;
             Dc = Dn;
