@@ -134,7 +134,9 @@ static int sc_sizes(size_t T, size_t B, size_t X, size_t H, size_t *tape, size_t
     (void)sc_mul(sc_mul(T, B, &ok), X, &ok);                   /* x, dx */
     (void)sc_mul(sc_mul(1, H, &ok), X > H ? X : H, &ok);  /* weights */
     *tape = sc_mul(sc_mul(T, BH, &ok), 0, &ok);
-    *fw = sc_add(sc_add(TBGH, BGH, &ok), sc_mul(BH, 1, &ok), &ok);
+    /* one step's input and recurrent projections, weight_ih packed for the steps' input products (sc_pack) */
+    *fw = sc_add(sc_add(BGH, BGH, &ok), sc_mul(BH, 1, &ok), &ok);
+    *fw = sc_add(*fw, sc_mul(X, sc_mul(sc_add(sc_mul(1, H, &ok), SC_NR - 1, &ok) / SC_NR, SC_NR, &ok), &ok), &ok);
     *bw = sc_add(sc_add(sc_mul(TBGH, 1, &ok), sc_mul(BH, 3, &ok), &ok), pack_bw, &ok);
     return ok && *tape <= SIZE_MAX / 8 && *fw <= SIZE_MAX / 8 && *bw <= SIZE_MAX / 8;
 }
@@ -185,44 +187,11 @@ static inline double sc_step_f64(double x)
 }
 
 /*
- * The only dense linear algebra: three GEMM shapes that accumulate (C += op(A) op(B), i.e.
+ * The only dense linear algebra: two GEMM shapes that accumulate (C += op(A) op(B), i.e.
  * beta = 1), row-major with leading dimensions, as CBLAS takes them. Built with SYMCELL_USE_CBLAS,
  * products big enough to gain go to the BLAS (SC_BLAS_GEMM); the loops below are the portable
  * path and the one for tiny products. Loop orders keep the innermost loop on contiguous memory.
  */
-/* C (M x N) += A (M x K) * B^T, B stored (N x K): a dot product per output, four outputs at a time
- * (four independent sums share each load of A; each sum still runs over k in order). */
-static void sc_gemm_nt_f64(size_t M, size_t N, size_t K, const double *A, size_t lda,
-                             const double *B, size_t ldb, double *C, size_t ldc)
-{
-    size_t m, n, k;
-    SC_BLAS_GEMM(dgemm, CblasNoTrans, CblasTrans);
-    for (m = 0; m < M; ++m) {
-        const double *a = A + m * lda;
-        for (n = 0; n + 4 <= N; n += 4) {
-            const double *b0 = B + n * ldb, *b1 = b0 + ldb, *b2 = b1 + ldb, *b3 = b2 + ldb;
-            double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-            for (k = 0; k < K; ++k) {
-                s0 += a[k] * b0[k];
-                s1 += a[k] * b1[k];
-                s2 += a[k] * b2[k];
-                s3 += a[k] * b3[k];
-            }
-            C[m * ldc + n] += s0;
-            C[m * ldc + n + 1] += s1;
-            C[m * ldc + n + 2] += s2;
-            C[m * ldc + n + 3] += s3;
-        }
-        for (; n < N; ++n) {
-            const double *b = B + n * ldb;
-            double acc = 0;
-            for (k = 0; k < K; ++k)
-                acc += a[k] * b[k];
-            C[m * ldc + n] += acc;
-        }
-    }
-}
-
 /* C (M x N) += A (M x K) * B (K x N): for each row of A, outputs in blocks of 16 (then 8, 4) whose sums stay in
  * registers over all of K, as two chains (even and odd k, added at the end: half the dependent
  * latency), the inner loop across the block's outputs so it vectorizes without reordering any sum.
@@ -322,6 +291,87 @@ static void sc_gemm_tn_f64(size_t M, size_t N, size_t K, const double *A, size_t
     }
 }
 
+/* Wp <- the K x N matrix B(k, n) = W[k * rs + n * cs] in panels of SC_NR columns, each panel k-major
+ * (Wp[(p * K + k) * SC_NR + l] = B(k, p * SC_NR + l)) and padded with zeros past column N: the order in
+ * which sc_gemm_packed reads it. A step's weights are packed once per call and reused by every step. */
+static void sc_pack_f64(size_t K, size_t N, const double *W, size_t rs, size_t cs, double *Wp)
+{
+    size_t p, k, l;
+    SC_OMP(omp for schedule(static))
+    for (p = 0; p < (N + SC_NR - 1) / SC_NR; ++p)
+        for (k = 0; k < K; ++k)
+            for (l = 0; l < SC_NR; ++l)
+                Wp[(p * K + k) * SC_NR + l] = p * SC_NR + l < N ? W[k * rs + (p * SC_NR + l) * cs] : (double)0;
+}
+
+/* C (M x N) = C0 + A (M x K) * B, B packed by sc_pack_f64; C0 is C itself when acc is set, else the
+ * row bias (N values), else 0; plus the matrix add (leading dimension ldc) when it is not NULL. This is each time step's recurrent product. Tiles of SC_MR x SC_NR outputs
+ * keep their sums in registers over all of K (one FMA chain per output, k in order; SC_MR x SC_NR / vector
+ * width independent chains hide the FMA latency), reading the packed panel once per SC_MR rows. A BLAS
+ * call would repack the weights at every step; this runs near the FMA peak on one core (see bench/). */
+static void sc_gemm_packed_f64(size_t M, size_t N, size_t K, const double *restrict A, size_t lda,
+                                 const double *restrict Bp, const double *restrict bias, int acc,
+                                 const double *restrict add, double *restrict C, size_t ldc, size_t groups)
+{
+    const size_t np = (N + SC_NR - 1) / SC_NR;
+    /* With N = groups gates of whole panels each, the panels are visited unit block by unit block (every
+     * gate's panel of units 0-31, then of 32-63, ...), so a team's static split gives each thread the
+     * panels of the units its elementwise work then reads; the order of work only, never of a sum. */
+    const size_t per = groups > 1 && N % groups == 0 && (N / groups) % SC_NR == 0 ? N / groups / SC_NR : 0;
+    size_t q, m, k, k0, i, l;
+    SC_OMP(omp for schedule(static))
+    for (q = 0; q < np; ++q) {
+        const size_t p = per ? (q % groups) * per + q / groups : q;
+        const double *restrict w = Bp + p * K * SC_NR;
+        const size_t n0 = p * SC_NR, nc = N - n0 < SC_NR ? N - n0 : SC_NR;
+        const size_t mf = nc == SC_NR ? M - M % SC_MR : 0; /* rows in whole tiles */
+        /* whole tiles, k in slices of SC_KC so that a slice of the panel stays in L1 for every tile; the
+         * sums go through C between slices, each still over k in order (same bits as one pass) */
+        for (k0 = 0; k0 < K && mf; k0 += SC_KC) {
+            const size_t k1 = K - k0 < SC_KC ? K : k0 + SC_KC;
+            for (m = 0; m < mf; m += SC_MR) {
+                double c[SC_MR][SC_NR];
+                for (i = 0; i < SC_MR; ++i)
+                    for (l = 0; l < SC_NR; ++l)
+                        c[i][l] = k0 ? C[(m + i) * ldc + n0 + l]
+                                : (acc ? C[(m + i) * ldc + n0 + l] : bias ? bias[n0 + l] : (double)0)
+                                  + (add ? add[(m + i) * ldc + n0 + l] : (double)0);
+                for (k = k0; k < k1; ++k)
+                    for (i = 0; i < SC_MR; ++i)
+                        for (l = 0; l < SC_NR; ++l)
+                            c[i][l] = SC_FMA_D(A[(m + i) * lda + k], w[k * SC_NR + l], c[i][l]);
+                for (i = 0; i < SC_MR; ++i)
+                    for (l = 0; l < SC_NR; ++l)
+                        C[(m + i) * ldc + n0 + l] = c[i][l];
+            }
+        }
+        for (m = mf; m < M; m += SC_MR) { /* the edge (fewer rows, or columns): a row at a time, four chains (k mod 4) */
+            const size_t mr = M - m < SC_MR ? M - m : SC_MR;
+            for (i = 0; i < mr; ++i) {
+                const double *restrict a = A + (m + i) * lda;
+                const double *restrict ad = add ? add + (m + i) * ldc + n0 : NULL;
+                double *restrict ci = C + (m + i) * ldc + n0;
+                double c0[SC_NR], c1[SC_NR], c2[SC_NR], c3[SC_NR];
+                for (l = 0; l < SC_NR; ++l)
+                    c0[l] = c1[l] = c2[l] = c3[l] = 0;
+                for (l = 0; l < nc; ++l)
+                    c0[l] = (acc ? ci[l] : bias ? bias[n0 + l] : (double)0) + (ad ? ad[l] : (double)0);
+                for (k = 0; k + 4 <= K; k += 4)
+                    for (l = 0; l < SC_NR; ++l) {
+                        c0[l] = SC_FMA_D(a[k], w[k * SC_NR + l], c0[l]);
+                        c1[l] = SC_FMA_D(a[k + 1], w[(k + 1) * SC_NR + l], c1[l]);
+                        c2[l] = SC_FMA_D(a[k + 2], w[(k + 2) * SC_NR + l], c2[l]);
+                        c3[l] = SC_FMA_D(a[k + 3], w[(k + 3) * SC_NR + l], c3[l]);
+                    }
+                for (; k < K; ++k)
+                    for (l = 0; l < SC_NR; ++l)
+                        c0[l] = SC_FMA_D(a[k], w[k * SC_NR + l], c0[l]);
+                for (l = 0; l < nc; ++l)
+                    ci[l] = (c0[l] + c1[l]) + (c2[l] + c3[l]);
+            }
+        }
+    }
+}
 
 /* Every row of C (M x N) set to v (N values), or to 0 when v is NULL. */
 static void sc_rows_f64(size_t M, size_t N, const double *v, double *C, size_t ldc)
@@ -428,14 +478,14 @@ int symcell_indrnn_forward_f64(size_t T, size_t B, size_t X, size_t H, const dou
         return -1;
     (void)tape_n, (void)bw_n;
     const size_t BH = B * H, GH = 1 * H, BGH = B * GH;
-    double *gi = work;              /* (T, B, G*H) input projection of the whole sequence */
-    double *gh = gi + T * BGH;      /* (B, G*H) recurrent projection of one step */
+    double *gi = work;              /* (B, G*H) input projection of one step */
+    double *gh = gi + BGH;          /* (B, G*H) recurrent projection of one step */
     double *slot = gh + BGH;        /* (0, B, H) tape slots of one step when no tape is kept */
     double *zero = slot + 0 * BH; /* (1, B, H) zeros for a NULL state0 */
     double *spare = zero + 1 * BH; /* (2, 0, B, H) ping-pong buffers for states beyond h */
+    double *wpi = spare + 0 * BH; /* weight_ih packed (sc_pack) */
     const double *P[1] = {p_u}; /* per-unit parameters */
     const int par = (double)B * GH * H >= SC_PARALLEL_MIN;
-    const size_t nb = sc_nblocks(T * B, par);
     (void)spare, (void)P, (void)par;
     if (!state0) {
         sc_rows_f64(1, 1 * BH, NULL, zero, 0);
@@ -449,17 +499,15 @@ int symcell_indrnn_forward_f64(size_t T, size_t B, size_t X, size_t H, const dou
     const double *S[1];
     double *N[1];
     size_t t, j;
-    SC_OMP(omp for schedule(static))
-    for (j = 0; j < nb; ++j) { /* the whole sequence's input projection */
-        const size_t m0 = sc_block(T * B, nb, j), m1 = sc_block(T * B, nb, j + 1);
-        sc_rows_f64(m1 - m0, GH, bias_ih, gi + m0 * GH, GH);
-        sc_gemm_nt_f64(m1 - m0, GH, X, x + m0 * X, X, weight_ih, X, gi + m0 * GH, GH);
-    }
     for (j = 0; j < 1; ++j)
         S[j] = state0 + j * BH;
+    sc_pack_f64(X, GH, weight_ih, 1, X, wpi);
     for (t = 0; t < T; ++t) {
         double *Tt = tape ? tape + t * 0 * BH : slot;
-        const double *gi_t = gi + t * BGH;
+        const double *gi_t = gi;
+        /* the input projection step by step, not for the whole sequence at once: it stays in cache for the
+         * elementwise work instead of streaming T*B*G*H values out to memory and back */
+        sc_gemm_packed_f64(B, GH, X, x + t * B * X, X, wpi, bias_ih, 0, NULL, gi, GH, 1);
         N[0] = y + t * BH;
         sc_forward_f64(B, H, gi_t, gh, S[0], N[0], Tt, P[0]);
         for (j = 0; j < 1; ++j)
@@ -475,17 +523,15 @@ int symcell_indrnn_forward_f64(size_t T, size_t B, size_t X, size_t H, const dou
     const double *S[1];
     double *N[1];
     size_t t, j;
-    SC_OMP(omp for schedule(static))
-    for (j = 0; j < nb; ++j) { /* the whole sequence's input projection */
-        const size_t m0 = sc_block(T * B, nb, j), m1 = sc_block(T * B, nb, j + 1);
-        sc_rows_f64(m1 - m0, GH, bias_ih, gi + m0 * GH, GH);
-        sc_gemm_nt_f64(m1 - m0, GH, X, x + m0 * X, X, weight_ih, X, gi + m0 * GH, GH);
-    }
     for (j = 0; j < 1; ++j)
         S[j] = state0 + j * BH;
+    sc_pack_f64(X, GH, weight_ih, 1, X, wpi);
     for (t = 0; t < T; ++t) {
         double *Tt = tape ? tape + t * 0 * BH : slot;
-        const double *gi_t = gi + t * BGH;
+        const double *gi_t = gi;
+        /* the input projection step by step, not for the whole sequence at once: it stays in cache for the
+         * elementwise work instead of streaming T*B*G*H values out to memory and back */
+        sc_gemm_packed_f64(B, GH, X, x + t * B * X, X, wpi, bias_ih, 0, NULL, gi, GH, 1);
         N[0] = y + t * BH;
         sc_forward_f64(B, H, gi_t, gh, S[0], N[0], Tt, P[0]);
         for (j = 0; j < 1; ++j)
@@ -651,44 +697,11 @@ static inline float sc_step_f32(float x)
 }
 
 /*
- * The only dense linear algebra: three GEMM shapes that accumulate (C += op(A) op(B), i.e.
+ * The only dense linear algebra: two GEMM shapes that accumulate (C += op(A) op(B), i.e.
  * beta = 1), row-major with leading dimensions, as CBLAS takes them. Built with SYMCELL_USE_CBLAS,
  * products big enough to gain go to the BLAS (SC_BLAS_GEMM); the loops below are the portable
  * path and the one for tiny products. Loop orders keep the innermost loop on contiguous memory.
  */
-/* C (M x N) += A (M x K) * B^T, B stored (N x K): a dot product per output, four outputs at a time
- * (four independent sums share each load of A; each sum still runs over k in order). */
-static void sc_gemm_nt_f32(size_t M, size_t N, size_t K, const float *A, size_t lda,
-                             const float *B, size_t ldb, float *C, size_t ldc)
-{
-    size_t m, n, k;
-    SC_BLAS_GEMM(sgemm, CblasNoTrans, CblasTrans);
-    for (m = 0; m < M; ++m) {
-        const float *a = A + m * lda;
-        for (n = 0; n + 4 <= N; n += 4) {
-            const float *b0 = B + n * ldb, *b1 = b0 + ldb, *b2 = b1 + ldb, *b3 = b2 + ldb;
-            float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-            for (k = 0; k < K; ++k) {
-                s0 += a[k] * b0[k];
-                s1 += a[k] * b1[k];
-                s2 += a[k] * b2[k];
-                s3 += a[k] * b3[k];
-            }
-            C[m * ldc + n] += s0;
-            C[m * ldc + n + 1] += s1;
-            C[m * ldc + n + 2] += s2;
-            C[m * ldc + n + 3] += s3;
-        }
-        for (; n < N; ++n) {
-            const float *b = B + n * ldb;
-            float acc = 0;
-            for (k = 0; k < K; ++k)
-                acc += a[k] * b[k];
-            C[m * ldc + n] += acc;
-        }
-    }
-}
-
 /* C (M x N) += A (M x K) * B (K x N): for each row of A, outputs in blocks of 16 (then 8, 4) whose sums stay in
  * registers over all of K, as two chains (even and odd k, added at the end: half the dependent
  * latency), the inner loop across the block's outputs so it vectorizes without reordering any sum.
@@ -788,6 +801,87 @@ static void sc_gemm_tn_f32(size_t M, size_t N, size_t K, const float *A, size_t 
     }
 }
 
+/* Wp <- the K x N matrix B(k, n) = W[k * rs + n * cs] in panels of SC_NR columns, each panel k-major
+ * (Wp[(p * K + k) * SC_NR + l] = B(k, p * SC_NR + l)) and padded with zeros past column N: the order in
+ * which sc_gemm_packed reads it. A step's weights are packed once per call and reused by every step. */
+static void sc_pack_f32(size_t K, size_t N, const float *W, size_t rs, size_t cs, float *Wp)
+{
+    size_t p, k, l;
+    SC_OMP(omp for schedule(static))
+    for (p = 0; p < (N + SC_NR - 1) / SC_NR; ++p)
+        for (k = 0; k < K; ++k)
+            for (l = 0; l < SC_NR; ++l)
+                Wp[(p * K + k) * SC_NR + l] = p * SC_NR + l < N ? W[k * rs + (p * SC_NR + l) * cs] : (float)0;
+}
+
+/* C (M x N) = C0 + A (M x K) * B, B packed by sc_pack_f32; C0 is C itself when acc is set, else the
+ * row bias (N values), else 0; plus the matrix add (leading dimension ldc) when it is not NULL. This is each time step's recurrent product. Tiles of SC_MR x SC_NR outputs
+ * keep their sums in registers over all of K (one FMA chain per output, k in order; SC_MR x SC_NR / vector
+ * width independent chains hide the FMA latency), reading the packed panel once per SC_MR rows. A BLAS
+ * call would repack the weights at every step; this runs near the FMA peak on one core (see bench/). */
+static void sc_gemm_packed_f32(size_t M, size_t N, size_t K, const float *restrict A, size_t lda,
+                                 const float *restrict Bp, const float *restrict bias, int acc,
+                                 const float *restrict add, float *restrict C, size_t ldc, size_t groups)
+{
+    const size_t np = (N + SC_NR - 1) / SC_NR;
+    /* With N = groups gates of whole panels each, the panels are visited unit block by unit block (every
+     * gate's panel of units 0-31, then of 32-63, ...), so a team's static split gives each thread the
+     * panels of the units its elementwise work then reads; the order of work only, never of a sum. */
+    const size_t per = groups > 1 && N % groups == 0 && (N / groups) % SC_NR == 0 ? N / groups / SC_NR : 0;
+    size_t q, m, k, k0, i, l;
+    SC_OMP(omp for schedule(static))
+    for (q = 0; q < np; ++q) {
+        const size_t p = per ? (q % groups) * per + q / groups : q;
+        const float *restrict w = Bp + p * K * SC_NR;
+        const size_t n0 = p * SC_NR, nc = N - n0 < SC_NR ? N - n0 : SC_NR;
+        const size_t mf = nc == SC_NR ? M - M % SC_MR : 0; /* rows in whole tiles */
+        /* whole tiles, k in slices of SC_KC so that a slice of the panel stays in L1 for every tile; the
+         * sums go through C between slices, each still over k in order (same bits as one pass) */
+        for (k0 = 0; k0 < K && mf; k0 += SC_KC) {
+            const size_t k1 = K - k0 < SC_KC ? K : k0 + SC_KC;
+            for (m = 0; m < mf; m += SC_MR) {
+                float c[SC_MR][SC_NR];
+                for (i = 0; i < SC_MR; ++i)
+                    for (l = 0; l < SC_NR; ++l)
+                        c[i][l] = k0 ? C[(m + i) * ldc + n0 + l]
+                                : (acc ? C[(m + i) * ldc + n0 + l] : bias ? bias[n0 + l] : (float)0)
+                                  + (add ? add[(m + i) * ldc + n0 + l] : (float)0);
+                for (k = k0; k < k1; ++k)
+                    for (i = 0; i < SC_MR; ++i)
+                        for (l = 0; l < SC_NR; ++l)
+                            c[i][l] = SC_FMA(A[(m + i) * lda + k], w[k * SC_NR + l], c[i][l]);
+                for (i = 0; i < SC_MR; ++i)
+                    for (l = 0; l < SC_NR; ++l)
+                        C[(m + i) * ldc + n0 + l] = c[i][l];
+            }
+        }
+        for (m = mf; m < M; m += SC_MR) { /* the edge (fewer rows, or columns): a row at a time, four chains (k mod 4) */
+            const size_t mr = M - m < SC_MR ? M - m : SC_MR;
+            for (i = 0; i < mr; ++i) {
+                const float *restrict a = A + (m + i) * lda;
+                const float *restrict ad = add ? add + (m + i) * ldc + n0 : NULL;
+                float *restrict ci = C + (m + i) * ldc + n0;
+                float c0[SC_NR], c1[SC_NR], c2[SC_NR], c3[SC_NR];
+                for (l = 0; l < SC_NR; ++l)
+                    c0[l] = c1[l] = c2[l] = c3[l] = 0;
+                for (l = 0; l < nc; ++l)
+                    c0[l] = (acc ? ci[l] : bias ? bias[n0 + l] : (float)0) + (ad ? ad[l] : (float)0);
+                for (k = 0; k + 4 <= K; k += 4)
+                    for (l = 0; l < SC_NR; ++l) {
+                        c0[l] = SC_FMA(a[k], w[k * SC_NR + l], c0[l]);
+                        c1[l] = SC_FMA(a[k + 1], w[(k + 1) * SC_NR + l], c1[l]);
+                        c2[l] = SC_FMA(a[k + 2], w[(k + 2) * SC_NR + l], c2[l]);
+                        c3[l] = SC_FMA(a[k + 3], w[(k + 3) * SC_NR + l], c3[l]);
+                    }
+                for (; k < K; ++k)
+                    for (l = 0; l < SC_NR; ++l)
+                        c0[l] = SC_FMA(a[k], w[k * SC_NR + l], c0[l]);
+                for (l = 0; l < nc; ++l)
+                    ci[l] = (c0[l] + c1[l]) + (c2[l] + c3[l]);
+            }
+        }
+    }
+}
 
 /* Every row of C (M x N) set to v (N values), or to 0 when v is NULL. */
 static void sc_rows_f32(size_t M, size_t N, const float *v, float *C, size_t ldc)
@@ -894,14 +988,14 @@ int symcell_indrnn_forward_f32(size_t T, size_t B, size_t X, size_t H, const flo
         return -1;
     (void)tape_n, (void)bw_n;
     const size_t BH = B * H, GH = 1 * H, BGH = B * GH;
-    float *gi = work;              /* (T, B, G*H) input projection of the whole sequence */
-    float *gh = gi + T * BGH;      /* (B, G*H) recurrent projection of one step */
+    float *gi = work;              /* (B, G*H) input projection of one step */
+    float *gh = gi + BGH;          /* (B, G*H) recurrent projection of one step */
     float *slot = gh + BGH;        /* (0, B, H) tape slots of one step when no tape is kept */
     float *zero = slot + 0 * BH; /* (1, B, H) zeros for a NULL state0 */
     float *spare = zero + 1 * BH; /* (2, 0, B, H) ping-pong buffers for states beyond h */
+    float *wpi = spare + 0 * BH; /* weight_ih packed (sc_pack) */
     const float *P[1] = {p_u}; /* per-unit parameters */
     const int par = (double)B * GH * H >= SC_PARALLEL_MIN;
-    const size_t nb = sc_nblocks(T * B, par);
     (void)spare, (void)P, (void)par;
     if (!state0) {
         sc_rows_f32(1, 1 * BH, NULL, zero, 0);
@@ -915,17 +1009,15 @@ int symcell_indrnn_forward_f32(size_t T, size_t B, size_t X, size_t H, const flo
     const float *S[1];
     float *N[1];
     size_t t, j;
-    SC_OMP(omp for schedule(static))
-    for (j = 0; j < nb; ++j) { /* the whole sequence's input projection */
-        const size_t m0 = sc_block(T * B, nb, j), m1 = sc_block(T * B, nb, j + 1);
-        sc_rows_f32(m1 - m0, GH, bias_ih, gi + m0 * GH, GH);
-        sc_gemm_nt_f32(m1 - m0, GH, X, x + m0 * X, X, weight_ih, X, gi + m0 * GH, GH);
-    }
     for (j = 0; j < 1; ++j)
         S[j] = state0 + j * BH;
+    sc_pack_f32(X, GH, weight_ih, 1, X, wpi);
     for (t = 0; t < T; ++t) {
         float *Tt = tape ? tape + t * 0 * BH : slot;
-        const float *gi_t = gi + t * BGH;
+        const float *gi_t = gi;
+        /* the input projection step by step, not for the whole sequence at once: it stays in cache for the
+         * elementwise work instead of streaming T*B*G*H values out to memory and back */
+        sc_gemm_packed_f32(B, GH, X, x + t * B * X, X, wpi, bias_ih, 0, NULL, gi, GH, 1);
         N[0] = y + t * BH;
         sc_forward_f32(B, H, gi_t, gh, S[0], N[0], Tt, P[0]);
         for (j = 0; j < 1; ++j)
@@ -941,17 +1033,15 @@ int symcell_indrnn_forward_f32(size_t T, size_t B, size_t X, size_t H, const flo
     const float *S[1];
     float *N[1];
     size_t t, j;
-    SC_OMP(omp for schedule(static))
-    for (j = 0; j < nb; ++j) { /* the whole sequence's input projection */
-        const size_t m0 = sc_block(T * B, nb, j), m1 = sc_block(T * B, nb, j + 1);
-        sc_rows_f32(m1 - m0, GH, bias_ih, gi + m0 * GH, GH);
-        sc_gemm_nt_f32(m1 - m0, GH, X, x + m0 * X, X, weight_ih, X, gi + m0 * GH, GH);
-    }
     for (j = 0; j < 1; ++j)
         S[j] = state0 + j * BH;
+    sc_pack_f32(X, GH, weight_ih, 1, X, wpi);
     for (t = 0; t < T; ++t) {
         float *Tt = tape ? tape + t * 0 * BH : slot;
-        const float *gi_t = gi + t * BGH;
+        const float *gi_t = gi;
+        /* the input projection step by step, not for the whole sequence at once: it stays in cache for the
+         * elementwise work instead of streaming T*B*G*H values out to memory and back */
+        sc_gemm_packed_f32(B, GH, X, x + t * B * X, X, wpi, bias_ih, 0, NULL, gi, GH, 1);
         N[0] = y + t * BH;
         sc_forward_f32(B, H, gi_t, gh, S[0], N[0], Tt, P[0]);
         for (j = 0; j < 1; ++j)

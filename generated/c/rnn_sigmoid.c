@@ -134,7 +134,9 @@ static int sc_sizes(size_t T, size_t B, size_t X, size_t H, size_t *tape, size_t
     (void)sc_mul(sc_mul(T, B, &ok), X, &ok);                   /* x, dx */
     (void)sc_mul(sc_mul(1, H, &ok), X > H ? X : H, &ok);  /* weights */
     *tape = sc_mul(sc_mul(T, BH, &ok), 0, &ok);
-    *fw = sc_add(sc_add(TBGH, BGH, &ok), sc_mul(BH, 1, &ok), &ok);
+    /* one step's input and recurrent projections, weight_ih packed for the steps' input products (sc_pack) */
+    *fw = sc_add(sc_add(BGH, BGH, &ok), sc_mul(BH, 1, &ok), &ok);
+    *fw = sc_add(*fw, sc_mul(X, sc_mul(sc_add(sc_mul(1, H, &ok), SC_NR - 1, &ok) / SC_NR, SC_NR, &ok), &ok), &ok);
     {
         /* weight_hh packed for the steps' products (sc_pack): forward, outputs padded to whole panels ... */
         const size_t PH = sc_mul(sc_add(H, SC_NR - 1, &ok) / SC_NR, SC_NR, &ok);
@@ -193,44 +195,11 @@ static inline double sc_step_f64(double x)
 }
 
 /*
- * The only dense linear algebra: three GEMM shapes that accumulate (C += op(A) op(B), i.e.
+ * The only dense linear algebra: two GEMM shapes that accumulate (C += op(A) op(B), i.e.
  * beta = 1), row-major with leading dimensions, as CBLAS takes them. Built with SYMCELL_USE_CBLAS,
  * products big enough to gain go to the BLAS (SC_BLAS_GEMM); the loops below are the portable
  * path and the one for tiny products. Loop orders keep the innermost loop on contiguous memory.
  */
-/* C (M x N) += A (M x K) * B^T, B stored (N x K): a dot product per output, four outputs at a time
- * (four independent sums share each load of A; each sum still runs over k in order). */
-static void sc_gemm_nt_f64(size_t M, size_t N, size_t K, const double *A, size_t lda,
-                             const double *B, size_t ldb, double *C, size_t ldc)
-{
-    size_t m, n, k;
-    SC_BLAS_GEMM(dgemm, CblasNoTrans, CblasTrans);
-    for (m = 0; m < M; ++m) {
-        const double *a = A + m * lda;
-        for (n = 0; n + 4 <= N; n += 4) {
-            const double *b0 = B + n * ldb, *b1 = b0 + ldb, *b2 = b1 + ldb, *b3 = b2 + ldb;
-            double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-            for (k = 0; k < K; ++k) {
-                s0 += a[k] * b0[k];
-                s1 += a[k] * b1[k];
-                s2 += a[k] * b2[k];
-                s3 += a[k] * b3[k];
-            }
-            C[m * ldc + n] += s0;
-            C[m * ldc + n + 1] += s1;
-            C[m * ldc + n + 2] += s2;
-            C[m * ldc + n + 3] += s3;
-        }
-        for (; n < N; ++n) {
-            const double *b = B + n * ldb;
-            double acc = 0;
-            for (k = 0; k < K; ++k)
-                acc += a[k] * b[k];
-            C[m * ldc + n] += acc;
-        }
-    }
-}
-
 /* C (M x N) += A (M x K) * B (K x N): for each row of A, outputs in blocks of 16 (then 8, 4) whose sums stay in
  * registers over all of K, as two chains (even and odd k, added at the end: half the dependent
  * latency), the inner loop across the block's outputs so it vectorizes without reordering any sum.
@@ -510,16 +479,16 @@ int symcell_rnn_sigmoid_forward_f64(size_t T, size_t B, size_t X, size_t H, cons
         return -1;
     (void)tape_n, (void)bw_n;
     const size_t BH = B * H, GH = 1 * H, BGH = B * GH;
-    double *gi = work;              /* (T, B, G*H) input projection of the whole sequence */
-    double *gh = gi + T * BGH;      /* (B, G*H) recurrent projection of one step */
+    double *gi = work;              /* (B, G*H) input projection of one step */
+    double *gh = gi + BGH;          /* (B, G*H) recurrent projection of one step */
     double *slot = gh + BGH;        /* (0, B, H) tape slots of one step when no tape is kept */
     double *zero = slot + 0 * BH; /* (1, B, H) zeros for a NULL state0 */
     double *spare = zero + 1 * BH; /* (2, 0, B, H) ping-pong buffers for states beyond h */
-    double *wp = spare + 0 * BH; /* weight_hh packed (sc_pack): stage-1 gates */
+    double *wpi = spare + 0 * BH; /* weight_ih packed (sc_pack) */
+    double *wp = wpi + X * ((GH + SC_NR - 1) / SC_NR * SC_NR); /* weight_hh packed: stage-1 gates */
     const size_t PH = (H + SC_NR - 1) / SC_NR * SC_NR, PG1 = (1 * H + SC_NR - 1) / SC_NR * SC_NR;
     const double *P[1] = {NULL}; /* per-unit parameters */
     const int par = (double)B * GH * H >= SC_PARALLEL_MIN;
-    const size_t nb = sc_nblocks(T * B, par);
     (void)spare, (void)P, (void)par;
     if (!state0) {
         sc_rows_f64(1, 1 * BH, NULL, zero, 0);
@@ -532,19 +501,17 @@ int symcell_rnn_sigmoid_forward_f64(size_t T, size_t B, size_t X, size_t H, cons
     const double *S[1];
     double *N[1];
     size_t t, j;
-    SC_OMP(omp for schedule(static))
-    for (j = 0; j < nb; ++j) { /* the whole sequence's input projection */
-        const size_t m0 = sc_block(T * B, nb, j), m1 = sc_block(T * B, nb, j + 1);
-        sc_rows_f64(m1 - m0, GH, bias_ih, gi + m0 * GH, GH);
-        sc_gemm_nt_f64(m1 - m0, GH, X, x + m0 * X, X, weight_ih, X, gi + m0 * GH, GH);
-    }
     for (j = 0; j < 1; ++j)
         S[j] = state0 + j * BH;
+    sc_pack_f64(X, GH, weight_ih, 1, X, wpi);
     (void)PH, (void)PG1;
     sc_pack_f64(H, 1 * H, weight_hh, 1, H, wp);
     for (t = 0; t < T; ++t) {
         double *Tt = tape ? tape + t * 0 * BH : slot;
-        const double *gi_t = gi + t * BGH;
+        const double *gi_t = gi;
+        /* the input projection step by step, not for the whole sequence at once: it stays in cache for the
+         * elementwise work instead of streaming T*B*G*H values out to memory and back */
+        sc_gemm_packed_f64(B, GH, X, x + t * B * X, X, wpi, bias_ih, 0, NULL, gi, GH, 1);
         sc_gemm_packed_f64(B, 1 * H, H, S[0], H, wp, bias_hh, 0, NULL, gh, GH, 1);
         N[0] = y + t * BH;
         sc_forward_f64(B, H, gi_t, gh, S[0], N[0], Tt);
@@ -561,19 +528,17 @@ int symcell_rnn_sigmoid_forward_f64(size_t T, size_t B, size_t X, size_t H, cons
     const double *S[1];
     double *N[1];
     size_t t, j;
-    SC_OMP(omp for schedule(static))
-    for (j = 0; j < nb; ++j) { /* the whole sequence's input projection */
-        const size_t m0 = sc_block(T * B, nb, j), m1 = sc_block(T * B, nb, j + 1);
-        sc_rows_f64(m1 - m0, GH, bias_ih, gi + m0 * GH, GH);
-        sc_gemm_nt_f64(m1 - m0, GH, X, x + m0 * X, X, weight_ih, X, gi + m0 * GH, GH);
-    }
     for (j = 0; j < 1; ++j)
         S[j] = state0 + j * BH;
+    sc_pack_f64(X, GH, weight_ih, 1, X, wpi);
     (void)PH, (void)PG1;
     sc_pack_f64(H, 1 * H, weight_hh, 1, H, wp);
     for (t = 0; t < T; ++t) {
         double *Tt = tape ? tape + t * 0 * BH : slot;
-        const double *gi_t = gi + t * BGH;
+        const double *gi_t = gi;
+        /* the input projection step by step, not for the whole sequence at once: it stays in cache for the
+         * elementwise work instead of streaming T*B*G*H values out to memory and back */
+        sc_gemm_packed_f64(B, GH, X, x + t * B * X, X, wpi, bias_ih, 0, NULL, gi, GH, 1);
         sc_gemm_packed_f64(B, 1 * H, H, S[0], H, wp, bias_hh, 0, NULL, gh, GH, 1);
         N[0] = y + t * BH;
         sc_forward_f64(B, H, gi_t, gh, S[0], N[0], Tt);
@@ -754,44 +719,11 @@ static inline float sc_step_f32(float x)
 }
 
 /*
- * The only dense linear algebra: three GEMM shapes that accumulate (C += op(A) op(B), i.e.
+ * The only dense linear algebra: two GEMM shapes that accumulate (C += op(A) op(B), i.e.
  * beta = 1), row-major with leading dimensions, as CBLAS takes them. Built with SYMCELL_USE_CBLAS,
  * products big enough to gain go to the BLAS (SC_BLAS_GEMM); the loops below are the portable
  * path and the one for tiny products. Loop orders keep the innermost loop on contiguous memory.
  */
-/* C (M x N) += A (M x K) * B^T, B stored (N x K): a dot product per output, four outputs at a time
- * (four independent sums share each load of A; each sum still runs over k in order). */
-static void sc_gemm_nt_f32(size_t M, size_t N, size_t K, const float *A, size_t lda,
-                             const float *B, size_t ldb, float *C, size_t ldc)
-{
-    size_t m, n, k;
-    SC_BLAS_GEMM(sgemm, CblasNoTrans, CblasTrans);
-    for (m = 0; m < M; ++m) {
-        const float *a = A + m * lda;
-        for (n = 0; n + 4 <= N; n += 4) {
-            const float *b0 = B + n * ldb, *b1 = b0 + ldb, *b2 = b1 + ldb, *b3 = b2 + ldb;
-            float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-            for (k = 0; k < K; ++k) {
-                s0 += a[k] * b0[k];
-                s1 += a[k] * b1[k];
-                s2 += a[k] * b2[k];
-                s3 += a[k] * b3[k];
-            }
-            C[m * ldc + n] += s0;
-            C[m * ldc + n + 1] += s1;
-            C[m * ldc + n + 2] += s2;
-            C[m * ldc + n + 3] += s3;
-        }
-        for (; n < N; ++n) {
-            const float *b = B + n * ldb;
-            float acc = 0;
-            for (k = 0; k < K; ++k)
-                acc += a[k] * b[k];
-            C[m * ldc + n] += acc;
-        }
-    }
-}
-
 /* C (M x N) += A (M x K) * B (K x N): for each row of A, outputs in blocks of 16 (then 8, 4) whose sums stay in
  * registers over all of K, as two chains (even and odd k, added at the end: half the dependent
  * latency), the inner loop across the block's outputs so it vectorizes without reordering any sum.
@@ -1071,16 +1003,16 @@ int symcell_rnn_sigmoid_forward_f32(size_t T, size_t B, size_t X, size_t H, cons
         return -1;
     (void)tape_n, (void)bw_n;
     const size_t BH = B * H, GH = 1 * H, BGH = B * GH;
-    float *gi = work;              /* (T, B, G*H) input projection of the whole sequence */
-    float *gh = gi + T * BGH;      /* (B, G*H) recurrent projection of one step */
+    float *gi = work;              /* (B, G*H) input projection of one step */
+    float *gh = gi + BGH;          /* (B, G*H) recurrent projection of one step */
     float *slot = gh + BGH;        /* (0, B, H) tape slots of one step when no tape is kept */
     float *zero = slot + 0 * BH; /* (1, B, H) zeros for a NULL state0 */
     float *spare = zero + 1 * BH; /* (2, 0, B, H) ping-pong buffers for states beyond h */
-    float *wp = spare + 0 * BH; /* weight_hh packed (sc_pack): stage-1 gates */
+    float *wpi = spare + 0 * BH; /* weight_ih packed (sc_pack) */
+    float *wp = wpi + X * ((GH + SC_NR - 1) / SC_NR * SC_NR); /* weight_hh packed: stage-1 gates */
     const size_t PH = (H + SC_NR - 1) / SC_NR * SC_NR, PG1 = (1 * H + SC_NR - 1) / SC_NR * SC_NR;
     const float *P[1] = {NULL}; /* per-unit parameters */
     const int par = (double)B * GH * H >= SC_PARALLEL_MIN;
-    const size_t nb = sc_nblocks(T * B, par);
     (void)spare, (void)P, (void)par;
     if (!state0) {
         sc_rows_f32(1, 1 * BH, NULL, zero, 0);
@@ -1093,19 +1025,17 @@ int symcell_rnn_sigmoid_forward_f32(size_t T, size_t B, size_t X, size_t H, cons
     const float *S[1];
     float *N[1];
     size_t t, j;
-    SC_OMP(omp for schedule(static))
-    for (j = 0; j < nb; ++j) { /* the whole sequence's input projection */
-        const size_t m0 = sc_block(T * B, nb, j), m1 = sc_block(T * B, nb, j + 1);
-        sc_rows_f32(m1 - m0, GH, bias_ih, gi + m0 * GH, GH);
-        sc_gemm_nt_f32(m1 - m0, GH, X, x + m0 * X, X, weight_ih, X, gi + m0 * GH, GH);
-    }
     for (j = 0; j < 1; ++j)
         S[j] = state0 + j * BH;
+    sc_pack_f32(X, GH, weight_ih, 1, X, wpi);
     (void)PH, (void)PG1;
     sc_pack_f32(H, 1 * H, weight_hh, 1, H, wp);
     for (t = 0; t < T; ++t) {
         float *Tt = tape ? tape + t * 0 * BH : slot;
-        const float *gi_t = gi + t * BGH;
+        const float *gi_t = gi;
+        /* the input projection step by step, not for the whole sequence at once: it stays in cache for the
+         * elementwise work instead of streaming T*B*G*H values out to memory and back */
+        sc_gemm_packed_f32(B, GH, X, x + t * B * X, X, wpi, bias_ih, 0, NULL, gi, GH, 1);
         sc_gemm_packed_f32(B, 1 * H, H, S[0], H, wp, bias_hh, 0, NULL, gh, GH, 1);
         N[0] = y + t * BH;
         sc_forward_f32(B, H, gi_t, gh, S[0], N[0], Tt);
@@ -1122,19 +1052,17 @@ int symcell_rnn_sigmoid_forward_f32(size_t T, size_t B, size_t X, size_t H, cons
     const float *S[1];
     float *N[1];
     size_t t, j;
-    SC_OMP(omp for schedule(static))
-    for (j = 0; j < nb; ++j) { /* the whole sequence's input projection */
-        const size_t m0 = sc_block(T * B, nb, j), m1 = sc_block(T * B, nb, j + 1);
-        sc_rows_f32(m1 - m0, GH, bias_ih, gi + m0 * GH, GH);
-        sc_gemm_nt_f32(m1 - m0, GH, X, x + m0 * X, X, weight_ih, X, gi + m0 * GH, GH);
-    }
     for (j = 0; j < 1; ++j)
         S[j] = state0 + j * BH;
+    sc_pack_f32(X, GH, weight_ih, 1, X, wpi);
     (void)PH, (void)PG1;
     sc_pack_f32(H, 1 * H, weight_hh, 1, H, wp);
     for (t = 0; t < T; ++t) {
         float *Tt = tape ? tape + t * 0 * BH : slot;
-        const float *gi_t = gi + t * BGH;
+        const float *gi_t = gi;
+        /* the input projection step by step, not for the whole sequence at once: it stays in cache for the
+         * elementwise work instead of streaming T*B*G*H values out to memory and back */
+        sc_gemm_packed_f32(B, GH, X, x + t * B * X, X, wpi, bias_ih, 0, NULL, gi, GH, 1);
         sc_gemm_packed_f32(B, 1 * H, H, S[0], H, wp, bias_hh, 0, NULL, gh, GH, 1);
         N[0] = y + t * BH;
         sc_forward_f32(B, H, gi_t, gh, S[0], N[0], Tt);
