@@ -68,7 +68,6 @@
  * order, so results do not depend on the thread count. Without OpenMP the pragmas vanish. Steps with
  * fewer multiply-adds than SC_PARALLEL_MIN stay on one thread: a barrier would cost more than it saves. */
 #ifdef _OPENMP
-#include <omp.h>
 #define SC_OMP(x) _Pragma(#x)
 #else
 #define SC_OMP(x)
@@ -96,20 +95,6 @@ static size_t sc_nblocks(size_t n, int par)
     while (par && nb * 2 <= SC_BLOCKS && nb * 2 * SC_BLOCK_ROWS <= n)
         nb *= 2;
     return nb;
-}
-
-/* 1 when each thread of the team computes, in the products, exactly the units its elementwise work reads
- * and writes (whole panels per gate, unit blocks shared evenly: both static splits then give thread t the
- * same unit blocks), so no barrier is needed between a product and the elementwise work on its result. */
-static int sc_aligned(size_t H)
-{
-#ifdef _OPENMP
-    const size_t nt = (size_t)omp_get_num_threads();
-    return H % SC_NR == 0 && (H / SC_NR) % nt == 0;
-#else
-    (void)H;
-    return 1;
-#endif
 }
 
 /* The first row of block j when n rows are split into nb blocks of nearly equal size. */
@@ -331,11 +316,10 @@ static void sc_gemm_packed_f64(size_t M, size_t N, size_t K, const double *restr
     const size_t np = (N + SC_NR - 1) / SC_NR;
     /* With N = groups gates of whole panels each, the panels are visited unit block by unit block (every
      * gate's panel of units 0-31, then of 32-63, ...), so a team's static split gives each thread the
-     * panels of the units its elementwise work then reads (no barrier between them: see sc_aligned); the
-     * order of work only, never of a sum. */
+     * panels of the units its elementwise work then reads; the order of work only, never of a sum. */
     const size_t per = groups > 1 && N % groups == 0 && (N / groups) % SC_NR == 0 ? N / groups / SC_NR : 0;
     size_t q, m, k, k0, i, l;
-    SC_OMP(omp for schedule(static) nowait) /* no barrier after: the caller puts one where it is needed */
+    SC_OMP(omp for schedule(static))
     for (q = 0; q < np; ++q) {
         const size_t p = per ? (q % groups) * per + q / groups : q;
         const double *restrict w = Bp + p * K * SC_NR;
@@ -515,7 +499,6 @@ int symcell_indrnn_forward_f64(size_t T, size_t B, size_t X, size_t H, const dou
     const double *S[1];
     double *N[1];
     size_t t, j;
-    const int aligned = sc_aligned(H);
     for (j = 0; j < 1; ++j)
         S[j] = state0 + j * BH;
     sc_pack_f64(X, GH, weight_ih, 1, X, wpi);
@@ -525,9 +508,6 @@ int symcell_indrnn_forward_f64(size_t T, size_t B, size_t X, size_t H, const dou
         /* the input projection step by step, not for the whole sequence at once: it stays in cache for the
          * elementwise work instead of streaming T*B*G*H values out to memory and back */
         sc_gemm_packed_f64(B, GH, X, x + t * B * X, X, wpi, bias_ih, 0, NULL, gi, GH, 1);
-        if (!aligned) {
-            SC_OMP(omp barrier)
-        }
         N[0] = y + t * BH;
         sc_forward_f64(B, H, gi_t, gh, S[0], N[0], Tt, P[0]);
         for (j = 0; j < 1; ++j)
@@ -543,7 +523,6 @@ int symcell_indrnn_forward_f64(size_t T, size_t B, size_t X, size_t H, const dou
     const double *S[1];
     double *N[1];
     size_t t, j;
-    const int aligned = sc_aligned(H);
     for (j = 0; j < 1; ++j)
         S[j] = state0 + j * BH;
     sc_pack_f64(X, GH, weight_ih, 1, X, wpi);
@@ -553,9 +532,6 @@ int symcell_indrnn_forward_f64(size_t T, size_t B, size_t X, size_t H, const dou
         /* the input projection step by step, not for the whole sequence at once: it stays in cache for the
          * elementwise work instead of streaming T*B*G*H values out to memory and back */
         sc_gemm_packed_f64(B, GH, X, x + t * B * X, X, wpi, bias_ih, 0, NULL, gi, GH, 1);
-        if (!aligned) {
-            SC_OMP(omp barrier)
-        }
         N[0] = y + t * BH;
         sc_forward_f64(B, H, gi_t, gh, S[0], N[0], Tt, P[0]);
         for (j = 0; j < 1; ++j)
@@ -607,9 +583,7 @@ int symcell_indrnn_backward_f64(size_t T, size_t B, size_t X, size_t H, const do
         {
     const double *S[1], *N[1];
     double *Dc = D, *Dn = DS; /* the gradient w.r.t. the state after step t, and before it; swapped each step */
-    const int aligned = sc_aligned(H);
     size_t t;
-    (void)aligned;
     for (t = T; t-- > 0;) {
         const double *Tt = tape ? tape + t * 0 * BH : NULL;
         double *dgi_t = dgi + t * BGH, *dgh_t = dgh + t * BGH;
@@ -625,7 +599,6 @@ int symcell_indrnn_backward_f64(size_t T, size_t B, size_t X, size_t H, const do
             Dn = swap;
         }
     }
-    SC_OMP(omp barrier) /* the whole-sequence products read every thread's gradients */
     /* the whole-sequence products, in row blocks shared among the threads */
     SC_OMP(omp for schedule(static) nowait)
     for (t = 0; t < nbm; ++t) {
@@ -648,9 +621,7 @@ int symcell_indrnn_backward_f64(size_t T, size_t B, size_t X, size_t H, const do
     {
     const double *S[1], *N[1];
     double *Dc = D, *Dn = DS; /* the gradient w.r.t. the state after step t, and before it; swapped each step */
-    const int aligned = sc_aligned(H);
     size_t t;
-    (void)aligned;
     for (t = T; t-- > 0;) {
         const double *Tt = tape ? tape + t * 0 * BH : NULL;
         double *dgi_t = dgi + t * BGH, *dgh_t = dgh + t * BGH;
@@ -666,7 +637,6 @@ int symcell_indrnn_backward_f64(size_t T, size_t B, size_t X, size_t H, const do
             Dn = swap;
         }
     }
-    SC_OMP(omp barrier) /* the whole-sequence products read every thread's gradients */
     /* the whole-sequence products, in row blocks shared among the threads */
     SC_OMP(omp for schedule(static) nowait)
     for (t = 0; t < nbm; ++t) {
@@ -856,11 +826,10 @@ static void sc_gemm_packed_f32(size_t M, size_t N, size_t K, const float *restri
     const size_t np = (N + SC_NR - 1) / SC_NR;
     /* With N = groups gates of whole panels each, the panels are visited unit block by unit block (every
      * gate's panel of units 0-31, then of 32-63, ...), so a team's static split gives each thread the
-     * panels of the units its elementwise work then reads (no barrier between them: see sc_aligned); the
-     * order of work only, never of a sum. */
+     * panels of the units its elementwise work then reads; the order of work only, never of a sum. */
     const size_t per = groups > 1 && N % groups == 0 && (N / groups) % SC_NR == 0 ? N / groups / SC_NR : 0;
     size_t q, m, k, k0, i, l;
-    SC_OMP(omp for schedule(static) nowait) /* no barrier after: the caller puts one where it is needed */
+    SC_OMP(omp for schedule(static))
     for (q = 0; q < np; ++q) {
         const size_t p = per ? (q % groups) * per + q / groups : q;
         const float *restrict w = Bp + p * K * SC_NR;
@@ -1040,7 +1009,6 @@ int symcell_indrnn_forward_f32(size_t T, size_t B, size_t X, size_t H, const flo
     const float *S[1];
     float *N[1];
     size_t t, j;
-    const int aligned = sc_aligned(H);
     for (j = 0; j < 1; ++j)
         S[j] = state0 + j * BH;
     sc_pack_f32(X, GH, weight_ih, 1, X, wpi);
@@ -1050,9 +1018,6 @@ int symcell_indrnn_forward_f32(size_t T, size_t B, size_t X, size_t H, const flo
         /* the input projection step by step, not for the whole sequence at once: it stays in cache for the
          * elementwise work instead of streaming T*B*G*H values out to memory and back */
         sc_gemm_packed_f32(B, GH, X, x + t * B * X, X, wpi, bias_ih, 0, NULL, gi, GH, 1);
-        if (!aligned) {
-            SC_OMP(omp barrier)
-        }
         N[0] = y + t * BH;
         sc_forward_f32(B, H, gi_t, gh, S[0], N[0], Tt, P[0]);
         for (j = 0; j < 1; ++j)
@@ -1068,7 +1033,6 @@ int symcell_indrnn_forward_f32(size_t T, size_t B, size_t X, size_t H, const flo
     const float *S[1];
     float *N[1];
     size_t t, j;
-    const int aligned = sc_aligned(H);
     for (j = 0; j < 1; ++j)
         S[j] = state0 + j * BH;
     sc_pack_f32(X, GH, weight_ih, 1, X, wpi);
@@ -1078,9 +1042,6 @@ int symcell_indrnn_forward_f32(size_t T, size_t B, size_t X, size_t H, const flo
         /* the input projection step by step, not for the whole sequence at once: it stays in cache for the
          * elementwise work instead of streaming T*B*G*H values out to memory and back */
         sc_gemm_packed_f32(B, GH, X, x + t * B * X, X, wpi, bias_ih, 0, NULL, gi, GH, 1);
-        if (!aligned) {
-            SC_OMP(omp barrier)
-        }
         N[0] = y + t * BH;
         sc_forward_f32(B, H, gi_t, gh, S[0], N[0], Tt, P[0]);
         for (j = 0; j < 1; ++j)
@@ -1132,9 +1093,7 @@ int symcell_indrnn_backward_f32(size_t T, size_t B, size_t X, size_t H, const fl
         {
     const float *S[1], *N[1];
     float *Dc = D, *Dn = DS; /* the gradient w.r.t. the state after step t, and before it; swapped each step */
-    const int aligned = sc_aligned(H);
     size_t t;
-    (void)aligned;
     for (t = T; t-- > 0;) {
         const float *Tt = tape ? tape + t * 0 * BH : NULL;
         float *dgi_t = dgi + t * BGH, *dgh_t = dgh + t * BGH;
@@ -1150,7 +1109,6 @@ int symcell_indrnn_backward_f32(size_t T, size_t B, size_t X, size_t H, const fl
             Dn = swap;
         }
     }
-    SC_OMP(omp barrier) /* the whole-sequence products read every thread's gradients */
     /* the whole-sequence products, in row blocks shared among the threads */
     SC_OMP(omp for schedule(static) nowait)
     for (t = 0; t < nbm; ++t) {
@@ -1173,9 +1131,7 @@ int symcell_indrnn_backward_f32(size_t T, size_t B, size_t X, size_t H, const fl
     {
     const float *S[1], *N[1];
     float *Dc = D, *Dn = DS; /* the gradient w.r.t. the state after step t, and before it; swapped each step */
-    const int aligned = sc_aligned(H);
     size_t t;
-    (void)aligned;
     for (t = T; t-- > 0;) {
         const float *Tt = tape ? tape + t * 0 * BH : NULL;
         float *dgi_t = dgi + t * BGH, *dgh_t = dgh + t * BGH;
@@ -1191,7 +1147,6 @@ int symcell_indrnn_backward_f32(size_t T, size_t B, size_t X, size_t H, const fl
             Dn = swap;
         }
     }
-    SC_OMP(omp barrier) /* the whole-sequence products read every thread's gradients */
     /* the whole-sequence products, in row blocks shared among the threads */
     SC_OMP(omp for schedule(static) nowait)
     for (t = 0; t < nbm; ++t) {

@@ -68,7 +68,6 @@
  * order, so results do not depend on the thread count. Without OpenMP the pragmas vanish. Steps with
  * fewer multiply-adds than SC_PARALLEL_MIN stay on one thread: a barrier would cost more than it saves. */
 #ifdef _OPENMP
-#include <omp.h>
 #define SC_OMP(x) _Pragma(#x)
 #else
 #define SC_OMP(x)
@@ -96,20 +95,6 @@ static size_t sc_nblocks(size_t n, int par)
     while (par && nb * 2 <= SC_BLOCKS && nb * 2 * SC_BLOCK_ROWS <= n)
         nb *= 2;
     return nb;
-}
-
-/* 1 when each thread of the team computes, in the products, exactly the units its elementwise work reads
- * and writes (whole panels per gate, unit blocks shared evenly: both static splits then give thread t the
- * same unit blocks), so no barrier is needed between a product and the elementwise work on its result. */
-static int sc_aligned(size_t H)
-{
-#ifdef _OPENMP
-    const size_t nt = (size_t)omp_get_num_threads();
-    return H % SC_NR == 0 && (H / SC_NR) % nt == 0;
-#else
-    (void)H;
-    return 1;
-#endif
 }
 
 /* The first row of block j when n rows are split into nb blocks of nearly equal size. */
@@ -339,11 +324,10 @@ static void sc_gemm_packed_f64(size_t M, size_t N, size_t K, const double *restr
     const size_t np = (N + SC_NR - 1) / SC_NR;
     /* With N = groups gates of whole panels each, the panels are visited unit block by unit block (every
      * gate's panel of units 0-31, then of 32-63, ...), so a team's static split gives each thread the
-     * panels of the units its elementwise work then reads (no barrier between them: see sc_aligned); the
-     * order of work only, never of a sum. */
+     * panels of the units its elementwise work then reads; the order of work only, never of a sum. */
     const size_t per = groups > 1 && N % groups == 0 && (N / groups) % SC_NR == 0 ? N / groups / SC_NR : 0;
     size_t q, m, k, k0, i, l;
-    SC_OMP(omp for schedule(static) nowait) /* no barrier after: the caller puts one where it is needed */
+    SC_OMP(omp for schedule(static))
     for (q = 0; q < np; ++q) {
         const size_t p = per ? (q % groups) * per + q / groups : q;
         const double *restrict w = Bp + p * K * SC_NR;
@@ -517,7 +501,6 @@ int symcell_rnn_tanh_forward_f64(size_t T, size_t B, size_t X, size_t H, const d
     const double *S[1];
     double *N[1];
     size_t t, j;
-    const int aligned = sc_aligned(H);
     for (j = 0; j < 1; ++j)
         S[j] = state0 + j * BH;
     sc_pack_f64(X, GH, weight_ih, 1, X, wpi);
@@ -530,9 +513,6 @@ int symcell_rnn_tanh_forward_f64(size_t T, size_t B, size_t X, size_t H, const d
          * elementwise work instead of streaming T*B*G*H values out to memory and back */
         sc_gemm_packed_f64(B, GH, X, x + t * B * X, X, wpi, bias_ih, 0, NULL, gi, GH, 1);
         sc_gemm_packed_f64(B, 1 * H, H, S[0], H, wp, bias_hh, 0, NULL, gh, GH, 1);
-        if (!aligned) {
-            SC_OMP(omp barrier)
-        }
         N[0] = y + t * BH;
         sc_forward_f64(B, H, gi_t, gh, S[0], N[0], Tt);
         for (j = 0; j < 1; ++j)
@@ -548,7 +528,6 @@ int symcell_rnn_tanh_forward_f64(size_t T, size_t B, size_t X, size_t H, const d
     const double *S[1];
     double *N[1];
     size_t t, j;
-    const int aligned = sc_aligned(H);
     for (j = 0; j < 1; ++j)
         S[j] = state0 + j * BH;
     sc_pack_f64(X, GH, weight_ih, 1, X, wpi);
@@ -561,9 +540,6 @@ int symcell_rnn_tanh_forward_f64(size_t T, size_t B, size_t X, size_t H, const d
          * elementwise work instead of streaming T*B*G*H values out to memory and back */
         sc_gemm_packed_f64(B, GH, X, x + t * B * X, X, wpi, bias_ih, 0, NULL, gi, GH, 1);
         sc_gemm_packed_f64(B, 1 * H, H, S[0], H, wp, bias_hh, 0, NULL, gh, GH, 1);
-        if (!aligned) {
-            SC_OMP(omp barrier)
-        }
         N[0] = y + t * BH;
         sc_forward_f64(B, H, gi_t, gh, S[0], N[0], Tt);
         for (j = 0; j < 1; ++j)
@@ -617,9 +593,7 @@ int symcell_rnn_tanh_backward_f64(size_t T, size_t B, size_t X, size_t H, const 
         {
     const double *S[1], *N[1];
     double *Dc = D, *Dn = DS; /* the gradient w.r.t. the state after step t, and before it; swapped each step */
-    const int aligned = sc_aligned(H);
     size_t t;
-    (void)aligned;
     sc_pack_f64(1 * H, H, weight_hh, H, 1, wp);
     for (t = T; t-- > 0;) {
         const double *Tt = tape ? tape + t * 0 * BH : NULL;
@@ -629,16 +603,12 @@ int symcell_rnn_tanh_backward_f64(size_t T, size_t B, size_t X, size_t H, const 
         sc_backward_f64(B, H, Dc, DM, S[0], N[0], Tt, dgi_t, dgh_t, Dn);
         /* h's gradient before step t gains dgh W and step t-1's output gradient */
         sc_gemm_packed_f64(B, H, 1 * H, dgh_t, GH, wp, NULL, 1, t ? dy + (t - 1) * BH : NULL, Dn, H, 1);
-        if (!aligned) { /* else the next step's elementwise work reads only what this thread wrote */
-            SC_OMP(omp barrier)
-        }
         {
             double *swap = Dc;
             Dc = Dn;
             Dn = swap;
         }
     }
-    SC_OMP(omp barrier) /* the whole-sequence products read every thread's gradients */
     /* the whole-sequence products, in row blocks shared among the threads */
     SC_OMP(omp for schedule(static) nowait)
     for (t = 0; t < nbm; ++t) {
@@ -667,9 +637,7 @@ int symcell_rnn_tanh_backward_f64(size_t T, size_t B, size_t X, size_t H, const 
     {
     const double *S[1], *N[1];
     double *Dc = D, *Dn = DS; /* the gradient w.r.t. the state after step t, and before it; swapped each step */
-    const int aligned = sc_aligned(H);
     size_t t;
-    (void)aligned;
     sc_pack_f64(1 * H, H, weight_hh, H, 1, wp);
     for (t = T; t-- > 0;) {
         const double *Tt = tape ? tape + t * 0 * BH : NULL;
@@ -679,16 +647,12 @@ int symcell_rnn_tanh_backward_f64(size_t T, size_t B, size_t X, size_t H, const 
         sc_backward_f64(B, H, Dc, DM, S[0], N[0], Tt, dgi_t, dgh_t, Dn);
         /* h's gradient before step t gains dgh W and step t-1's output gradient */
         sc_gemm_packed_f64(B, H, 1 * H, dgh_t, GH, wp, NULL, 1, t ? dy + (t - 1) * BH : NULL, Dn, H, 1);
-        if (!aligned) { /* else the next step's elementwise work reads only what this thread wrote */
-            SC_OMP(omp barrier)
-        }
         {
             double *swap = Dc;
             Dc = Dn;
             Dn = swap;
         }
     }
-    SC_OMP(omp barrier) /* the whole-sequence products read every thread's gradients */
     /* the whole-sequence products, in row blocks shared among the threads */
     SC_OMP(omp for schedule(static) nowait)
     for (t = 0; t < nbm; ++t) {
@@ -884,11 +848,10 @@ static void sc_gemm_packed_f32(size_t M, size_t N, size_t K, const float *restri
     const size_t np = (N + SC_NR - 1) / SC_NR;
     /* With N = groups gates of whole panels each, the panels are visited unit block by unit block (every
      * gate's panel of units 0-31, then of 32-63, ...), so a team's static split gives each thread the
-     * panels of the units its elementwise work then reads (no barrier between them: see sc_aligned); the
-     * order of work only, never of a sum. */
+     * panels of the units its elementwise work then reads; the order of work only, never of a sum. */
     const size_t per = groups > 1 && N % groups == 0 && (N / groups) % SC_NR == 0 ? N / groups / SC_NR : 0;
     size_t q, m, k, k0, i, l;
-    SC_OMP(omp for schedule(static) nowait) /* no barrier after: the caller puts one where it is needed */
+    SC_OMP(omp for schedule(static))
     for (q = 0; q < np; ++q) {
         const size_t p = per ? (q % groups) * per + q / groups : q;
         const float *restrict w = Bp + p * K * SC_NR;
@@ -1062,7 +1025,6 @@ int symcell_rnn_tanh_forward_f32(size_t T, size_t B, size_t X, size_t H, const f
     const float *S[1];
     float *N[1];
     size_t t, j;
-    const int aligned = sc_aligned(H);
     for (j = 0; j < 1; ++j)
         S[j] = state0 + j * BH;
     sc_pack_f32(X, GH, weight_ih, 1, X, wpi);
@@ -1075,9 +1037,6 @@ int symcell_rnn_tanh_forward_f32(size_t T, size_t B, size_t X, size_t H, const f
          * elementwise work instead of streaming T*B*G*H values out to memory and back */
         sc_gemm_packed_f32(B, GH, X, x + t * B * X, X, wpi, bias_ih, 0, NULL, gi, GH, 1);
         sc_gemm_packed_f32(B, 1 * H, H, S[0], H, wp, bias_hh, 0, NULL, gh, GH, 1);
-        if (!aligned) {
-            SC_OMP(omp barrier)
-        }
         N[0] = y + t * BH;
         sc_forward_f32(B, H, gi_t, gh, S[0], N[0], Tt);
         for (j = 0; j < 1; ++j)
@@ -1093,7 +1052,6 @@ int symcell_rnn_tanh_forward_f32(size_t T, size_t B, size_t X, size_t H, const f
     const float *S[1];
     float *N[1];
     size_t t, j;
-    const int aligned = sc_aligned(H);
     for (j = 0; j < 1; ++j)
         S[j] = state0 + j * BH;
     sc_pack_f32(X, GH, weight_ih, 1, X, wpi);
@@ -1106,9 +1064,6 @@ int symcell_rnn_tanh_forward_f32(size_t T, size_t B, size_t X, size_t H, const f
          * elementwise work instead of streaming T*B*G*H values out to memory and back */
         sc_gemm_packed_f32(B, GH, X, x + t * B * X, X, wpi, bias_ih, 0, NULL, gi, GH, 1);
         sc_gemm_packed_f32(B, 1 * H, H, S[0], H, wp, bias_hh, 0, NULL, gh, GH, 1);
-        if (!aligned) {
-            SC_OMP(omp barrier)
-        }
         N[0] = y + t * BH;
         sc_forward_f32(B, H, gi_t, gh, S[0], N[0], Tt);
         for (j = 0; j < 1; ++j)
@@ -1162,9 +1117,7 @@ int symcell_rnn_tanh_backward_f32(size_t T, size_t B, size_t X, size_t H, const 
         {
     const float *S[1], *N[1];
     float *Dc = D, *Dn = DS; /* the gradient w.r.t. the state after step t, and before it; swapped each step */
-    const int aligned = sc_aligned(H);
     size_t t;
-    (void)aligned;
     sc_pack_f32(1 * H, H, weight_hh, H, 1, wp);
     for (t = T; t-- > 0;) {
         const float *Tt = tape ? tape + t * 0 * BH : NULL;
@@ -1174,16 +1127,12 @@ int symcell_rnn_tanh_backward_f32(size_t T, size_t B, size_t X, size_t H, const 
         sc_backward_f32(B, H, Dc, DM, S[0], N[0], Tt, dgi_t, dgh_t, Dn);
         /* h's gradient before step t gains dgh W and step t-1's output gradient */
         sc_gemm_packed_f32(B, H, 1 * H, dgh_t, GH, wp, NULL, 1, t ? dy + (t - 1) * BH : NULL, Dn, H, 1);
-        if (!aligned) { /* else the next step's elementwise work reads only what this thread wrote */
-            SC_OMP(omp barrier)
-        }
         {
             float *swap = Dc;
             Dc = Dn;
             Dn = swap;
         }
     }
-    SC_OMP(omp barrier) /* the whole-sequence products read every thread's gradients */
     /* the whole-sequence products, in row blocks shared among the threads */
     SC_OMP(omp for schedule(static) nowait)
     for (t = 0; t < nbm; ++t) {
@@ -1212,9 +1161,7 @@ int symcell_rnn_tanh_backward_f32(size_t T, size_t B, size_t X, size_t H, const 
     {
     const float *S[1], *N[1];
     float *Dc = D, *Dn = DS; /* the gradient w.r.t. the state after step t, and before it; swapped each step */
-    const int aligned = sc_aligned(H);
     size_t t;
-    (void)aligned;
     sc_pack_f32(1 * H, H, weight_hh, H, 1, wp);
     for (t = T; t-- > 0;) {
         const float *Tt = tape ? tape + t * 0 * BH : NULL;
@@ -1224,16 +1171,12 @@ int symcell_rnn_tanh_backward_f32(size_t T, size_t B, size_t X, size_t H, const 
         sc_backward_f32(B, H, Dc, DM, S[0], N[0], Tt, dgi_t, dgh_t, Dn);
         /* h's gradient before step t gains dgh W and step t-1's output gradient */
         sc_gemm_packed_f32(B, H, 1 * H, dgh_t, GH, wp, NULL, 1, t ? dy + (t - 1) * BH : NULL, Dn, H, 1);
-        if (!aligned) { /* else the next step's elementwise work reads only what this thread wrote */
-            SC_OMP(omp barrier)
-        }
         {
             float *swap = Dc;
             Dc = Dn;
             Dn = swap;
         }
     }
-    SC_OMP(omp barrier) /* the whole-sequence products read every thread's gradients */
     /* the whole-sequence products, in row blocks shared among the threads */
     SC_OMP(omp for schedule(static) nowait)
     for (t = 0; t < nbm; ++t) {
