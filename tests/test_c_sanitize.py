@@ -22,7 +22,7 @@ from codegen.c.api import grad_arg, param_arg
 from codegen.c.build import compiler
 from codegen.ir import lower
 from codegen.render import GENERATED
-from tests.support import CELLS
+from tests.support import CELLS, FORCE_THREADED
 
 SHAPES = [(3, 2, 3, 4), (1, 1, 1, 1), (5, 3, 1, 7)]
 
@@ -149,8 +149,7 @@ def driver() -> tuple[str, int]:
 
 # The OpenMP build with every threshold forced down, so these tiny shapes take the threaded path: whole
 # tiles and edges of the packed product (2 x 4 tiles, k in slices of 3), several row blocks, three threads.
-THREADED = ["-fopenmp", "-DSC_PARALLEL_MIN=1", "-DSC_BLOCKS=4", "-DSC_BLOCK_ROWS=2",
-            "-DSC_MR=2", "-DSC_NR=4", "-DSC_KC=3"]
+THREADED = ["-fopenmp", *FORCE_THREADED]
 
 
 @pytest.mark.parametrize("variant", ["serial", "threaded"])

@@ -18,10 +18,10 @@ import numpy
 import pytest
 
 from codegen.c.build import compiler, openmp
-from tests.support import CELLS
+from tests.support import CELLS, FORCE_THREADED
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FORCE = "-DSC_PARALLEL_MIN=1 -DSC_BLOCKS=4 -DSC_BLOCK_ROWS=2 -DSC_MR=2 -DSC_NR=4 -DSC_KC=3"
+FORCE = " ".join(FORCE_THREADED)
 SHAPES = [(4, 3, 2, 9), (2, 5, 3, 4)]
 
 SCRIPT = r"""

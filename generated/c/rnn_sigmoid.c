@@ -50,7 +50,7 @@
 #define SC_BLAS_GEMM(f, ta, tb) (void)0 /* portable build: the loops below */
 #endif
 
-/* Tile of each step's recurrent product (sc_gemm_packed): SC_MR batch rows x SC_NR outputs of sums in
+/* Tile of each step's products (sc_gemm_packed): SC_MR batch rows x SC_NR outputs of sums in
  * registers. 8 x 32 measured best among 4-16 x 16-64 for float and double, with AVX-512 and AVX2. */
 #ifndef SC_MR
 #define SC_MR 8
@@ -63,7 +63,7 @@
 #endif
 
 /* Built with OpenMP (-fopenmp; the loader does when the compiler has it), the time loops run on a team of
- * threads: each step's recurrent product split by output panels, the elementwise work by blocks of
+ * threads: each step's products split by output panels, the elementwise work by blocks of
  * SC_NR units, with a barrier between the phases. Every output is computed by one thread in the serial
  * order, so results do not depend on the thread count. Without OpenMP the pragmas vanish. Steps with
  * fewer multiply-adds than SC_PARALLEL_MIN stay on one thread: a barrier would cost more than it saves. */
@@ -75,7 +75,7 @@
 #ifndef SC_PARALLEL_MIN
 #define SC_PARALLEL_MIN 65536
 #endif
-/* The whole-sequence products (input projection, dx, weight gradients) are split into row blocks shared
+/* The backward's whole-sequence products (dx, weight gradients) are split into row blocks shared
  * among the threads, each block one BLAS (or loop) call: one pool of threads in all. (A multi-threaded
  * BLAS inside the team would oversubscribe the cores: the loader sets its BLAS to one thread when it
  * builds with OpenMP.) At most SC_BLOCKS blocks of at least SC_BLOCK_ROWS rows (thinner products waste
@@ -203,7 +203,7 @@ static inline double sc_step_f64(double x)
 /* C (M x N) += A (M x K) * B (K x N): for each row of A, outputs in blocks of 16 (then 8, 4) whose sums stay in
  * registers over all of K, as two chains (even and odd k, added at the end: half the dependent
  * latency), the inner loop across the block's outputs so it vectorizes without reordering any sum.
- * This is the per-step recurrent product at small batch, where a BLAS call costs more than it saves. */
+ * The portable path of the backward's dx (each time step's products go through sc_gemm_packed). */
 static void sc_gemm_nn_f64(size_t M, size_t N, size_t K, const double *A, size_t lda,
                              const double *B, size_t ldb, double *C, size_t ldc)
 {
@@ -313,10 +313,11 @@ static void sc_pack_f64(size_t K, size_t N, const double *W, size_t rs, size_t c
 }
 
 /* C (M x N) = C0 + A (M x K) * B, B packed by sc_pack_f64; C0 is C itself when acc is set, else the
- * row bias (N values), else 0; plus the matrix add (leading dimension ldc) when it is not NULL. This is each time step's recurrent product. Tiles of SC_MR x SC_NR outputs
- * keep their sums in registers over all of K (one FMA chain per output, k in order; SC_MR x SC_NR / vector
- * width independent chains hide the FMA latency), reading the packed panel once per SC_MR rows. A BLAS
- * call would repack the weights at every step; this runs near the FMA peak on one core (see bench/). */
+ * row bias (N values), else 0; plus the matrix add (leading dimension ldc) when it is not NULL. These are
+ * each time step's products (input and recurrent). Tiles of SC_MR x SC_NR outputs keep their sums in
+ * registers over all of K (one FMA chain per output, k in order; SC_MR x SC_NR / vector width independent
+ * chains hide the FMA latency), reading the packed panel once per SC_MR rows. A BLAS call would repack the
+ * weights at every step; this runs at about 100 GFLOP/s on one core here (docs/c-api.md). */
 static void sc_gemm_packed_f64(size_t M, size_t N, size_t K, const double *restrict A, size_t lda,
                                  const double *restrict Bp, const double *restrict bias, int acc,
                                  const double *restrict add, double *restrict C, size_t ldc, size_t groups)
@@ -727,7 +728,7 @@ static inline float sc_step_f32(float x)
 /* C (M x N) += A (M x K) * B (K x N): for each row of A, outputs in blocks of 16 (then 8, 4) whose sums stay in
  * registers over all of K, as two chains (even and odd k, added at the end: half the dependent
  * latency), the inner loop across the block's outputs so it vectorizes without reordering any sum.
- * This is the per-step recurrent product at small batch, where a BLAS call costs more than it saves. */
+ * The portable path of the backward's dx (each time step's products go through sc_gemm_packed). */
 static void sc_gemm_nn_f32(size_t M, size_t N, size_t K, const float *A, size_t lda,
                              const float *B, size_t ldb, float *C, size_t ldc)
 {
@@ -837,10 +838,11 @@ static void sc_pack_f32(size_t K, size_t N, const float *W, size_t rs, size_t cs
 }
 
 /* C (M x N) = C0 + A (M x K) * B, B packed by sc_pack_f32; C0 is C itself when acc is set, else the
- * row bias (N values), else 0; plus the matrix add (leading dimension ldc) when it is not NULL. This is each time step's recurrent product. Tiles of SC_MR x SC_NR outputs
- * keep their sums in registers over all of K (one FMA chain per output, k in order; SC_MR x SC_NR / vector
- * width independent chains hide the FMA latency), reading the packed panel once per SC_MR rows. A BLAS
- * call would repack the weights at every step; this runs near the FMA peak on one core (see bench/). */
+ * row bias (N values), else 0; plus the matrix add (leading dimension ldc) when it is not NULL. These are
+ * each time step's products (input and recurrent). Tiles of SC_MR x SC_NR outputs keep their sums in
+ * registers over all of K (one FMA chain per output, k in order; SC_MR x SC_NR / vector width independent
+ * chains hide the FMA latency), reading the packed panel once per SC_MR rows. A BLAS call would repack the
+ * weights at every step; this runs at about 100 GFLOP/s on one core here (docs/c-api.md). */
 static void sc_gemm_packed_f32(size_t M, size_t N, size_t K, const float *restrict A, size_t lda,
                                  const float *restrict Bp, const float *restrict bias, int acc,
                                  const float *restrict add, float *restrict C, size_t ldc, size_t groups)
