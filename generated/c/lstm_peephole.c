@@ -402,18 +402,27 @@ static void sc_copy_f64(size_t n, const double *src, double *dst, int add)
         dst[i] = add ? dst[i] + src[i] : src[i];
 }
 
-/* out (N) = the sum of the M rows of A (leading dimension lda), each column's sum in row order. */
-static void sc_colsum_f64(size_t M, size_t N, const double *A, size_t lda, double *out)
+/* out (N) = the sum of the M rows of A (leading dimension lda), each column's sum in row order, the sums
+ * of a block of columns in a local array (registers) rather than in out, which the compiler otherwise
+ * reloads and stores on every row. A whole-sequence dgi is too big for the caches: this pass is bound by
+ * memory bandwidth, which is why a cell whose dgh is dgi sums it once (see the backward). */
+static void sc_colsum_f64(size_t M, size_t N, const double *restrict A, size_t lda, double *restrict out)
 {
     size_t m, n, c;
     SC_OMP(omp for schedule(static))
     for (c = 0; c < (N + SC_NR - 1) / SC_NR; ++c) { /* blocks of columns, shared among a team's threads */
-        const size_t n0 = c * SC_NR, n1 = N - n0 < SC_NR ? N : n0 + SC_NR;
-        for (n = n0; n < n1; ++n)
-            out[n] = 0;
-        for (m = 0; m < M; ++m)
-            for (n = n0; n < n1; ++n)
-                out[n] += A[m * lda + n];
+        const size_t n0 = c * SC_NR, nc = N - n0 < SC_NR ? N - n0 : SC_NR;
+        double acc[SC_NR] = {0};
+        if (nc == SC_NR)
+            for (m = 0; m < M; ++m)
+                for (n = 0; n < SC_NR; ++n)
+                    acc[n] += A[m * lda + n0 + n];
+        else
+            for (m = 0; m < M; ++m)
+                for (n = 0; n < nc; ++n)
+                    acc[n] += A[m * lda + n0 + n];
+        for (n = 0; n < nc; ++n)
+            out[n0 + n] = acc[n];
     }
 }
 
@@ -695,7 +704,7 @@ int symcell_lstm_peephole_backward_f64(size_t T, size_t B, size_t X, size_t H, c
         }
     }
     sc_colsum_f64(T * B, GH, dgi, GH, dbias_ih);
-    sc_colsum_f64(T * B, GH, dgh, GH, dbias_hh);
+    sc_copy_f64(GH, dbias_ih, dbias_hh, 0); /* dgh is dgi: the same sums */
 
         }
     } else /* serial: outside any team, the work-sharing constructs cost nothing */
@@ -741,7 +750,7 @@ int symcell_lstm_peephole_backward_f64(size_t T, size_t B, size_t X, size_t H, c
         }
     }
     sc_colsum_f64(T * B, GH, dgi, GH, dbias_ih);
-    sc_colsum_f64(T * B, GH, dgh, GH, dbias_hh);
+    sc_copy_f64(GH, dbias_ih, dbias_hh, 0); /* dgh is dgi: the same sums */
 
     }
     sc_copy_f64(2 * BH, T % 2 ? DS : D, dstate0, 0); /* where the last step left it */
@@ -994,18 +1003,27 @@ static void sc_copy_f32(size_t n, const float *src, float *dst, int add)
         dst[i] = add ? dst[i] + src[i] : src[i];
 }
 
-/* out (N) = the sum of the M rows of A (leading dimension lda), each column's sum in row order. */
-static void sc_colsum_f32(size_t M, size_t N, const float *A, size_t lda, float *out)
+/* out (N) = the sum of the M rows of A (leading dimension lda), each column's sum in row order, the sums
+ * of a block of columns in a local array (registers) rather than in out, which the compiler otherwise
+ * reloads and stores on every row. A whole-sequence dgi is too big for the caches: this pass is bound by
+ * memory bandwidth, which is why a cell whose dgh is dgi sums it once (see the backward). */
+static void sc_colsum_f32(size_t M, size_t N, const float *restrict A, size_t lda, float *restrict out)
 {
     size_t m, n, c;
     SC_OMP(omp for schedule(static))
     for (c = 0; c < (N + SC_NR - 1) / SC_NR; ++c) { /* blocks of columns, shared among a team's threads */
-        const size_t n0 = c * SC_NR, n1 = N - n0 < SC_NR ? N : n0 + SC_NR;
-        for (n = n0; n < n1; ++n)
-            out[n] = 0;
-        for (m = 0; m < M; ++m)
-            for (n = n0; n < n1; ++n)
-                out[n] += A[m * lda + n];
+        const size_t n0 = c * SC_NR, nc = N - n0 < SC_NR ? N - n0 : SC_NR;
+        float acc[SC_NR] = {0};
+        if (nc == SC_NR)
+            for (m = 0; m < M; ++m)
+                for (n = 0; n < SC_NR; ++n)
+                    acc[n] += A[m * lda + n0 + n];
+        else
+            for (m = 0; m < M; ++m)
+                for (n = 0; n < nc; ++n)
+                    acc[n] += A[m * lda + n0 + n];
+        for (n = 0; n < nc; ++n)
+            out[n0 + n] = acc[n];
     }
 }
 
@@ -1287,7 +1305,7 @@ int symcell_lstm_peephole_backward_f32(size_t T, size_t B, size_t X, size_t H, c
         }
     }
     sc_colsum_f32(T * B, GH, dgi, GH, dbias_ih);
-    sc_colsum_f32(T * B, GH, dgh, GH, dbias_hh);
+    sc_copy_f32(GH, dbias_ih, dbias_hh, 0); /* dgh is dgi: the same sums */
 
         }
     } else /* serial: outside any team, the work-sharing constructs cost nothing */
@@ -1333,7 +1351,7 @@ int symcell_lstm_peephole_backward_f32(size_t T, size_t B, size_t X, size_t H, c
         }
     }
     sc_colsum_f32(T * B, GH, dgi, GH, dbias_ih);
-    sc_colsum_f32(T * B, GH, dgh, GH, dbias_hh);
+    sc_copy_f32(GH, dbias_ih, dbias_hh, 0); /* dgh is dgi: the same sums */
 
     }
     sc_copy_f32(2 * BH, T % 2 ? DS : D, dstate0, 0); /* where the last step left it */
