@@ -24,7 +24,7 @@ from codegen.ir import lower
 from codegen.render import GENERATED
 from tests.support import CELLS, FORCE_THREADED
 
-SHAPES = [(3, 2, 3, 4), (1, 1, 1, 1), (5, 3, 1, 7)]
+SHAPES = [(3, 2, 3, 4), (1, 1, 1, 1), (5, 3, 1, 7), (2, 7, 2, 5)]  # B = 7: the threaded forward splits the batch
 
 PRELUDE = r"""
 #include <math.h>

@@ -4,7 +4,7 @@ Each run is a subprocess (libgomp reads OMP_NUM_THREADS once, and the loader kee
 per process) built with SYMCELL_CFLAGS forcing the threaded path and small product tiles even at these
 small shapes, so that whole tiles, edge tiles, slices of k, several row blocks and the unit blocks of the
 elementwise loops all occur. It runs forward (with tape) and backward for every cell in float64, on one
-and three threads, and once more with k in one pass: all three give the same bits.
+and three threads, and once more with k in one pass and without the forward's batch split: all three give the same bits.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from tests.support import CELLS, FORCE_THREADED
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FORCE = " ".join(FORCE_THREADED)
-SHAPES = [(4, 3, 2, 9), (2, 5, 3, 4)]
+SHAPES = [(4, 3, 2, 9), (2, 5, 3, 4), (3, 7, 2, 5)]  # B = 7 on 3 threads: the forward splits the batch
 
 SCRIPT = r"""
 import importlib, json, sys, numpy
@@ -58,7 +58,8 @@ def test_threaded_kernels_match_numpy_and_do_not_depend_on_the_thread_count():
     if not openmp(tuple(compiler())):
         pytest.fail("the C compiler does not build OpenMP code (gcc needs libgomp): the threaded path is untested")
     one, three = _run(1), _run(3)
-    whole = _run(3, FORCE.replace("-DSC_KC=3", "-DSC_KC=100000"))  # every product in one pass over k
+    # every product in one pass over k, and the forward's steps split by outputs even where the batch could be
+    whole = _run(3, FORCE.replace("-DSC_KC=3", "-DSC_KC=100000") + " -DSC_SPLIT_BYTES=0")
     assert one.keys() == three.keys() == whole.keys() and len(one) == len(CELLS) * len(SHAPES)
     for key in one:
         c1, c3, cw, ref = (numpy.array(v) for v in (one[key]["c"], three[key]["c"], whole[key]["c"], one[key]["numpy"]))

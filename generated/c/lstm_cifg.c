@@ -103,6 +103,28 @@ static size_t sc_block(size_t n, size_t nb, size_t j)
     return j * (n / nb) + (j < n % nb ? j : n % nb);
 }
 
+#ifdef _OPENMP
+#include <omp.h>
+#ifndef SC_SPLIT_BYTES
+#define SC_SPLIT_BYTES 524288 /* packed weights of a step up to which every thread may read them all */
+#endif
+
+/* Whether a team's forward splits the batch among its threads (each thread runs the whole time loop
+ * on its own rows) rather than each step's outputs: when every thread gets at least a whole tile of
+ * rows and the weights it must then read at every step in full fit in its cache. */
+static int sc_split_batch(size_t B, size_t weight_bytes)
+{
+    return B >= SC_MR * (size_t)omp_get_max_threads() && weight_bytes <= SC_SPLIT_BYTES;
+}
+
+/* The first of thread j's rows when B rows are split among nt threads in whole tiles of SC_MR rows (the
+ * last thread also takes the rows past the last whole tile). */
+static size_t sc_split(size_t B, size_t nt, size_t j)
+{
+    return j >= nt ? B : B / SC_MR * j / nt * SC_MR;
+}
+#endif
+
 /* a * b, clearing *ok on overflow. */
 static size_t sc_mul(size_t a, size_t b, int *ok)
 {
@@ -429,10 +451,9 @@ static void sc_colsum_f64(size_t M, size_t N, const double *restrict A, size_t l
 
 /* The elementwise part of a forward step (forward), one (batch, unit) element at a time. Every
  * buffer is a distinct array (the API forbids overlapping outputs), hence restrict. */
-static void sc_forward_f64(size_t sc_B, size_t sc_H, const double *restrict sc_gi, const double *restrict sc_gh,
+static void sc_forward_f64(size_t sc_B, size_t sc_H, size_t sc_BH, const double *restrict sc_gi, const double *restrict sc_gh,
 const double *restrict sc_S0, double *restrict sc_N0, const double *restrict sc_S1, double *restrict sc_N1, double *restrict sc_T)
 {
-    const size_t sc_BH = sc_B * sc_H;
     size_t sc_b, sc_j, sc_c;
     (void)sc_BH, (void)sc_gi, (void)sc_gh, (void)sc_T;
     (void)sc_S0, (void)sc_N0;
@@ -471,11 +492,10 @@ const double *restrict sc_S0, double *restrict sc_N0, const double *restrict sc_
 /* The elementwise part of a backward step (backward), one (batch, unit) element at a time. Distinct
  * arrays, hence restrict (without it on every store, the loop is not vectorized). Where a cell's dgh is
  * dgi itself, the kernel writes dgi only and never touches sc_dgh, so restrict on sc_dgi still holds. */
-static void sc_backward_f64(size_t sc_B, size_t sc_H, const double *restrict sc_D, const double *restrict sc_DM,
+static void sc_backward_f64(size_t sc_B, size_t sc_H, size_t sc_BH, const double *restrict sc_D, const double *restrict sc_DM,
 const double *restrict sc_S0, const double *restrict sc_N0, const double *restrict sc_S1, const double *restrict sc_N1, const double *restrict sc_T,
                                   double *restrict sc_dgi, double *sc_dgh, double *restrict sc_DS)
 {
-    const size_t sc_BH = sc_B * sc_H;
     size_t sc_b, sc_j, sc_c;
     (void)sc_BH, (void)sc_D, (void)sc_DM, (void)sc_T, (void)sc_dgi, (void)sc_dgh, (void)sc_DS;
     (void)sc_S0, (void)sc_N0;
@@ -528,6 +548,7 @@ int symcell_lstm_cifg_forward_f64(size_t T, size_t B, size_t X, size_t H, const 
     double *wpi = spare + 2 * BH; /* weight_ih packed (sc_pack) */
     double *wp = wpi + X * ((GH + SC_NR - 1) / SC_NR * SC_NR); /* weight_hh packed: stage-1 gates */
     const size_t PH = (H + SC_NR - 1) / SC_NR * SC_NR, PG1 = (3 * H + SC_NR - 1) / SC_NR * SC_NR;
+    (void)PH, (void)PG1;
     const double *P[1] = {NULL}; /* per-unit parameters */
     const int par = (double)B * GH * H >= SC_PARALLEL_MIN;
     (void)spare, (void)P, (void)par;
@@ -536,60 +557,104 @@ int symcell_lstm_cifg_forward_f64(size_t T, size_t B, size_t X, size_t H, const 
         state0 = zero;
     }
 #ifdef _OPENMP
-    if (par) {
+    if (par && sc_split_batch(B, (X + H) * GH * sizeof(double))) {
+        /* each thread its own batch rows for the whole sequence: no barrier and no data passed between
+         * threads inside the time loop (only the packing before it is shared) */
         SC_OMP(omp parallel)
         {
+    sc_pack_f64(X, GH, weight_ih, 1, X, wpi);
+    sc_pack_f64(H, 3 * H, weight_hh, 1, H, wp);
+
+            const size_t nt = (size_t)omp_get_num_threads(), id = (size_t)omp_get_thread_num();
+            const size_t b0 = sc_split(B, nt, id), nb = sc_split(B, nt, id + 1) - b0;
+            /* a nested (inactive) region: a team of one, to which the helpers' work-sharing binds */
+            SC_OMP(omp parallel num_threads(1))
+            {
+    /* batch rows b0 .. b0 + nb - 1: all of them, or a thread's share when the team splits the batch */
     const double *S[2];
     double *N[2];
+    double *gi_b = gi + b0 * GH, *gh_b = gh + b0 * GH;
     size_t t, j;
     for (j = 0; j < 2; ++j)
-        S[j] = state0 + j * BH;
-    sc_pack_f64(X, GH, weight_ih, 1, X, wpi);
-    (void)PH, (void)PG1;
-    sc_pack_f64(H, 3 * H, weight_hh, 1, H, wp);
+        S[j] = state0 + j * BH + b0 * H;
     for (t = 0; t < T; ++t) {
-        double *Tt = tape ? tape + t * 4 * BH : slot;
-        const double *gi_t = gi;
+        double *Tt = (tape ? tape + t * 4 * BH : slot) + b0 * H;
+        const double *gi_t = gi_b;
         /* the input projection step by step, not for the whole sequence at once: it stays in cache for the
          * elementwise work instead of streaming T*B*G*H values out to memory and back */
-        sc_gemm_packed_f64(B, GH, X, x + t * B * X, X, wpi, bias_ih, 0, NULL, gi, GH, 3);
-        sc_gemm_packed_f64(B, 3 * H, H, S[0], H, wp, bias_hh, 0, NULL, gh, GH, 3);
-        N[0] = y + t * BH;
-        N[1] = tape ? tape + T * 4 * BH + (0 * T + t) * BH : spare + (2 * 0 + t % 2) * BH;
-        sc_forward_f64(B, H, gi_t, gh, S[0], N[0], S[1], N[1], Tt);
+        sc_gemm_packed_f64(nb, GH, X, x + (t * B + b0) * X, X, wpi, bias_ih, 0, NULL, gi_b, GH, 3);
+        sc_gemm_packed_f64(nb, 3 * H, H, S[0], H, wp, bias_hh, 0, NULL, gh_b, GH, 3);
+        N[0] = y + t * BH + b0 * H;
+        N[1] = (tape ? tape + T * 4 * BH + (0 * T + t) * BH : spare + (2 * 0 + t % 2) * BH) + b0 * H;
+        sc_forward_f64(nb, H, BH, gi_t, gh_b, S[0], N[0], S[1], N[1], Tt);
         for (j = 0; j < 2; ++j)
             S[j] = N[j];
     }
     for (j = 0; j < 2; ++j)
-        sc_copy_f64(BH, S[j], state + j * BH, 0);
+        sc_copy_f64(nb * H, S[j], state + j * BH + b0 * H, 0);
+
+            }
+        }
+    } else if (par) {
+        SC_OMP(omp parallel)
+        {
+            const size_t b0 = 0, nb = B;
+    sc_pack_f64(X, GH, weight_ih, 1, X, wpi);
+    sc_pack_f64(H, 3 * H, weight_hh, 1, H, wp);
+
+    /* batch rows b0 .. b0 + nb - 1: all of them, or a thread's share when the team splits the batch */
+    const double *S[2];
+    double *N[2];
+    double *gi_b = gi + b0 * GH, *gh_b = gh + b0 * GH;
+    size_t t, j;
+    for (j = 0; j < 2; ++j)
+        S[j] = state0 + j * BH + b0 * H;
+    for (t = 0; t < T; ++t) {
+        double *Tt = (tape ? tape + t * 4 * BH : slot) + b0 * H;
+        const double *gi_t = gi_b;
+        /* the input projection step by step, not for the whole sequence at once: it stays in cache for the
+         * elementwise work instead of streaming T*B*G*H values out to memory and back */
+        sc_gemm_packed_f64(nb, GH, X, x + (t * B + b0) * X, X, wpi, bias_ih, 0, NULL, gi_b, GH, 3);
+        sc_gemm_packed_f64(nb, 3 * H, H, S[0], H, wp, bias_hh, 0, NULL, gh_b, GH, 3);
+        N[0] = y + t * BH + b0 * H;
+        N[1] = (tape ? tape + T * 4 * BH + (0 * T + t) * BH : spare + (2 * 0 + t % 2) * BH) + b0 * H;
+        sc_forward_f64(nb, H, BH, gi_t, gh_b, S[0], N[0], S[1], N[1], Tt);
+        for (j = 0; j < 2; ++j)
+            S[j] = N[j];
+    }
+    for (j = 0; j < 2; ++j)
+        sc_copy_f64(nb * H, S[j], state + j * BH + b0 * H, 0);
 
         }
     } else /* serial: outside any team, the work-sharing constructs cost nothing */
 #endif
     {
+        const size_t b0 = 0, nb = B;
+    sc_pack_f64(X, GH, weight_ih, 1, X, wpi);
+    sc_pack_f64(H, 3 * H, weight_hh, 1, H, wp);
+
+    /* batch rows b0 .. b0 + nb - 1: all of them, or a thread's share when the team splits the batch */
     const double *S[2];
     double *N[2];
+    double *gi_b = gi + b0 * GH, *gh_b = gh + b0 * GH;
     size_t t, j;
     for (j = 0; j < 2; ++j)
-        S[j] = state0 + j * BH;
-    sc_pack_f64(X, GH, weight_ih, 1, X, wpi);
-    (void)PH, (void)PG1;
-    sc_pack_f64(H, 3 * H, weight_hh, 1, H, wp);
+        S[j] = state0 + j * BH + b0 * H;
     for (t = 0; t < T; ++t) {
-        double *Tt = tape ? tape + t * 4 * BH : slot;
-        const double *gi_t = gi;
+        double *Tt = (tape ? tape + t * 4 * BH : slot) + b0 * H;
+        const double *gi_t = gi_b;
         /* the input projection step by step, not for the whole sequence at once: it stays in cache for the
          * elementwise work instead of streaming T*B*G*H values out to memory and back */
-        sc_gemm_packed_f64(B, GH, X, x + t * B * X, X, wpi, bias_ih, 0, NULL, gi, GH, 3);
-        sc_gemm_packed_f64(B, 3 * H, H, S[0], H, wp, bias_hh, 0, NULL, gh, GH, 3);
-        N[0] = y + t * BH;
-        N[1] = tape ? tape + T * 4 * BH + (0 * T + t) * BH : spare + (2 * 0 + t % 2) * BH;
-        sc_forward_f64(B, H, gi_t, gh, S[0], N[0], S[1], N[1], Tt);
+        sc_gemm_packed_f64(nb, GH, X, x + (t * B + b0) * X, X, wpi, bias_ih, 0, NULL, gi_b, GH, 3);
+        sc_gemm_packed_f64(nb, 3 * H, H, S[0], H, wp, bias_hh, 0, NULL, gh_b, GH, 3);
+        N[0] = y + t * BH + b0 * H;
+        N[1] = (tape ? tape + T * 4 * BH + (0 * T + t) * BH : spare + (2 * 0 + t % 2) * BH) + b0 * H;
+        sc_forward_f64(nb, H, BH, gi_t, gh_b, S[0], N[0], S[1], N[1], Tt);
         for (j = 0; j < 2; ++j)
             S[j] = N[j];
     }
     for (j = 0; j < 2; ++j)
-        sc_copy_f64(BH, S[j], state + j * BH, 0);
+        sc_copy_f64(nb * H, S[j], state + j * BH + b0 * H, 0);
 
     }
     return 0;
@@ -631,39 +696,106 @@ int symcell_lstm_cifg_backward_f64(size_t T, size_t B, size_t X, size_t H, const
         sc_rows_f64(1, 2 * BH, NULL, D, 0);
     sc_copy_f64(BH, dy + (T - 1) * BH, D, 1);
 #ifdef _OPENMP
-    if (par) {
+    if (par && sc_split_batch(B, 3 * H * H * sizeof(double))) {
+        /* each thread the steps of its own batch rows (no barrier, nothing passed between threads), then
+         * the whole-sequence products shared as below. Not for cells with per-unit parameters, whose
+         * gradients each step adds up over the batch. */
         SC_OMP(omp parallel)
         {
-    const double *S[2], *N[2];
-    double *Dc = D, *Dn = DS; /* the gradient w.r.t. the state after step t, and before it; swapped each step */
-    size_t t;
     sc_pack_f64(3 * H, H, weight_hh, H, 1, wp);
+
+            {
+                const size_t nt = (size_t)omp_get_num_threads(), id = (size_t)omp_get_thread_num();
+                const size_t b0 = sc_split(B, nt, id), nb = sc_split(B, nt, id + 1) - b0;
+                SC_OMP(omp parallel num_threads(1)) /* a team of one, to which the helpers' work-sharing binds */
+                {
+    /* batch rows b0 .. b0 + nb - 1: all of them, or a thread's share when the team splits the batch */
+    const double *S[2], *N[2];
+    double *Dc = D + b0 * H, *Dn = DS + b0 * H; /* the gradient w.r.t. the state after step t, and before it; swapped each step */
+    size_t t;
     for (t = T; t-- > 0;) {
-        const double *Tt = tape ? tape + t * 4 * BH : NULL;
-        double *dgi_t = dgi + t * BGH, *dgh_t = dgh + t * BGH;
-        S[0] = t ? y + (t - 1) * BH : s0[0];
-        N[0] = y + t * BH;
-        S[1] = t ? tape + T * 4 * BH + (0 * T + t - 1) * BH : s0[1];
-        N[1] = tape + T * 4 * BH + (0 * T + t) * BH;
-        sc_backward_f64(B, H, Dc, DM, S[0], N[0], S[1], N[1], Tt, dgi_t, dgh_t, Dn);
+        const double *Tt = tape ? tape + t * 4 * BH + b0 * H : NULL;
+        double *dgi_t = dgi + t * BGH + b0 * GH, *dgh_t = dgh + t * BGH + b0 * GH;
+        S[0] = (t ? y + (t - 1) * BH : s0[0]) + b0 * H;
+        N[0] = y + t * BH + b0 * H;
+        S[1] = (t ? tape + T * 4 * BH + (0 * T + t - 1) * BH : s0[1]) + b0 * H;
+        N[1] = tape + T * 4 * BH + (0 * T + t) * BH + b0 * H;
+        sc_backward_f64(nb, H, BH, Dc, DM + b0 * H, S[0], N[0], S[1], N[1], Tt, dgi_t, dgh_t, Dn);
         /* h's gradient before step t gains dgh W and step t-1's output gradient */
-        sc_gemm_packed_f64(B, H, 3 * H, dgh_t, GH, wp, NULL, 1, t ? dy + (t - 1) * BH : NULL, Dn, H, 1);
+        sc_gemm_packed_f64(nb, H, 3 * H, dgh_t, GH, wp, NULL, 1, t ? dy + (t - 1) * BH + b0 * H : NULL, Dn, H, 1);
         {
             double *swap = Dc;
             Dc = Dn;
             Dn = swap;
         }
     }
+
+                }
+            }
+            SC_OMP(omp barrier) /* the products below read every thread's gate gradients */
     /* the whole-sequence products, in row blocks shared among the threads */
+    size_t q;
     SC_OMP(omp for schedule(static) nowait)
-    for (t = 0; t < nbm; ++t) {
-        const size_t m0 = sc_block(T * B, nbm, t), m1 = sc_block(T * B, nbm, t + 1);
+    for (q = 0; q < nbm; ++q) {
+        const size_t m0 = sc_block(T * B, nbm, q), m1 = sc_block(T * B, nbm, q + 1);
         sc_rows_f64(m1 - m0, X, NULL, dx + m0 * X, X);
         sc_gemm_nn_f64(m1 - m0, X, GH, dgi + m0 * GH, GH, weight_ih, X, dx + m0 * X, X);
     }
     SC_OMP(omp for schedule(static))
-    for (t = 0; t < nbr; ++t) {
-        const size_t r0 = sc_block(GH, nbr, t), r1 = sc_block(GH, nbr, t + 1);
+    for (q = 0; q < nbr; ++q) {
+        const size_t r0 = sc_block(GH, nbr, q), r1 = sc_block(GH, nbr, q + 1);
+        sc_rows_f64(r1 - r0, X, NULL, dweight_ih + r0 * X, X);
+        sc_gemm_tn_f64(r1 - r0, X, T * B, dgi + r0, GH, x, X, dweight_ih + r0 * X, X);
+        sc_rows_f64(r1 - r0, H, NULL, dweight_hh + r0 * H, H);
+        if (r0 < 3 * H) { /* the first-stage gates' rows */
+            const size_t r2 = r1 < 3 * H ? r1 : 3 * H;
+            sc_gemm_tn_f64(r2 - r0, H, B, dgh + r0, GH, s0[0], H, dweight_hh + r0 * H, H);
+            sc_gemm_tn_f64(r2 - r0, H, (T - 1) * B, dgh + BGH + r0, GH, y, H, dweight_hh + r0 * H, H);
+        }
+    }
+    sc_colsum_f64(T * B, GH, dgi, GH, dbias_ih);
+    sc_copy_f64(GH, dbias_ih, dbias_hh, 0); /* dgh is dgi: the same sums */
+
+        }
+    } else
+    if (par) {
+        SC_OMP(omp parallel)
+        {
+            const size_t b0 = 0, nb = B;
+    sc_pack_f64(3 * H, H, weight_hh, H, 1, wp);
+
+    /* batch rows b0 .. b0 + nb - 1: all of them, or a thread's share when the team splits the batch */
+    const double *S[2], *N[2];
+    double *Dc = D + b0 * H, *Dn = DS + b0 * H; /* the gradient w.r.t. the state after step t, and before it; swapped each step */
+    size_t t;
+    for (t = T; t-- > 0;) {
+        const double *Tt = tape ? tape + t * 4 * BH + b0 * H : NULL;
+        double *dgi_t = dgi + t * BGH + b0 * GH, *dgh_t = dgh + t * BGH + b0 * GH;
+        S[0] = (t ? y + (t - 1) * BH : s0[0]) + b0 * H;
+        N[0] = y + t * BH + b0 * H;
+        S[1] = (t ? tape + T * 4 * BH + (0 * T + t - 1) * BH : s0[1]) + b0 * H;
+        N[1] = tape + T * 4 * BH + (0 * T + t) * BH + b0 * H;
+        sc_backward_f64(nb, H, BH, Dc, DM + b0 * H, S[0], N[0], S[1], N[1], Tt, dgi_t, dgh_t, Dn);
+        /* h's gradient before step t gains dgh W and step t-1's output gradient */
+        sc_gemm_packed_f64(nb, H, 3 * H, dgh_t, GH, wp, NULL, 1, t ? dy + (t - 1) * BH + b0 * H : NULL, Dn, H, 1);
+        {
+            double *swap = Dc;
+            Dc = Dn;
+            Dn = swap;
+        }
+    }
+
+    /* the whole-sequence products, in row blocks shared among the threads */
+    size_t q;
+    SC_OMP(omp for schedule(static) nowait)
+    for (q = 0; q < nbm; ++q) {
+        const size_t m0 = sc_block(T * B, nbm, q), m1 = sc_block(T * B, nbm, q + 1);
+        sc_rows_f64(m1 - m0, X, NULL, dx + m0 * X, X);
+        sc_gemm_nn_f64(m1 - m0, X, GH, dgi + m0 * GH, GH, weight_ih, X, dx + m0 * X, X);
+    }
+    SC_OMP(omp for schedule(static))
+    for (q = 0; q < nbr; ++q) {
+        const size_t r0 = sc_block(GH, nbr, q), r1 = sc_block(GH, nbr, q + 1);
         sc_rows_f64(r1 - r0, X, NULL, dweight_ih + r0 * X, X);
         sc_gemm_tn_f64(r1 - r0, X, T * B, dgi + r0, GH, x, X, dweight_ih + r0 * X, X);
         sc_rows_f64(r1 - r0, H, NULL, dweight_hh + r0 * H, H);
@@ -680,36 +812,41 @@ int symcell_lstm_cifg_backward_f64(size_t T, size_t B, size_t X, size_t H, const
     } else /* serial: outside any team, the work-sharing constructs cost nothing */
 #endif
     {
-    const double *S[2], *N[2];
-    double *Dc = D, *Dn = DS; /* the gradient w.r.t. the state after step t, and before it; swapped each step */
-    size_t t;
+        const size_t b0 = 0, nb = B;
     sc_pack_f64(3 * H, H, weight_hh, H, 1, wp);
+
+    /* batch rows b0 .. b0 + nb - 1: all of them, or a thread's share when the team splits the batch */
+    const double *S[2], *N[2];
+    double *Dc = D + b0 * H, *Dn = DS + b0 * H; /* the gradient w.r.t. the state after step t, and before it; swapped each step */
+    size_t t;
     for (t = T; t-- > 0;) {
-        const double *Tt = tape ? tape + t * 4 * BH : NULL;
-        double *dgi_t = dgi + t * BGH, *dgh_t = dgh + t * BGH;
-        S[0] = t ? y + (t - 1) * BH : s0[0];
-        N[0] = y + t * BH;
-        S[1] = t ? tape + T * 4 * BH + (0 * T + t - 1) * BH : s0[1];
-        N[1] = tape + T * 4 * BH + (0 * T + t) * BH;
-        sc_backward_f64(B, H, Dc, DM, S[0], N[0], S[1], N[1], Tt, dgi_t, dgh_t, Dn);
+        const double *Tt = tape ? tape + t * 4 * BH + b0 * H : NULL;
+        double *dgi_t = dgi + t * BGH + b0 * GH, *dgh_t = dgh + t * BGH + b0 * GH;
+        S[0] = (t ? y + (t - 1) * BH : s0[0]) + b0 * H;
+        N[0] = y + t * BH + b0 * H;
+        S[1] = (t ? tape + T * 4 * BH + (0 * T + t - 1) * BH : s0[1]) + b0 * H;
+        N[1] = tape + T * 4 * BH + (0 * T + t) * BH + b0 * H;
+        sc_backward_f64(nb, H, BH, Dc, DM + b0 * H, S[0], N[0], S[1], N[1], Tt, dgi_t, dgh_t, Dn);
         /* h's gradient before step t gains dgh W and step t-1's output gradient */
-        sc_gemm_packed_f64(B, H, 3 * H, dgh_t, GH, wp, NULL, 1, t ? dy + (t - 1) * BH : NULL, Dn, H, 1);
+        sc_gemm_packed_f64(nb, H, 3 * H, dgh_t, GH, wp, NULL, 1, t ? dy + (t - 1) * BH + b0 * H : NULL, Dn, H, 1);
         {
             double *swap = Dc;
             Dc = Dn;
             Dn = swap;
         }
     }
+
     /* the whole-sequence products, in row blocks shared among the threads */
+    size_t q;
     SC_OMP(omp for schedule(static) nowait)
-    for (t = 0; t < nbm; ++t) {
-        const size_t m0 = sc_block(T * B, nbm, t), m1 = sc_block(T * B, nbm, t + 1);
+    for (q = 0; q < nbm; ++q) {
+        const size_t m0 = sc_block(T * B, nbm, q), m1 = sc_block(T * B, nbm, q + 1);
         sc_rows_f64(m1 - m0, X, NULL, dx + m0 * X, X);
         sc_gemm_nn_f64(m1 - m0, X, GH, dgi + m0 * GH, GH, weight_ih, X, dx + m0 * X, X);
     }
     SC_OMP(omp for schedule(static))
-    for (t = 0; t < nbr; ++t) {
-        const size_t r0 = sc_block(GH, nbr, t), r1 = sc_block(GH, nbr, t + 1);
+    for (q = 0; q < nbr; ++q) {
+        const size_t r0 = sc_block(GH, nbr, q), r1 = sc_block(GH, nbr, q + 1);
         sc_rows_f64(r1 - r0, X, NULL, dweight_ih + r0 * X, X);
         sc_gemm_tn_f64(r1 - r0, X, T * B, dgi + r0, GH, x, X, dweight_ih + r0 * X, X);
         sc_rows_f64(r1 - r0, H, NULL, dweight_hh + r0 * H, H);
@@ -1000,10 +1137,9 @@ static void sc_colsum_f32(size_t M, size_t N, const float *restrict A, size_t ld
 
 /* The elementwise part of a forward step (forward), one (batch, unit) element at a time. Every
  * buffer is a distinct array (the API forbids overlapping outputs), hence restrict. */
-static void sc_forward_f32(size_t sc_B, size_t sc_H, const float *restrict sc_gi, const float *restrict sc_gh,
+static void sc_forward_f32(size_t sc_B, size_t sc_H, size_t sc_BH, const float *restrict sc_gi, const float *restrict sc_gh,
 const float *restrict sc_S0, float *restrict sc_N0, const float *restrict sc_S1, float *restrict sc_N1, float *restrict sc_T)
 {
-    const size_t sc_BH = sc_B * sc_H;
     size_t sc_b, sc_j, sc_c;
     (void)sc_BH, (void)sc_gi, (void)sc_gh, (void)sc_T;
     (void)sc_S0, (void)sc_N0;
@@ -1042,11 +1178,10 @@ const float *restrict sc_S0, float *restrict sc_N0, const float *restrict sc_S1,
 /* The elementwise part of a backward step (backward), one (batch, unit) element at a time. Distinct
  * arrays, hence restrict (without it on every store, the loop is not vectorized). Where a cell's dgh is
  * dgi itself, the kernel writes dgi only and never touches sc_dgh, so restrict on sc_dgi still holds. */
-static void sc_backward_f32(size_t sc_B, size_t sc_H, const float *restrict sc_D, const float *restrict sc_DM,
+static void sc_backward_f32(size_t sc_B, size_t sc_H, size_t sc_BH, const float *restrict sc_D, const float *restrict sc_DM,
 const float *restrict sc_S0, const float *restrict sc_N0, const float *restrict sc_S1, const float *restrict sc_N1, const float *restrict sc_T,
                                   float *restrict sc_dgi, float *sc_dgh, float *restrict sc_DS)
 {
-    const size_t sc_BH = sc_B * sc_H;
     size_t sc_b, sc_j, sc_c;
     (void)sc_BH, (void)sc_D, (void)sc_DM, (void)sc_T, (void)sc_dgi, (void)sc_dgh, (void)sc_DS;
     (void)sc_S0, (void)sc_N0;
@@ -1099,6 +1234,7 @@ int symcell_lstm_cifg_forward_f32(size_t T, size_t B, size_t X, size_t H, const 
     float *wpi = spare + 2 * BH; /* weight_ih packed (sc_pack) */
     float *wp = wpi + X * ((GH + SC_NR - 1) / SC_NR * SC_NR); /* weight_hh packed: stage-1 gates */
     const size_t PH = (H + SC_NR - 1) / SC_NR * SC_NR, PG1 = (3 * H + SC_NR - 1) / SC_NR * SC_NR;
+    (void)PH, (void)PG1;
     const float *P[1] = {NULL}; /* per-unit parameters */
     const int par = (double)B * GH * H >= SC_PARALLEL_MIN;
     (void)spare, (void)P, (void)par;
@@ -1107,60 +1243,104 @@ int symcell_lstm_cifg_forward_f32(size_t T, size_t B, size_t X, size_t H, const 
         state0 = zero;
     }
 #ifdef _OPENMP
-    if (par) {
+    if (par && sc_split_batch(B, (X + H) * GH * sizeof(float))) {
+        /* each thread its own batch rows for the whole sequence: no barrier and no data passed between
+         * threads inside the time loop (only the packing before it is shared) */
         SC_OMP(omp parallel)
         {
+    sc_pack_f32(X, GH, weight_ih, 1, X, wpi);
+    sc_pack_f32(H, 3 * H, weight_hh, 1, H, wp);
+
+            const size_t nt = (size_t)omp_get_num_threads(), id = (size_t)omp_get_thread_num();
+            const size_t b0 = sc_split(B, nt, id), nb = sc_split(B, nt, id + 1) - b0;
+            /* a nested (inactive) region: a team of one, to which the helpers' work-sharing binds */
+            SC_OMP(omp parallel num_threads(1))
+            {
+    /* batch rows b0 .. b0 + nb - 1: all of them, or a thread's share when the team splits the batch */
     const float *S[2];
     float *N[2];
+    float *gi_b = gi + b0 * GH, *gh_b = gh + b0 * GH;
     size_t t, j;
     for (j = 0; j < 2; ++j)
-        S[j] = state0 + j * BH;
-    sc_pack_f32(X, GH, weight_ih, 1, X, wpi);
-    (void)PH, (void)PG1;
-    sc_pack_f32(H, 3 * H, weight_hh, 1, H, wp);
+        S[j] = state0 + j * BH + b0 * H;
     for (t = 0; t < T; ++t) {
-        float *Tt = tape ? tape + t * 4 * BH : slot;
-        const float *gi_t = gi;
+        float *Tt = (tape ? tape + t * 4 * BH : slot) + b0 * H;
+        const float *gi_t = gi_b;
         /* the input projection step by step, not for the whole sequence at once: it stays in cache for the
          * elementwise work instead of streaming T*B*G*H values out to memory and back */
-        sc_gemm_packed_f32(B, GH, X, x + t * B * X, X, wpi, bias_ih, 0, NULL, gi, GH, 3);
-        sc_gemm_packed_f32(B, 3 * H, H, S[0], H, wp, bias_hh, 0, NULL, gh, GH, 3);
-        N[0] = y + t * BH;
-        N[1] = tape ? tape + T * 4 * BH + (0 * T + t) * BH : spare + (2 * 0 + t % 2) * BH;
-        sc_forward_f32(B, H, gi_t, gh, S[0], N[0], S[1], N[1], Tt);
+        sc_gemm_packed_f32(nb, GH, X, x + (t * B + b0) * X, X, wpi, bias_ih, 0, NULL, gi_b, GH, 3);
+        sc_gemm_packed_f32(nb, 3 * H, H, S[0], H, wp, bias_hh, 0, NULL, gh_b, GH, 3);
+        N[0] = y + t * BH + b0 * H;
+        N[1] = (tape ? tape + T * 4 * BH + (0 * T + t) * BH : spare + (2 * 0 + t % 2) * BH) + b0 * H;
+        sc_forward_f32(nb, H, BH, gi_t, gh_b, S[0], N[0], S[1], N[1], Tt);
         for (j = 0; j < 2; ++j)
             S[j] = N[j];
     }
     for (j = 0; j < 2; ++j)
-        sc_copy_f32(BH, S[j], state + j * BH, 0);
+        sc_copy_f32(nb * H, S[j], state + j * BH + b0 * H, 0);
+
+            }
+        }
+    } else if (par) {
+        SC_OMP(omp parallel)
+        {
+            const size_t b0 = 0, nb = B;
+    sc_pack_f32(X, GH, weight_ih, 1, X, wpi);
+    sc_pack_f32(H, 3 * H, weight_hh, 1, H, wp);
+
+    /* batch rows b0 .. b0 + nb - 1: all of them, or a thread's share when the team splits the batch */
+    const float *S[2];
+    float *N[2];
+    float *gi_b = gi + b0 * GH, *gh_b = gh + b0 * GH;
+    size_t t, j;
+    for (j = 0; j < 2; ++j)
+        S[j] = state0 + j * BH + b0 * H;
+    for (t = 0; t < T; ++t) {
+        float *Tt = (tape ? tape + t * 4 * BH : slot) + b0 * H;
+        const float *gi_t = gi_b;
+        /* the input projection step by step, not for the whole sequence at once: it stays in cache for the
+         * elementwise work instead of streaming T*B*G*H values out to memory and back */
+        sc_gemm_packed_f32(nb, GH, X, x + (t * B + b0) * X, X, wpi, bias_ih, 0, NULL, gi_b, GH, 3);
+        sc_gemm_packed_f32(nb, 3 * H, H, S[0], H, wp, bias_hh, 0, NULL, gh_b, GH, 3);
+        N[0] = y + t * BH + b0 * H;
+        N[1] = (tape ? tape + T * 4 * BH + (0 * T + t) * BH : spare + (2 * 0 + t % 2) * BH) + b0 * H;
+        sc_forward_f32(nb, H, BH, gi_t, gh_b, S[0], N[0], S[1], N[1], Tt);
+        for (j = 0; j < 2; ++j)
+            S[j] = N[j];
+    }
+    for (j = 0; j < 2; ++j)
+        sc_copy_f32(nb * H, S[j], state + j * BH + b0 * H, 0);
 
         }
     } else /* serial: outside any team, the work-sharing constructs cost nothing */
 #endif
     {
+        const size_t b0 = 0, nb = B;
+    sc_pack_f32(X, GH, weight_ih, 1, X, wpi);
+    sc_pack_f32(H, 3 * H, weight_hh, 1, H, wp);
+
+    /* batch rows b0 .. b0 + nb - 1: all of them, or a thread's share when the team splits the batch */
     const float *S[2];
     float *N[2];
+    float *gi_b = gi + b0 * GH, *gh_b = gh + b0 * GH;
     size_t t, j;
     for (j = 0; j < 2; ++j)
-        S[j] = state0 + j * BH;
-    sc_pack_f32(X, GH, weight_ih, 1, X, wpi);
-    (void)PH, (void)PG1;
-    sc_pack_f32(H, 3 * H, weight_hh, 1, H, wp);
+        S[j] = state0 + j * BH + b0 * H;
     for (t = 0; t < T; ++t) {
-        float *Tt = tape ? tape + t * 4 * BH : slot;
-        const float *gi_t = gi;
+        float *Tt = (tape ? tape + t * 4 * BH : slot) + b0 * H;
+        const float *gi_t = gi_b;
         /* the input projection step by step, not for the whole sequence at once: it stays in cache for the
          * elementwise work instead of streaming T*B*G*H values out to memory and back */
-        sc_gemm_packed_f32(B, GH, X, x + t * B * X, X, wpi, bias_ih, 0, NULL, gi, GH, 3);
-        sc_gemm_packed_f32(B, 3 * H, H, S[0], H, wp, bias_hh, 0, NULL, gh, GH, 3);
-        N[0] = y + t * BH;
-        N[1] = tape ? tape + T * 4 * BH + (0 * T + t) * BH : spare + (2 * 0 + t % 2) * BH;
-        sc_forward_f32(B, H, gi_t, gh, S[0], N[0], S[1], N[1], Tt);
+        sc_gemm_packed_f32(nb, GH, X, x + (t * B + b0) * X, X, wpi, bias_ih, 0, NULL, gi_b, GH, 3);
+        sc_gemm_packed_f32(nb, 3 * H, H, S[0], H, wp, bias_hh, 0, NULL, gh_b, GH, 3);
+        N[0] = y + t * BH + b0 * H;
+        N[1] = (tape ? tape + T * 4 * BH + (0 * T + t) * BH : spare + (2 * 0 + t % 2) * BH) + b0 * H;
+        sc_forward_f32(nb, H, BH, gi_t, gh_b, S[0], N[0], S[1], N[1], Tt);
         for (j = 0; j < 2; ++j)
             S[j] = N[j];
     }
     for (j = 0; j < 2; ++j)
-        sc_copy_f32(BH, S[j], state + j * BH, 0);
+        sc_copy_f32(nb * H, S[j], state + j * BH + b0 * H, 0);
 
     }
     return 0;
@@ -1202,39 +1382,106 @@ int symcell_lstm_cifg_backward_f32(size_t T, size_t B, size_t X, size_t H, const
         sc_rows_f32(1, 2 * BH, NULL, D, 0);
     sc_copy_f32(BH, dy + (T - 1) * BH, D, 1);
 #ifdef _OPENMP
-    if (par) {
+    if (par && sc_split_batch(B, 3 * H * H * sizeof(float))) {
+        /* each thread the steps of its own batch rows (no barrier, nothing passed between threads), then
+         * the whole-sequence products shared as below. Not for cells with per-unit parameters, whose
+         * gradients each step adds up over the batch. */
         SC_OMP(omp parallel)
         {
-    const float *S[2], *N[2];
-    float *Dc = D, *Dn = DS; /* the gradient w.r.t. the state after step t, and before it; swapped each step */
-    size_t t;
     sc_pack_f32(3 * H, H, weight_hh, H, 1, wp);
+
+            {
+                const size_t nt = (size_t)omp_get_num_threads(), id = (size_t)omp_get_thread_num();
+                const size_t b0 = sc_split(B, nt, id), nb = sc_split(B, nt, id + 1) - b0;
+                SC_OMP(omp parallel num_threads(1)) /* a team of one, to which the helpers' work-sharing binds */
+                {
+    /* batch rows b0 .. b0 + nb - 1: all of them, or a thread's share when the team splits the batch */
+    const float *S[2], *N[2];
+    float *Dc = D + b0 * H, *Dn = DS + b0 * H; /* the gradient w.r.t. the state after step t, and before it; swapped each step */
+    size_t t;
     for (t = T; t-- > 0;) {
-        const float *Tt = tape ? tape + t * 4 * BH : NULL;
-        float *dgi_t = dgi + t * BGH, *dgh_t = dgh + t * BGH;
-        S[0] = t ? y + (t - 1) * BH : s0[0];
-        N[0] = y + t * BH;
-        S[1] = t ? tape + T * 4 * BH + (0 * T + t - 1) * BH : s0[1];
-        N[1] = tape + T * 4 * BH + (0 * T + t) * BH;
-        sc_backward_f32(B, H, Dc, DM, S[0], N[0], S[1], N[1], Tt, dgi_t, dgh_t, Dn);
+        const float *Tt = tape ? tape + t * 4 * BH + b0 * H : NULL;
+        float *dgi_t = dgi + t * BGH + b0 * GH, *dgh_t = dgh + t * BGH + b0 * GH;
+        S[0] = (t ? y + (t - 1) * BH : s0[0]) + b0 * H;
+        N[0] = y + t * BH + b0 * H;
+        S[1] = (t ? tape + T * 4 * BH + (0 * T + t - 1) * BH : s0[1]) + b0 * H;
+        N[1] = tape + T * 4 * BH + (0 * T + t) * BH + b0 * H;
+        sc_backward_f32(nb, H, BH, Dc, DM + b0 * H, S[0], N[0], S[1], N[1], Tt, dgi_t, dgh_t, Dn);
         /* h's gradient before step t gains dgh W and step t-1's output gradient */
-        sc_gemm_packed_f32(B, H, 3 * H, dgh_t, GH, wp, NULL, 1, t ? dy + (t - 1) * BH : NULL, Dn, H, 1);
+        sc_gemm_packed_f32(nb, H, 3 * H, dgh_t, GH, wp, NULL, 1, t ? dy + (t - 1) * BH + b0 * H : NULL, Dn, H, 1);
         {
             float *swap = Dc;
             Dc = Dn;
             Dn = swap;
         }
     }
+
+                }
+            }
+            SC_OMP(omp barrier) /* the products below read every thread's gate gradients */
     /* the whole-sequence products, in row blocks shared among the threads */
+    size_t q;
     SC_OMP(omp for schedule(static) nowait)
-    for (t = 0; t < nbm; ++t) {
-        const size_t m0 = sc_block(T * B, nbm, t), m1 = sc_block(T * B, nbm, t + 1);
+    for (q = 0; q < nbm; ++q) {
+        const size_t m0 = sc_block(T * B, nbm, q), m1 = sc_block(T * B, nbm, q + 1);
         sc_rows_f32(m1 - m0, X, NULL, dx + m0 * X, X);
         sc_gemm_nn_f32(m1 - m0, X, GH, dgi + m0 * GH, GH, weight_ih, X, dx + m0 * X, X);
     }
     SC_OMP(omp for schedule(static))
-    for (t = 0; t < nbr; ++t) {
-        const size_t r0 = sc_block(GH, nbr, t), r1 = sc_block(GH, nbr, t + 1);
+    for (q = 0; q < nbr; ++q) {
+        const size_t r0 = sc_block(GH, nbr, q), r1 = sc_block(GH, nbr, q + 1);
+        sc_rows_f32(r1 - r0, X, NULL, dweight_ih + r0 * X, X);
+        sc_gemm_tn_f32(r1 - r0, X, T * B, dgi + r0, GH, x, X, dweight_ih + r0 * X, X);
+        sc_rows_f32(r1 - r0, H, NULL, dweight_hh + r0 * H, H);
+        if (r0 < 3 * H) { /* the first-stage gates' rows */
+            const size_t r2 = r1 < 3 * H ? r1 : 3 * H;
+            sc_gemm_tn_f32(r2 - r0, H, B, dgh + r0, GH, s0[0], H, dweight_hh + r0 * H, H);
+            sc_gemm_tn_f32(r2 - r0, H, (T - 1) * B, dgh + BGH + r0, GH, y, H, dweight_hh + r0 * H, H);
+        }
+    }
+    sc_colsum_f32(T * B, GH, dgi, GH, dbias_ih);
+    sc_copy_f32(GH, dbias_ih, dbias_hh, 0); /* dgh is dgi: the same sums */
+
+        }
+    } else
+    if (par) {
+        SC_OMP(omp parallel)
+        {
+            const size_t b0 = 0, nb = B;
+    sc_pack_f32(3 * H, H, weight_hh, H, 1, wp);
+
+    /* batch rows b0 .. b0 + nb - 1: all of them, or a thread's share when the team splits the batch */
+    const float *S[2], *N[2];
+    float *Dc = D + b0 * H, *Dn = DS + b0 * H; /* the gradient w.r.t. the state after step t, and before it; swapped each step */
+    size_t t;
+    for (t = T; t-- > 0;) {
+        const float *Tt = tape ? tape + t * 4 * BH + b0 * H : NULL;
+        float *dgi_t = dgi + t * BGH + b0 * GH, *dgh_t = dgh + t * BGH + b0 * GH;
+        S[0] = (t ? y + (t - 1) * BH : s0[0]) + b0 * H;
+        N[0] = y + t * BH + b0 * H;
+        S[1] = (t ? tape + T * 4 * BH + (0 * T + t - 1) * BH : s0[1]) + b0 * H;
+        N[1] = tape + T * 4 * BH + (0 * T + t) * BH + b0 * H;
+        sc_backward_f32(nb, H, BH, Dc, DM + b0 * H, S[0], N[0], S[1], N[1], Tt, dgi_t, dgh_t, Dn);
+        /* h's gradient before step t gains dgh W and step t-1's output gradient */
+        sc_gemm_packed_f32(nb, H, 3 * H, dgh_t, GH, wp, NULL, 1, t ? dy + (t - 1) * BH + b0 * H : NULL, Dn, H, 1);
+        {
+            float *swap = Dc;
+            Dc = Dn;
+            Dn = swap;
+        }
+    }
+
+    /* the whole-sequence products, in row blocks shared among the threads */
+    size_t q;
+    SC_OMP(omp for schedule(static) nowait)
+    for (q = 0; q < nbm; ++q) {
+        const size_t m0 = sc_block(T * B, nbm, q), m1 = sc_block(T * B, nbm, q + 1);
+        sc_rows_f32(m1 - m0, X, NULL, dx + m0 * X, X);
+        sc_gemm_nn_f32(m1 - m0, X, GH, dgi + m0 * GH, GH, weight_ih, X, dx + m0 * X, X);
+    }
+    SC_OMP(omp for schedule(static))
+    for (q = 0; q < nbr; ++q) {
+        const size_t r0 = sc_block(GH, nbr, q), r1 = sc_block(GH, nbr, q + 1);
         sc_rows_f32(r1 - r0, X, NULL, dweight_ih + r0 * X, X);
         sc_gemm_tn_f32(r1 - r0, X, T * B, dgi + r0, GH, x, X, dweight_ih + r0 * X, X);
         sc_rows_f32(r1 - r0, H, NULL, dweight_hh + r0 * H, H);
@@ -1251,36 +1498,41 @@ int symcell_lstm_cifg_backward_f32(size_t T, size_t B, size_t X, size_t H, const
     } else /* serial: outside any team, the work-sharing constructs cost nothing */
 #endif
     {
-    const float *S[2], *N[2];
-    float *Dc = D, *Dn = DS; /* the gradient w.r.t. the state after step t, and before it; swapped each step */
-    size_t t;
+        const size_t b0 = 0, nb = B;
     sc_pack_f32(3 * H, H, weight_hh, H, 1, wp);
+
+    /* batch rows b0 .. b0 + nb - 1: all of them, or a thread's share when the team splits the batch */
+    const float *S[2], *N[2];
+    float *Dc = D + b0 * H, *Dn = DS + b0 * H; /* the gradient w.r.t. the state after step t, and before it; swapped each step */
+    size_t t;
     for (t = T; t-- > 0;) {
-        const float *Tt = tape ? tape + t * 4 * BH : NULL;
-        float *dgi_t = dgi + t * BGH, *dgh_t = dgh + t * BGH;
-        S[0] = t ? y + (t - 1) * BH : s0[0];
-        N[0] = y + t * BH;
-        S[1] = t ? tape + T * 4 * BH + (0 * T + t - 1) * BH : s0[1];
-        N[1] = tape + T * 4 * BH + (0 * T + t) * BH;
-        sc_backward_f32(B, H, Dc, DM, S[0], N[0], S[1], N[1], Tt, dgi_t, dgh_t, Dn);
+        const float *Tt = tape ? tape + t * 4 * BH + b0 * H : NULL;
+        float *dgi_t = dgi + t * BGH + b0 * GH, *dgh_t = dgh + t * BGH + b0 * GH;
+        S[0] = (t ? y + (t - 1) * BH : s0[0]) + b0 * H;
+        N[0] = y + t * BH + b0 * H;
+        S[1] = (t ? tape + T * 4 * BH + (0 * T + t - 1) * BH : s0[1]) + b0 * H;
+        N[1] = tape + T * 4 * BH + (0 * T + t) * BH + b0 * H;
+        sc_backward_f32(nb, H, BH, Dc, DM + b0 * H, S[0], N[0], S[1], N[1], Tt, dgi_t, dgh_t, Dn);
         /* h's gradient before step t gains dgh W and step t-1's output gradient */
-        sc_gemm_packed_f32(B, H, 3 * H, dgh_t, GH, wp, NULL, 1, t ? dy + (t - 1) * BH : NULL, Dn, H, 1);
+        sc_gemm_packed_f32(nb, H, 3 * H, dgh_t, GH, wp, NULL, 1, t ? dy + (t - 1) * BH + b0 * H : NULL, Dn, H, 1);
         {
             float *swap = Dc;
             Dc = Dn;
             Dn = swap;
         }
     }
+
     /* the whole-sequence products, in row blocks shared among the threads */
+    size_t q;
     SC_OMP(omp for schedule(static) nowait)
-    for (t = 0; t < nbm; ++t) {
-        const size_t m0 = sc_block(T * B, nbm, t), m1 = sc_block(T * B, nbm, t + 1);
+    for (q = 0; q < nbm; ++q) {
+        const size_t m0 = sc_block(T * B, nbm, q), m1 = sc_block(T * B, nbm, q + 1);
         sc_rows_f32(m1 - m0, X, NULL, dx + m0 * X, X);
         sc_gemm_nn_f32(m1 - m0, X, GH, dgi + m0 * GH, GH, weight_ih, X, dx + m0 * X, X);
     }
     SC_OMP(omp for schedule(static))
-    for (t = 0; t < nbr; ++t) {
-        const size_t r0 = sc_block(GH, nbr, t), r1 = sc_block(GH, nbr, t + 1);
+    for (q = 0; q < nbr; ++q) {
+        const size_t r0 = sc_block(GH, nbr, q), r1 = sc_block(GH, nbr, q + 1);
         sc_rows_f32(r1 - r0, X, NULL, dweight_ih + r0 * X, X);
         sc_gemm_tn_f32(r1 - r0, X, T * B, dgi + r0, GH, x, X, dweight_ih + r0 * X, X);
         sc_rows_f32(r1 - r0, H, NULL, dweight_hh + r0 * H, H);
