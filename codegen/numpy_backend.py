@@ -97,9 +97,21 @@ def backward_bindings(ir: CellIR) -> dict[str, str]:
     return b
 
 
+def _without_zero_h(ir: CellIR) -> tuple[Kernel, bool]:
+    """The backward kernel without its ``ds_h = 0`` statement where h reaches the next state only through
+    the gates (LSTM, plain RNNs): the time loop then starts the state gradient from the recurrent product
+    instead of zeroing a buffer and adding it. Also whether it did so."""
+    kernel = ir.backward
+    zero = [st for st in kernel.stmts if st.target == "ds_h" and st.role == "output" and st.expr == 0]
+    if not zero or any(st.target == "ds_h" for st in ir.backward_hidden.stmts):
+        return kernel, False
+    return replace(kernel, stmts=tuple(st for st in kernel.stmts if st not in zero)), True
+
+
 def context(ir: CellIR) -> dict:
     """The template variables for templates/numpy/cell.py.jinja."""
     fwd, bwd = forward_bindings(ir), backward_bindings(ir)
+    backward, ds_h_zero = _without_zero_h(ir)
     pre = pre_gates(ir)
     stage1 = [g for g in ir.gates if g not in ir.stage2_gates]
     G, G1 = len(ir.gates), len(ir.stage1_gates)
@@ -121,6 +133,8 @@ def context(ir: CellIR) -> dict:
         "bias_spans": _spans(ir, [g for g in stage1 if g not in pre]),
         "forward_hidden": print_kernel(_with_pre(ir.forward_hidden, pre), fwd),
         "forward": print_kernel(_with_pre(ir.forward, pre), fwd),
-        "backward": print_kernel(ir.backward, bwd),
+        "ds_h_zero": ds_h_zero,
+        "fused_dw": ir.recurrent_matrix and ir.shared_gate_grads and not ir.stage2_gates and G > 1,
+        "backward": print_kernel(backward, bwd),
         "backward_hidden": print_kernel(ir.backward_hidden, bwd),
     }

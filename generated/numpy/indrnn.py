@@ -72,8 +72,10 @@ def forward(x, params, state0=None, *, save=False):
     x, p, state0, H = _runtime.check_forward(1, STATES, x, params, state0, recurrent_matrix=False, unit_params=("u",))
     T, B, X = x.shape
     dtype = x.dtype
-    gi_seq = (x.reshape(T * B, X) @ p["weight_ih"].T).reshape(T, B, 1 * H)
-    gi_seq += p["bias_ih"]
+    bias = p["bias_ih"]
+    W0 = numpy.ascontiguousarray(p["weight_ih"].T)
+    C = T  # one gate: the whole projection at once (in blocks, rnn_tanh's large forward took ~1.5% longer)
+    gi_seq = numpy.empty((min(C, T), B, 1 * H), dtype)
     P = (p["u"], )
     y = numpy.empty((T, B, H), dtype)
     slots = numpy.empty((T if save else 1, 0, B, H), dtype)
@@ -81,9 +83,14 @@ def forward(x, params, state0=None, *, save=False):
     gh = numpy.broadcast_to(p["bias_hh"], (B, 1 * H))  # no recurrent matrix: gh is the bias alone
     S = state0
     for t in range(T):
+        if t % C == 0:
+            n = min(C, T - t)
+            numpy.matmul(x[t:t + n].reshape(n * B, X), W0, out=gi_seq[:n].reshape(n * B, 1 * H))
+            gi_seq[:n] += bias
+        gi = gi_seq[t % C]
         T_t = slots[t if save else 0]
         N = (y[t],)
-        _forward(H, gi_seq[t], gh, S, N, T_t, P)
+        _forward(H, gi, gh, S, N, T_t, P)
         S = N
     state = (y[-1].copy(),)
     if not save:
@@ -106,13 +113,18 @@ def backward(tape, dy, dstate=None):
     dgh_seq = dgi_seq
     P = (p["u"], )
     DP = tuple(numpy.zeros((B, H), dtype) for _ in P)  # per-unit parameter gradients, summed over time
+    D = (D[0] + dy[T - 1],)  # buffers the loop may reuse
+    DS = tuple(numpy.empty((B, H), dtype) for _ in STATES)
+    d_h = numpy.empty((B, H), dtype)
     for t in range(T - 1, -1, -1):
         S = (y[t - 1] if t else state0[0],)
         N = (y[t],)
-        D = (D[0] + dy[t],)
-        DS = tuple(numpy.empty((B, H), dtype) for _ in STATES)
         _backward(H, D, S, N, slots[t], dgi_seq[t], dgh_seq[t], DS, P, DP)
-        D = (DS[0],)
+        d_h[...] = DS[0]
+        if t:
+            d_h += dy[t - 1]
+        # the next step's state gradients; the buffers just read are written again
+        D, DS, d_h = (d_h,), (DS[0],), D[0]
     dgi = dgi_seq.reshape(T * B, 1 * H)
     db = dgi.sum(axis=0)
     return {

@@ -71,7 +71,6 @@ def _backward(H, D, S, N, T, dgi, dgh, DS, P, DP):
     dgi_f = dgi[:, 1 * H:2 * H]
     dgi_g = dgi[:, 2 * H:3 * H]
     dgi_o = dgi[:, 3 * H:4 * H]
-    ds_h = DS[0]
     ds_c = DS[1]
     _t0 = d_h*o
     _t1 = _t0*(1 - tanh_c**2) + d_c
@@ -81,7 +80,6 @@ def _backward(H, D, S, N, T, dgi, dgh, DS, P, DP):
     numpy.multiply(c*ds_c, 1 - f, out=dgi_f)
     numpy.multiply(_t2, 1 - g**2, out=dgi_g)
     numpy.multiply(_t0*tanh_c, 1 - o, out=dgi_o)
-    ds_h[...] = 0
 
 
 def forward(x, params, state0=None, *, save=False):
@@ -99,10 +97,13 @@ def forward(x, params, state0=None, *, save=False):
     x, p, state0, H = _runtime.check_forward(4, STATES, x, params, state0)
     T, B, X = x.shape
     dtype = x.dtype
-    gi_seq = (x.reshape(T * B, X) @ p["weight_ih"].T).reshape(T, B, 4 * H)
     bias = p["bias_ih"].copy()
     bias[0 * H:4 * H] += p["bias_hh"][0 * H:4 * H]  # these gates read gi + gh only
-    gi_seq += bias
+    W0 = numpy.ascontiguousarray(p["weight_ih"].T)
+    # the input projections C steps at a time where all of them would not fit in cache (~512 rows keep the
+    # BLAS efficient): the block is read from cache and no T * B * 4H array is written to fresh memory
+    C = T if T * B * 4 * H <= 1 << 20 else -(-512 // B)
+    gi_seq = numpy.empty((min(C, T), B, 4 * H), dtype)
     P = ()
     W1 = numpy.ascontiguousarray(p["weight_hh"][:4 * H].T)  # a transposed view costs the BLAS ~20% per step
     y = numpy.empty((T, B, H), dtype)
@@ -112,11 +113,16 @@ def forward(x, params, state0=None, *, save=False):
     gh = numpy.empty((B, 4 * H), dtype)
     S = state0
     for t in range(T):
+        if t % C == 0:
+            n = min(C, T - t)
+            numpy.matmul(x[t:t + n].reshape(n * B, X), W0, out=gi_seq[:n].reshape(n * B, 4 * H))
+            gi_seq[:n] += bias
+        gi = gi_seq[t % C]
         T_t = slots[t if save else 0]
         numpy.matmul(S[0], W1, out=gh[:, :4 * H])
-        gh[:, 0 * H:4 * H] += gi_seq[t][:, 0 * H:4 * H]
+        gh[:, 0 * H:4 * H] += gi[:, 0 * H:4 * H]
         N = (y[t], seq["c"][t] if save else spare[0][t % 2],)
-        _forward(H, gi_seq[t], gh, S, N, T_t, P)
+        _forward(H, gi, gh, S, N, T_t, P)
         S = N
     state = (y[-1].copy(), S[1].copy() if save else S[1],)
     if not save:
@@ -141,25 +147,34 @@ def backward(tape, dy, dstate=None):
     P = ()
     DP = tuple(numpy.zeros((B, H), dtype) for _ in P)  # per-unit parameter gradients, summed over time
     W1 = p["weight_hh"][:4 * H]
+    D = (D[0] + dy[T - 1], D[1].copy(),)  # buffers the loop may reuse
+    DS = tuple(numpy.empty((B, H), dtype) for _ in STATES)
+    d_h = numpy.empty((B, H), dtype)
     for t in range(T - 1, -1, -1):
         S = (y[t - 1] if t else state0[0], seq["c"][t - 1] if t else state0[1],)
         N = (y[t], seq["c"][t],)
-        D = (D[0] + dy[t], D[1],)
-        DS = tuple(numpy.empty((B, H), dtype) for _ in STATES)
         _backward(H, D, S, N, slots[t], dgi_seq[t], dgh_seq[t], DS, P, DP)
-        D = (DS[0] + dgh_seq[t][:, :4 * H] @ W1, DS[1],)
+        numpy.matmul(dgh_seq[t][:, :4 * H], W1, out=d_h)
+        if t:
+            d_h += dy[t - 1]
+        # the next step's state gradients; the buffers just read are written again
+        D, DS, d_h = (d_h, DS[1],), (DS[0], D[1],), D[0]
     dgi = dgi_seq.reshape(T * B, 4 * H)
-    dgh = dgh_seq.reshape(T * B, 4 * H)
-    db = dgi.sum(axis=0)
-    dW_hh = numpy.empty_like(p["weight_hh"])
-    dW_hh[:4 * H] = dgh_seq[0, :, :4 * H].T @ state0[0]
-    if T > 1:
-        dW_hh[:4 * H] += dgh[B:, :4 * H].T @ y[:-1].reshape((T - 1) * B, H)
+    # one product for the gradients of weight_ih, weight_hh and the bias (dgi is dgh here):
+    # dgi^T @ [x | h_prev | 1] reads the whole-sequence gate gradients once instead of three times
+    # (with a single gate, dgi is narrower than the copy: separate products there)
+    xh1 = numpy.empty((T, B, X + H + 1), dtype)
+    xh1[:, :, :X] = x
+    xh1[0, :, X:X + H] = state0[0]
+    xh1[1:, :, X:X + H] = y[:-1]
+    xh1[:, :, X + H] = 1
+    dW = dgi.T @ xh1.reshape(T * B, X + H + 1)
+    db = dW[:, X + H].copy()
     return {
         "x": (dgi @ p["weight_ih"]).reshape(T, B, X),
         "state0": D,
-        "weight_ih": dgi.T @ x.reshape(T * B, X),
-        "weight_hh": dW_hh,
+        "weight_ih": dW[:, :X].copy(),
+        "weight_hh": dW[:, X:X + H].copy(),
         "bias_ih": db,
         "bias_hh": db.copy(),
     }

@@ -94,10 +94,13 @@ def forward(x, params, state0=None, *, save=False):
     x, p, state0, H = _runtime.check_forward(2, STATES, x, params, state0)
     T, B, X = x.shape
     dtype = x.dtype
-    gi_seq = (x.reshape(T * B, X) @ p["weight_ih"].T).reshape(T, B, 2 * H)
     bias = p["bias_ih"].copy()
     bias[0 * H:1 * H] += p["bias_hh"][0 * H:1 * H]  # these gates read gi + gh only
-    gi_seq += bias
+    W0 = numpy.ascontiguousarray(p["weight_ih"].T)
+    # the input projections C steps at a time where all of them would not fit in cache (~512 rows keep the
+    # BLAS efficient): the block is read from cache and no T * B * 2H array is written to fresh memory
+    C = T if T * B * 2 * H <= 1 << 20 else -(-512 // B)
+    gi_seq = numpy.empty((min(C, T), B, 2 * H), dtype)
     P = ()
     W1 = numpy.ascontiguousarray(p["weight_hh"][:1 * H].T)  # a transposed view costs the BLAS ~20% per step
     W_n = numpy.ascontiguousarray(p["weight_hh"][1 * H:2 * H].T)
@@ -107,14 +110,19 @@ def forward(x, params, state0=None, *, save=False):
     gh = numpy.empty((B, 2 * H), dtype)
     S = state0
     for t in range(T):
+        if t % C == 0:
+            n = min(C, T - t)
+            numpy.matmul(x[t:t + n].reshape(n * B, X), W0, out=gi_seq[:n].reshape(n * B, 2 * H))
+            gi_seq[:n] += bias
+        gi = gi_seq[t % C]
         T_t = slots[t if save else 0]
         numpy.matmul(S[0], W1, out=gh[:, :1 * H])
-        gh[:, 0 * H:1 * H] += gi_seq[t][:, 0 * H:1 * H]
-        _forward_hidden(H, gi_seq[t], gh, S, T_t, P)
+        gh[:, 0 * H:1 * H] += gi[:, 0 * H:1 * H]
+        _forward_hidden(H, gi, gh, S, T_t, P)
         numpy.matmul(T_t[2], W_n, out=gh[:, 1 * H:2 * H])
         gh[:, 1 * H:2 * H] += p["bias_hh"][1 * H:2 * H]
         N = (y[t],)
-        _forward(H, gi_seq[t], gh, S, N, T_t, P)
+        _forward(H, gi, gh, S, N, T_t, P)
         S = N
     state = (y[-1].copy(),)
     if not save:
@@ -138,15 +146,21 @@ def backward(tape, dy, dstate=None):
     P = ()
     DP = tuple(numpy.zeros((B, H), dtype) for _ in P)  # per-unit parameter gradients, summed over time
     W1 = p["weight_hh"][:1 * H]
+    D = (D[0] + dy[T - 1],)  # buffers the loop may reuse
+    DS = tuple(numpy.empty((B, H), dtype) for _ in STATES)
+    d_h = numpy.empty((B, H), dtype)
     for t in range(T - 1, -1, -1):
         S = (y[t - 1] if t else state0[0],)
         N = (y[t],)
-        D = (D[0] + dy[t],)
-        DS = tuple(numpy.empty((B, H), dtype) for _ in STATES)
         _backward(H, D, S, N, slots[t], dgi_seq[t], dgh_seq[t], DS, P, DP)
         DM = (dgh_seq[t][:, 1 * H:2 * H] @ p["weight_hh"][1 * H:2 * H], )
         _backward_hidden(H, DM, S, N, slots[t], dgi_seq[t], dgh_seq[t], DS, P, DP)
-        D = (DS[0] + dgh_seq[t][:, :1 * H] @ W1,)
+        numpy.matmul(dgh_seq[t][:, :1 * H], W1, out=d_h)
+        d_h += DS[0]
+        if t:
+            d_h += dy[t - 1]
+        # the next step's state gradients; the buffers just read are written again
+        D, DS, d_h = (d_h,), (DS[0],), D[0]
     dgi = dgi_seq.reshape(T * B, 2 * H)
     dgh = dgh_seq.reshape(T * B, 2 * H)
     db = dgi.sum(axis=0)
