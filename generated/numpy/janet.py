@@ -122,7 +122,15 @@ def backward(tape, dy, dstate=None):
     T, B, H = y.shape
     X = x.shape[2]
     dtype = y.dtype
-    dgi_seq = numpy.empty((T, B, 2 * H), dtype)
+    # the gate gradients C steps at a time where all of them would not fit in cache: each block goes into
+    # the input and weight gradients while it is in cache, with one product dgi^T @ [x | h_prev | 1] for
+    # weight_ih, weight_hh and the bias (dgi is dgh here); rows enough to keep the BLAS efficient
+    C = T if T * B * 2 * H <= 1 << 20 else -(-max(512, 2 * (X + H)) // B)
+    xh1 = numpy.empty((min(C, T), B, X + H + 1), dtype)  # [x | h_prev | 1] of a block
+    xh1[:, :, X + H] = 1
+    dx = numpy.empty((T, B, X), dtype)
+    dW = numpy.zeros((2 * H, X + H + 1), dtype)
+    dgi_seq = numpy.empty((min(C, T), B, 2 * H), dtype)
     dgh_seq = dgi_seq
     P = ()
     DP = tuple(numpy.zeros((B, H), dtype) for _ in P)  # per-unit parameter gradients, summed over time
@@ -133,26 +141,27 @@ def backward(tape, dy, dstate=None):
     for t in range(T - 1, -1, -1):
         S = (y[t - 1] if t else state0[0],)
         N = (y[t],)
-        _backward(H, D, S, N, slots[t], dgi_seq[t], dgh_seq[t], DS, P, DP)
-        numpy.matmul(dgh_seq[t][:, :2 * H], W1, out=d_h)
+        _backward(H, D, S, N, slots[t], dgi_seq[t % C], dgh_seq[t % C], DS, P, DP)
+        numpy.matmul(dgh_seq[t % C][:, :2 * H], W1, out=d_h)
         d_h += DS[0]
         if t:
             d_h += dy[t - 1]
         # the next step's state gradients; the buffers just read are written again
         D, DS, d_h = (d_h,), (DS[0],), D[0]
-    dgi = dgi_seq.reshape(T * B, 2 * H)
-    # one product for the gradients of weight_ih, weight_hh and the bias (dgi is dgh here):
-    # dgi^T @ [x | h_prev | 1] reads the whole-sequence gate gradients once instead of three times
-    # (with a single gate, dgi is narrower than the copy: separate products there)
-    xh1 = numpy.empty((T, B, X + H + 1), dtype)
-    xh1[:, :, :X] = x
-    xh1[0, :, X:X + H] = state0[0]
-    xh1[1:, :, X:X + H] = y[:-1]
-    xh1[:, :, X + H] = 1
-    dW = dgi.T @ xh1.reshape(T * B, X + H + 1)
+        if t % C == 0:  # a block done: steps t to t + n - 1
+            n = min(C, T - t)
+            dgi = dgi_seq[:n].reshape(n * B, 2 * H)
+            numpy.matmul(dgi, p["weight_ih"], out=dx[t:t + n].reshape(n * B, X))
+            xh1[:n, :, :X] = x[t:t + n]
+            if t:
+                xh1[:n, :, X:X + H] = y[t - 1:t + n - 1]
+            else:
+                xh1[0, :, X:X + H] = state0[0]
+                xh1[1:n, :, X:X + H] = y[:n - 1]
+            dW += dgi.T @ xh1[:n].reshape(n * B, X + H + 1)
     db = dW[:, X + H].copy()
     return {
-        "x": (dgi @ p["weight_ih"]).reshape(T, B, X),
+        "x": dx,
         "state0": D,
         "weight_ih": dW[:, :X].copy(),
         "weight_hh": dW[:, X:X + H].copy(),
