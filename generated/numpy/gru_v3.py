@@ -103,11 +103,15 @@ def forward(x, params, state0=None, *, save=False):
     dtype = x.dtype
     bias = p["bias_ih"].copy()
     bias[0 * H:2 * H] += p["bias_hh"][0 * H:2 * H]  # these gates read gi + gh only
-    W0 = numpy.ascontiguousarray(p["weight_ih"].T)
+    W0 = numpy.empty((X + 1, 3 * H), dtype)  # [weight_ih^T; bias]: the product adds the bias (one pass less)
+    W0[:X] = p["weight_ih"].T
+    W0[X] = bias
     # the input projections C steps at a time where all of them would not fit in cache (~512 rows keep the
     # BLAS efficient): the block is read from cache and no T * B * 3H array is written to fresh memory
     C = T if T * B * 3 * H <= 1 << 20 else -(-512 // B)
     gi_seq = numpy.empty((min(C, T), B, 3 * H), dtype)
+    x1 = numpy.empty((min(C, T), B, X + 1), dtype)  # [x | 1] of a block
+    x1[:, :, X] = 1
     P = ()
     W1 = numpy.ascontiguousarray(p["weight_hh"][:2 * H].T)  # a transposed view costs the BLAS ~20% per step
     W_n = numpy.ascontiguousarray(p["weight_hh"][2 * H:3 * H].T)
@@ -119,8 +123,8 @@ def forward(x, params, state0=None, *, save=False):
     for t in range(T):
         if t % C == 0:
             n = min(C, T - t)
-            numpy.matmul(x[t:t + n].reshape(n * B, X), W0, out=gi_seq[:n].reshape(n * B, 3 * H))
-            gi_seq[:n] += bias
+            x1[:n, :, :X] = x[t:t + n]
+            numpy.matmul(x1[:n].reshape(n * B, X + 1), W0, out=gi_seq[:n].reshape(n * B, 3 * H))
         gi = gi_seq[t % C]
         T_t = slots[t if save else 0]
         numpy.matmul(S[0], W1, out=gh[:, :2 * H])

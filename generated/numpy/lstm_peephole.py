@@ -116,11 +116,15 @@ def forward(x, params, state0=None, *, save=False):
     dtype = x.dtype
     bias = p["bias_ih"].copy()
     bias[0 * H:4 * H] += p["bias_hh"][0 * H:4 * H]  # these gates read gi + gh only
-    W0 = numpy.ascontiguousarray(p["weight_ih"].T)
+    W0 = numpy.empty((X + 1, 4 * H), dtype)  # [weight_ih^T; bias]: the product adds the bias (one pass less)
+    W0[:X] = p["weight_ih"].T
+    W0[X] = bias
     # the input projections C steps at a time where all of them would not fit in cache (~512 rows keep the
     # BLAS efficient): the block is read from cache and no T * B * 4H array is written to fresh memory
     C = T if T * B * 4 * H <= 1 << 20 else -(-512 // B)
     gi_seq = numpy.empty((min(C, T), B, 4 * H), dtype)
+    x1 = numpy.empty((min(C, T), B, X + 1), dtype)  # [x | 1] of a block
+    x1[:, :, X] = 1
     P = (p["w_ci"], p["w_cf"], p["w_co"], )
     W1 = numpy.ascontiguousarray(p["weight_hh"][:4 * H].T)  # a transposed view costs the BLAS ~20% per step
     y = numpy.empty((T, B, H), dtype)
@@ -132,8 +136,8 @@ def forward(x, params, state0=None, *, save=False):
     for t in range(T):
         if t % C == 0:
             n = min(C, T - t)
-            numpy.matmul(x[t:t + n].reshape(n * B, X), W0, out=gi_seq[:n].reshape(n * B, 4 * H))
-            gi_seq[:n] += bias
+            x1[:n, :, :X] = x[t:t + n]
+            numpy.matmul(x1[:n].reshape(n * B, X + 1), W0, out=gi_seq[:n].reshape(n * B, 4 * H))
         gi = gi_seq[t % C]
         T_t = slots[t if save else 0]
         numpy.matmul(S[0], W1, out=gh[:, :4 * H])
