@@ -76,9 +76,11 @@ def layout(ir: CellIR) -> dict:
         "FW_BH": len(ir.tape) + len(ir.states) + 2 * (len(ir.states) - 1),
         "BW_GATES": 1 if ir.shared_gate_grads else 2,
         "BW_BH": 3 * len(ir.states) + len(ir.stage2_gates),
-        # one product gives weight_ih's, weight_hh's and the biases' gradients, dgi^T [x | h_prev | 1]: the gates'
-        # input and hidden gradients are one array and every gate's hidden part is the plain h_prev
-        "FUSE_DW": ir.shared_gate_grads and ir.recurrent_matrix and not ir.stage2_gates,
+        # the weight and bias gradients from products with Z = [x | h_prev | 1] where every gate's hidden part is the
+        # plain h_prev (no second-stage gates): one product dgi^T Z where the gates' input and hidden gradients are
+        # one array, else dgi^T [x | 1] and dgh^T [h_prev | 1] with Z = [x | 1 | h_prev | 1]; no separate bias sums
+        "FUSE_DW": bool(ir.recurrent_matrix and not ir.stage2_gates),
+        "Z_ONES": 1 if ir.shared_gate_grads else 2,
         "TAPE_BH": len(ir.tape) + len(seq_extra),
         # (gate index, tape slot of m_<gate>, index among second-stage gates)
         "stage2": [(ir.gates.index(g), ir.tape.index(f"m_{g}"), i) for i, g in enumerate(ir.stage2_gates)],

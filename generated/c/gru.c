@@ -172,6 +172,9 @@ static int sc_sizes(size_t T, size_t B, size_t X, size_t H, size_t *tape, size_t
         /* ... and backward (the transposed products) */
         pack_bw = sc_mul(PH, sc_mul(3, H, &ok), &ok);
     }
+    /* Z for every step and the weight gradients' products before they are split into their parts */
+    pack_bw = sc_add(pack_bw, sc_mul(sc_add(sc_mul(T, B, &ok), sc_mul(3, H, &ok), &ok),
+                                     sc_add(sc_add(X, H, &ok), 2, &ok), &ok), &ok);
     *bw = sc_add(sc_add(sc_mul(TBGH, 2, &ok), sc_mul(BH, 3, &ok), &ok), pack_bw, &ok);
     return ok && *tape <= SIZE_MAX / 8 && *fw <= SIZE_MAX / 8 && *bw <= SIZE_MAX / 8;
 }
@@ -429,29 +432,6 @@ static void sc_copy_f64(size_t n, const double *src, double *dst, int add)
         dst[i] = add ? dst[i] + src[i] : src[i];
 }
 
-/* out (N) = the sum of the M rows of A (leading dimension lda), each column's sum in row order, the sums
- * of a block of columns in a local array (registers) rather than in out, which the compiler otherwise
- * reloads and stores on every row. A whole-sequence dgi is too big for the caches: this pass is bound by
- * memory bandwidth, which is why a cell whose dgh is dgi sums it once (see the backward). */
-static void sc_colsum_f64(size_t M, size_t N, const double *restrict A, size_t lda, double *restrict out)
-{
-    size_t m, n, c;
-    SC_OMP(omp for schedule(static))
-    for (c = 0; c < (N + SC_NR - 1) / SC_NR; ++c) { /* blocks of columns, shared among a team's threads */
-        const size_t n0 = c * SC_NR, nc = N - n0 < SC_NR ? N - n0 : SC_NR;
-        double acc[SC_NR] = {0};
-        if (nc == SC_NR)
-            for (m = 0; m < M; ++m)
-                for (n = 0; n < SC_NR; ++n)
-                    acc[n] += A[m * lda + n0 + n];
-        else
-            for (m = 0; m < M; ++m)
-                for (n = 0; n < nc; ++n)
-                    acc[n] += A[m * lda + n0 + n];
-        for (n = 0; n < nc; ++n)
-            out[n0 + n] = acc[n];
-    }
-}
 
 
 /* The elementwise part of a forward step (forward), one (batch, unit) element at a time. Every
@@ -676,6 +656,9 @@ int symcell_gru_backward_f64(size_t T, size_t B, size_t X, size_t H, const doubl
     double *wp = DM + 0 * BH;              /* weight_hh packed for dgh W (sc_pack): stage 1 */
     const size_t PH = (H + SC_NR - 1) / SC_NR * SC_NR;
     (void)PH;
+    const size_t LZ = X + H + 2, ZH = X + 1, ZBI = X, ZBH = X + H + 1; /* columns of h_prev, of the ones */
+    double *Z = wp + PH * 3 * H;           /* (T*B, X+H+2) [x | 1 | h_prev | 1] of every step */
+    double *Wc = Z + T * B * LZ;                  /* (G*H, X+H+2) [dW_ih | db_ih | dW_hh | db_hh] */
     const double *s0[1];
     const double *P[1] = {NULL}; /* per-unit parameters */
     double *DP[1] = {NULL};      /* ... and their gradients, summed over batch and time */
@@ -739,19 +722,34 @@ int symcell_gru_backward_f64(size_t T, size_t B, size_t X, size_t H, const doubl
         sc_gemm_nn_f64(m1 - m0, X, GH, dgi + m0 * GH, GH, weight_ih, X, dx + m0 * X, X);
     }
     SC_OMP(omp for schedule(static))
-    for (q = 0; q < nbr; ++q) {
-        const size_t r0 = sc_block(GH, nbr, q), r1 = sc_block(GH, nbr, q + 1);
-        sc_rows_f64(r1 - r0, X, NULL, dweight_ih + r0 * X, X);
-        sc_gemm_tn_f64(r1 - r0, X, T * B, dgi + r0, GH, x, X, dweight_ih + r0 * X, X);
-        sc_rows_f64(r1 - r0, H, NULL, dweight_hh + r0 * H, H);
-        if (r0 < 3 * H) { /* the first-stage gates' rows */
-            const size_t r2 = r1 < 3 * H ? r1 : 3 * H;
-            sc_gemm_tn_f64(r2 - r0, H, B, dgh + r0, GH, s0[0], H, dweight_hh + r0 * H, H);
-            sc_gemm_tn_f64(r2 - r0, H, (T - 1) * B, dgh + BGH + r0, GH, y, H, dweight_hh + r0 * H, H);
+    for (q = 0; q < nbm; ++q) { /* Z: copies, in the same row blocks */
+        size_t m, c;
+        for (m = sc_block(T * B, nbm, q); m < sc_block(T * B, nbm, q + 1); ++m) {
+            const double *h = m < B ? s0[0] + m * H : y + (m - B) * H; /* h before the step of row m */
+            double *z = Z + m * LZ;
+            for (c = 0; c < X; ++c)
+                z[c] = x[m * X + c];
+            for (c = 0; c < H; ++c)
+                z[ZH + c] = h[c];
+            z[ZBI] = z[ZBH] = 1;
         }
     }
-    sc_colsum_f64(T * B, GH, dgi, GH, dbias_ih);
-    sc_colsum_f64(T * B, GH, dgh, GH, dbias_hh);
+    SC_OMP(omp for schedule(static))
+    for (q = 0; q < nbr; ++q) {
+        const size_t r0 = sc_block(GH, nbr, q), r1 = sc_block(GH, nbr, q + 1);
+        size_t r, c;
+        sc_rows_f64(r1 - r0, LZ, NULL, Wc + r0 * LZ, LZ);
+        sc_gemm_tn_f64(r1 - r0, X + 1, T * B, dgi + r0, GH, Z, LZ, Wc + r0 * LZ, LZ);
+        sc_gemm_tn_f64(r1 - r0, H + 1, T * B, dgh + r0, GH, Z + ZH, LZ, Wc + r0 * LZ + ZH, LZ);
+        for (r = r0; r < r1; ++r) {
+            for (c = 0; c < X; ++c)
+                dweight_ih[r * X + c] = Wc[r * LZ + c];
+            for (c = 0; c < H; ++c)
+                dweight_hh[r * H + c] = Wc[r * LZ + ZH + c];
+            dbias_ih[r] = Wc[r * LZ + ZBI];
+            dbias_hh[r] = Wc[r * LZ + ZBH];
+        }
+    }
 
         }
     } else
@@ -789,19 +787,34 @@ int symcell_gru_backward_f64(size_t T, size_t B, size_t X, size_t H, const doubl
         sc_gemm_nn_f64(m1 - m0, X, GH, dgi + m0 * GH, GH, weight_ih, X, dx + m0 * X, X);
     }
     SC_OMP(omp for schedule(static))
-    for (q = 0; q < nbr; ++q) {
-        const size_t r0 = sc_block(GH, nbr, q), r1 = sc_block(GH, nbr, q + 1);
-        sc_rows_f64(r1 - r0, X, NULL, dweight_ih + r0 * X, X);
-        sc_gemm_tn_f64(r1 - r0, X, T * B, dgi + r0, GH, x, X, dweight_ih + r0 * X, X);
-        sc_rows_f64(r1 - r0, H, NULL, dweight_hh + r0 * H, H);
-        if (r0 < 3 * H) { /* the first-stage gates' rows */
-            const size_t r2 = r1 < 3 * H ? r1 : 3 * H;
-            sc_gemm_tn_f64(r2 - r0, H, B, dgh + r0, GH, s0[0], H, dweight_hh + r0 * H, H);
-            sc_gemm_tn_f64(r2 - r0, H, (T - 1) * B, dgh + BGH + r0, GH, y, H, dweight_hh + r0 * H, H);
+    for (q = 0; q < nbm; ++q) { /* Z: copies, in the same row blocks */
+        size_t m, c;
+        for (m = sc_block(T * B, nbm, q); m < sc_block(T * B, nbm, q + 1); ++m) {
+            const double *h = m < B ? s0[0] + m * H : y + (m - B) * H; /* h before the step of row m */
+            double *z = Z + m * LZ;
+            for (c = 0; c < X; ++c)
+                z[c] = x[m * X + c];
+            for (c = 0; c < H; ++c)
+                z[ZH + c] = h[c];
+            z[ZBI] = z[ZBH] = 1;
         }
     }
-    sc_colsum_f64(T * B, GH, dgi, GH, dbias_ih);
-    sc_colsum_f64(T * B, GH, dgh, GH, dbias_hh);
+    SC_OMP(omp for schedule(static))
+    for (q = 0; q < nbr; ++q) {
+        const size_t r0 = sc_block(GH, nbr, q), r1 = sc_block(GH, nbr, q + 1);
+        size_t r, c;
+        sc_rows_f64(r1 - r0, LZ, NULL, Wc + r0 * LZ, LZ);
+        sc_gemm_tn_f64(r1 - r0, X + 1, T * B, dgi + r0, GH, Z, LZ, Wc + r0 * LZ, LZ);
+        sc_gemm_tn_f64(r1 - r0, H + 1, T * B, dgh + r0, GH, Z + ZH, LZ, Wc + r0 * LZ + ZH, LZ);
+        for (r = r0; r < r1; ++r) {
+            for (c = 0; c < X; ++c)
+                dweight_ih[r * X + c] = Wc[r * LZ + c];
+            for (c = 0; c < H; ++c)
+                dweight_hh[r * H + c] = Wc[r * LZ + ZH + c];
+            dbias_ih[r] = Wc[r * LZ + ZBI];
+            dbias_hh[r] = Wc[r * LZ + ZBH];
+        }
+    }
 
         }
     } else /* serial: outside any team, the work-sharing constructs cost nothing */
@@ -838,19 +851,34 @@ int symcell_gru_backward_f64(size_t T, size_t B, size_t X, size_t H, const doubl
         sc_gemm_nn_f64(m1 - m0, X, GH, dgi + m0 * GH, GH, weight_ih, X, dx + m0 * X, X);
     }
     SC_OMP(omp for schedule(static))
-    for (q = 0; q < nbr; ++q) {
-        const size_t r0 = sc_block(GH, nbr, q), r1 = sc_block(GH, nbr, q + 1);
-        sc_rows_f64(r1 - r0, X, NULL, dweight_ih + r0 * X, X);
-        sc_gemm_tn_f64(r1 - r0, X, T * B, dgi + r0, GH, x, X, dweight_ih + r0 * X, X);
-        sc_rows_f64(r1 - r0, H, NULL, dweight_hh + r0 * H, H);
-        if (r0 < 3 * H) { /* the first-stage gates' rows */
-            const size_t r2 = r1 < 3 * H ? r1 : 3 * H;
-            sc_gemm_tn_f64(r2 - r0, H, B, dgh + r0, GH, s0[0], H, dweight_hh + r0 * H, H);
-            sc_gemm_tn_f64(r2 - r0, H, (T - 1) * B, dgh + BGH + r0, GH, y, H, dweight_hh + r0 * H, H);
+    for (q = 0; q < nbm; ++q) { /* Z: copies, in the same row blocks */
+        size_t m, c;
+        for (m = sc_block(T * B, nbm, q); m < sc_block(T * B, nbm, q + 1); ++m) {
+            const double *h = m < B ? s0[0] + m * H : y + (m - B) * H; /* h before the step of row m */
+            double *z = Z + m * LZ;
+            for (c = 0; c < X; ++c)
+                z[c] = x[m * X + c];
+            for (c = 0; c < H; ++c)
+                z[ZH + c] = h[c];
+            z[ZBI] = z[ZBH] = 1;
         }
     }
-    sc_colsum_f64(T * B, GH, dgi, GH, dbias_ih);
-    sc_colsum_f64(T * B, GH, dgh, GH, dbias_hh);
+    SC_OMP(omp for schedule(static))
+    for (q = 0; q < nbr; ++q) {
+        const size_t r0 = sc_block(GH, nbr, q), r1 = sc_block(GH, nbr, q + 1);
+        size_t r, c;
+        sc_rows_f64(r1 - r0, LZ, NULL, Wc + r0 * LZ, LZ);
+        sc_gemm_tn_f64(r1 - r0, X + 1, T * B, dgi + r0, GH, Z, LZ, Wc + r0 * LZ, LZ);
+        sc_gemm_tn_f64(r1 - r0, H + 1, T * B, dgh + r0, GH, Z + ZH, LZ, Wc + r0 * LZ + ZH, LZ);
+        for (r = r0; r < r1; ++r) {
+            for (c = 0; c < X; ++c)
+                dweight_ih[r * X + c] = Wc[r * LZ + c];
+            for (c = 0; c < H; ++c)
+                dweight_hh[r * H + c] = Wc[r * LZ + ZH + c];
+            dbias_ih[r] = Wc[r * LZ + ZBI];
+            dbias_hh[r] = Wc[r * LZ + ZBH];
+        }
+    }
 
     }
     sc_copy_f64(1 * BH, T % 2 ? DS : D, dstate0, 0); /* where the last step left it */
@@ -1103,29 +1131,6 @@ static void sc_copy_f32(size_t n, const float *src, float *dst, int add)
         dst[i] = add ? dst[i] + src[i] : src[i];
 }
 
-/* out (N) = the sum of the M rows of A (leading dimension lda), each column's sum in row order, the sums
- * of a block of columns in a local array (registers) rather than in out, which the compiler otherwise
- * reloads and stores on every row. A whole-sequence dgi is too big for the caches: this pass is bound by
- * memory bandwidth, which is why a cell whose dgh is dgi sums it once (see the backward). */
-static void sc_colsum_f32(size_t M, size_t N, const float *restrict A, size_t lda, float *restrict out)
-{
-    size_t m, n, c;
-    SC_OMP(omp for schedule(static))
-    for (c = 0; c < (N + SC_NR - 1) / SC_NR; ++c) { /* blocks of columns, shared among a team's threads */
-        const size_t n0 = c * SC_NR, nc = N - n0 < SC_NR ? N - n0 : SC_NR;
-        float acc[SC_NR] = {0};
-        if (nc == SC_NR)
-            for (m = 0; m < M; ++m)
-                for (n = 0; n < SC_NR; ++n)
-                    acc[n] += A[m * lda + n0 + n];
-        else
-            for (m = 0; m < M; ++m)
-                for (n = 0; n < nc; ++n)
-                    acc[n] += A[m * lda + n0 + n];
-        for (n = 0; n < nc; ++n)
-            out[n0 + n] = acc[n];
-    }
-}
 
 
 /* The elementwise part of a forward step (forward), one (batch, unit) element at a time. Every
@@ -1350,6 +1355,9 @@ int symcell_gru_backward_f32(size_t T, size_t B, size_t X, size_t H, const float
     float *wp = DM + 0 * BH;              /* weight_hh packed for dgh W (sc_pack): stage 1 */
     const size_t PH = (H + SC_NR - 1) / SC_NR * SC_NR;
     (void)PH;
+    const size_t LZ = X + H + 2, ZH = X + 1, ZBI = X, ZBH = X + H + 1; /* columns of h_prev, of the ones */
+    float *Z = wp + PH * 3 * H;           /* (T*B, X+H+2) [x | 1 | h_prev | 1] of every step */
+    float *Wc = Z + T * B * LZ;                  /* (G*H, X+H+2) [dW_ih | db_ih | dW_hh | db_hh] */
     const float *s0[1];
     const float *P[1] = {NULL}; /* per-unit parameters */
     float *DP[1] = {NULL};      /* ... and their gradients, summed over batch and time */
@@ -1413,19 +1421,34 @@ int symcell_gru_backward_f32(size_t T, size_t B, size_t X, size_t H, const float
         sc_gemm_nn_f32(m1 - m0, X, GH, dgi + m0 * GH, GH, weight_ih, X, dx + m0 * X, X);
     }
     SC_OMP(omp for schedule(static))
-    for (q = 0; q < nbr; ++q) {
-        const size_t r0 = sc_block(GH, nbr, q), r1 = sc_block(GH, nbr, q + 1);
-        sc_rows_f32(r1 - r0, X, NULL, dweight_ih + r0 * X, X);
-        sc_gemm_tn_f32(r1 - r0, X, T * B, dgi + r0, GH, x, X, dweight_ih + r0 * X, X);
-        sc_rows_f32(r1 - r0, H, NULL, dweight_hh + r0 * H, H);
-        if (r0 < 3 * H) { /* the first-stage gates' rows */
-            const size_t r2 = r1 < 3 * H ? r1 : 3 * H;
-            sc_gemm_tn_f32(r2 - r0, H, B, dgh + r0, GH, s0[0], H, dweight_hh + r0 * H, H);
-            sc_gemm_tn_f32(r2 - r0, H, (T - 1) * B, dgh + BGH + r0, GH, y, H, dweight_hh + r0 * H, H);
+    for (q = 0; q < nbm; ++q) { /* Z: copies, in the same row blocks */
+        size_t m, c;
+        for (m = sc_block(T * B, nbm, q); m < sc_block(T * B, nbm, q + 1); ++m) {
+            const float *h = m < B ? s0[0] + m * H : y + (m - B) * H; /* h before the step of row m */
+            float *z = Z + m * LZ;
+            for (c = 0; c < X; ++c)
+                z[c] = x[m * X + c];
+            for (c = 0; c < H; ++c)
+                z[ZH + c] = h[c];
+            z[ZBI] = z[ZBH] = 1;
         }
     }
-    sc_colsum_f32(T * B, GH, dgi, GH, dbias_ih);
-    sc_colsum_f32(T * B, GH, dgh, GH, dbias_hh);
+    SC_OMP(omp for schedule(static))
+    for (q = 0; q < nbr; ++q) {
+        const size_t r0 = sc_block(GH, nbr, q), r1 = sc_block(GH, nbr, q + 1);
+        size_t r, c;
+        sc_rows_f32(r1 - r0, LZ, NULL, Wc + r0 * LZ, LZ);
+        sc_gemm_tn_f32(r1 - r0, X + 1, T * B, dgi + r0, GH, Z, LZ, Wc + r0 * LZ, LZ);
+        sc_gemm_tn_f32(r1 - r0, H + 1, T * B, dgh + r0, GH, Z + ZH, LZ, Wc + r0 * LZ + ZH, LZ);
+        for (r = r0; r < r1; ++r) {
+            for (c = 0; c < X; ++c)
+                dweight_ih[r * X + c] = Wc[r * LZ + c];
+            for (c = 0; c < H; ++c)
+                dweight_hh[r * H + c] = Wc[r * LZ + ZH + c];
+            dbias_ih[r] = Wc[r * LZ + ZBI];
+            dbias_hh[r] = Wc[r * LZ + ZBH];
+        }
+    }
 
         }
     } else
@@ -1463,19 +1486,34 @@ int symcell_gru_backward_f32(size_t T, size_t B, size_t X, size_t H, const float
         sc_gemm_nn_f32(m1 - m0, X, GH, dgi + m0 * GH, GH, weight_ih, X, dx + m0 * X, X);
     }
     SC_OMP(omp for schedule(static))
-    for (q = 0; q < nbr; ++q) {
-        const size_t r0 = sc_block(GH, nbr, q), r1 = sc_block(GH, nbr, q + 1);
-        sc_rows_f32(r1 - r0, X, NULL, dweight_ih + r0 * X, X);
-        sc_gemm_tn_f32(r1 - r0, X, T * B, dgi + r0, GH, x, X, dweight_ih + r0 * X, X);
-        sc_rows_f32(r1 - r0, H, NULL, dweight_hh + r0 * H, H);
-        if (r0 < 3 * H) { /* the first-stage gates' rows */
-            const size_t r2 = r1 < 3 * H ? r1 : 3 * H;
-            sc_gemm_tn_f32(r2 - r0, H, B, dgh + r0, GH, s0[0], H, dweight_hh + r0 * H, H);
-            sc_gemm_tn_f32(r2 - r0, H, (T - 1) * B, dgh + BGH + r0, GH, y, H, dweight_hh + r0 * H, H);
+    for (q = 0; q < nbm; ++q) { /* Z: copies, in the same row blocks */
+        size_t m, c;
+        for (m = sc_block(T * B, nbm, q); m < sc_block(T * B, nbm, q + 1); ++m) {
+            const float *h = m < B ? s0[0] + m * H : y + (m - B) * H; /* h before the step of row m */
+            float *z = Z + m * LZ;
+            for (c = 0; c < X; ++c)
+                z[c] = x[m * X + c];
+            for (c = 0; c < H; ++c)
+                z[ZH + c] = h[c];
+            z[ZBI] = z[ZBH] = 1;
         }
     }
-    sc_colsum_f32(T * B, GH, dgi, GH, dbias_ih);
-    sc_colsum_f32(T * B, GH, dgh, GH, dbias_hh);
+    SC_OMP(omp for schedule(static))
+    for (q = 0; q < nbr; ++q) {
+        const size_t r0 = sc_block(GH, nbr, q), r1 = sc_block(GH, nbr, q + 1);
+        size_t r, c;
+        sc_rows_f32(r1 - r0, LZ, NULL, Wc + r0 * LZ, LZ);
+        sc_gemm_tn_f32(r1 - r0, X + 1, T * B, dgi + r0, GH, Z, LZ, Wc + r0 * LZ, LZ);
+        sc_gemm_tn_f32(r1 - r0, H + 1, T * B, dgh + r0, GH, Z + ZH, LZ, Wc + r0 * LZ + ZH, LZ);
+        for (r = r0; r < r1; ++r) {
+            for (c = 0; c < X; ++c)
+                dweight_ih[r * X + c] = Wc[r * LZ + c];
+            for (c = 0; c < H; ++c)
+                dweight_hh[r * H + c] = Wc[r * LZ + ZH + c];
+            dbias_ih[r] = Wc[r * LZ + ZBI];
+            dbias_hh[r] = Wc[r * LZ + ZBH];
+        }
+    }
 
         }
     } else /* serial: outside any team, the work-sharing constructs cost nothing */
@@ -1512,19 +1550,34 @@ int symcell_gru_backward_f32(size_t T, size_t B, size_t X, size_t H, const float
         sc_gemm_nn_f32(m1 - m0, X, GH, dgi + m0 * GH, GH, weight_ih, X, dx + m0 * X, X);
     }
     SC_OMP(omp for schedule(static))
-    for (q = 0; q < nbr; ++q) {
-        const size_t r0 = sc_block(GH, nbr, q), r1 = sc_block(GH, nbr, q + 1);
-        sc_rows_f32(r1 - r0, X, NULL, dweight_ih + r0 * X, X);
-        sc_gemm_tn_f32(r1 - r0, X, T * B, dgi + r0, GH, x, X, dweight_ih + r0 * X, X);
-        sc_rows_f32(r1 - r0, H, NULL, dweight_hh + r0 * H, H);
-        if (r0 < 3 * H) { /* the first-stage gates' rows */
-            const size_t r2 = r1 < 3 * H ? r1 : 3 * H;
-            sc_gemm_tn_f32(r2 - r0, H, B, dgh + r0, GH, s0[0], H, dweight_hh + r0 * H, H);
-            sc_gemm_tn_f32(r2 - r0, H, (T - 1) * B, dgh + BGH + r0, GH, y, H, dweight_hh + r0 * H, H);
+    for (q = 0; q < nbm; ++q) { /* Z: copies, in the same row blocks */
+        size_t m, c;
+        for (m = sc_block(T * B, nbm, q); m < sc_block(T * B, nbm, q + 1); ++m) {
+            const float *h = m < B ? s0[0] + m * H : y + (m - B) * H; /* h before the step of row m */
+            float *z = Z + m * LZ;
+            for (c = 0; c < X; ++c)
+                z[c] = x[m * X + c];
+            for (c = 0; c < H; ++c)
+                z[ZH + c] = h[c];
+            z[ZBI] = z[ZBH] = 1;
         }
     }
-    sc_colsum_f32(T * B, GH, dgi, GH, dbias_ih);
-    sc_colsum_f32(T * B, GH, dgh, GH, dbias_hh);
+    SC_OMP(omp for schedule(static))
+    for (q = 0; q < nbr; ++q) {
+        const size_t r0 = sc_block(GH, nbr, q), r1 = sc_block(GH, nbr, q + 1);
+        size_t r, c;
+        sc_rows_f32(r1 - r0, LZ, NULL, Wc + r0 * LZ, LZ);
+        sc_gemm_tn_f32(r1 - r0, X + 1, T * B, dgi + r0, GH, Z, LZ, Wc + r0 * LZ, LZ);
+        sc_gemm_tn_f32(r1 - r0, H + 1, T * B, dgh + r0, GH, Z + ZH, LZ, Wc + r0 * LZ + ZH, LZ);
+        for (r = r0; r < r1; ++r) {
+            for (c = 0; c < X; ++c)
+                dweight_ih[r * X + c] = Wc[r * LZ + c];
+            for (c = 0; c < H; ++c)
+                dweight_hh[r * H + c] = Wc[r * LZ + ZH + c];
+            dbias_ih[r] = Wc[r * LZ + ZBI];
+            dbias_hh[r] = Wc[r * LZ + ZBH];
+        }
+    }
 
     }
     sc_copy_f32(1 * BH, T % 2 ? DS : D, dstate0, 0); /* where the last step left it */

@@ -172,7 +172,7 @@ static int sc_sizes(size_t T, size_t B, size_t X, size_t H, size_t *tape, size_t
         /* ... and backward (the transposed products) */
         pack_bw = sc_mul(PH, sc_mul(2, H, &ok), &ok);
     }
-    /* [x | h_prev | 1] for every step and the weight gradients' product before it is split into its parts */
+    /* Z for every step and the weight gradients' products before they are split into their parts */
     pack_bw = sc_add(pack_bw, sc_mul(sc_add(sc_mul(T, B, &ok), sc_mul(2, H, &ok), &ok),
                                      sc_add(sc_add(X, H, &ok), 1, &ok), &ok), &ok);
     *bw = sc_add(sc_add(sc_mul(TBGH, 1, &ok), sc_mul(BH, 3, &ok), &ok), pack_bw, &ok);
@@ -644,7 +644,7 @@ int symcell_janet_backward_f64(size_t T, size_t B, size_t X, size_t H, const dou
     double *wp = DM + 0 * BH;              /* weight_hh packed for dgh W (sc_pack): stage 1 */
     const size_t PH = (H + SC_NR - 1) / SC_NR * SC_NR;
     (void)PH;
-    const size_t LZ = X + H + 1;
+    const size_t LZ = X + H + 1, ZH = X, ZBI = X + H, ZBH = X + H; /* columns of h_prev, of bias_ih's, bias_hh's ones */
     double *Z = wp + PH * 2 * H;           /* (T*B, X+H+1) [x | h_prev | 1] of every step */
     double *Wc = Z + T * B * LZ;                  /* (G*H, X+H+1) [dW_ih | dW_hh | db] */
     const double *s0[1];
@@ -718,8 +718,8 @@ int symcell_janet_backward_f64(size_t T, size_t B, size_t X, size_t H, const dou
             for (c = 0; c < X; ++c)
                 z[c] = x[m * X + c];
             for (c = 0; c < H; ++c)
-                z[X + c] = h[c];
-            z[X + H] = 1;
+                z[ZH + c] = h[c];
+            z[ZBI] = z[ZBH] = 1;
         }
     }
     SC_OMP(omp for schedule(static))
@@ -732,8 +732,9 @@ int symcell_janet_backward_f64(size_t T, size_t B, size_t X, size_t H, const dou
             for (c = 0; c < X; ++c)
                 dweight_ih[r * X + c] = Wc[r * LZ + c];
             for (c = 0; c < H; ++c)
-                dweight_hh[r * H + c] = Wc[r * LZ + X + c];
-            dbias_ih[r] = dbias_hh[r] = Wc[r * LZ + X + H];
+                dweight_hh[r * H + c] = Wc[r * LZ + ZH + c];
+            dbias_ih[r] = Wc[r * LZ + ZBI];
+            dbias_hh[r] = Wc[r * LZ + ZBH];
         }
     }
 
@@ -781,8 +782,8 @@ int symcell_janet_backward_f64(size_t T, size_t B, size_t X, size_t H, const dou
             for (c = 0; c < X; ++c)
                 z[c] = x[m * X + c];
             for (c = 0; c < H; ++c)
-                z[X + c] = h[c];
-            z[X + H] = 1;
+                z[ZH + c] = h[c];
+            z[ZBI] = z[ZBH] = 1;
         }
     }
     SC_OMP(omp for schedule(static))
@@ -795,8 +796,9 @@ int symcell_janet_backward_f64(size_t T, size_t B, size_t X, size_t H, const dou
             for (c = 0; c < X; ++c)
                 dweight_ih[r * X + c] = Wc[r * LZ + c];
             for (c = 0; c < H; ++c)
-                dweight_hh[r * H + c] = Wc[r * LZ + X + c];
-            dbias_ih[r] = dbias_hh[r] = Wc[r * LZ + X + H];
+                dweight_hh[r * H + c] = Wc[r * LZ + ZH + c];
+            dbias_ih[r] = Wc[r * LZ + ZBI];
+            dbias_hh[r] = Wc[r * LZ + ZBH];
         }
     }
 
@@ -843,8 +845,8 @@ int symcell_janet_backward_f64(size_t T, size_t B, size_t X, size_t H, const dou
             for (c = 0; c < X; ++c)
                 z[c] = x[m * X + c];
             for (c = 0; c < H; ++c)
-                z[X + c] = h[c];
-            z[X + H] = 1;
+                z[ZH + c] = h[c];
+            z[ZBI] = z[ZBH] = 1;
         }
     }
     SC_OMP(omp for schedule(static))
@@ -857,8 +859,9 @@ int symcell_janet_backward_f64(size_t T, size_t B, size_t X, size_t H, const dou
             for (c = 0; c < X; ++c)
                 dweight_ih[r * X + c] = Wc[r * LZ + c];
             for (c = 0; c < H; ++c)
-                dweight_hh[r * H + c] = Wc[r * LZ + X + c];
-            dbias_ih[r] = dbias_hh[r] = Wc[r * LZ + X + H];
+                dweight_hh[r * H + c] = Wc[r * LZ + ZH + c];
+            dbias_ih[r] = Wc[r * LZ + ZBI];
+            dbias_hh[r] = Wc[r * LZ + ZBH];
         }
     }
 
@@ -1325,7 +1328,7 @@ int symcell_janet_backward_f32(size_t T, size_t B, size_t X, size_t H, const flo
     float *wp = DM + 0 * BH;              /* weight_hh packed for dgh W (sc_pack): stage 1 */
     const size_t PH = (H + SC_NR - 1) / SC_NR * SC_NR;
     (void)PH;
-    const size_t LZ = X + H + 1;
+    const size_t LZ = X + H + 1, ZH = X, ZBI = X + H, ZBH = X + H; /* columns of h_prev, of bias_ih's, bias_hh's ones */
     float *Z = wp + PH * 2 * H;           /* (T*B, X+H+1) [x | h_prev | 1] of every step */
     float *Wc = Z + T * B * LZ;                  /* (G*H, X+H+1) [dW_ih | dW_hh | db] */
     const float *s0[1];
@@ -1399,8 +1402,8 @@ int symcell_janet_backward_f32(size_t T, size_t B, size_t X, size_t H, const flo
             for (c = 0; c < X; ++c)
                 z[c] = x[m * X + c];
             for (c = 0; c < H; ++c)
-                z[X + c] = h[c];
-            z[X + H] = 1;
+                z[ZH + c] = h[c];
+            z[ZBI] = z[ZBH] = 1;
         }
     }
     SC_OMP(omp for schedule(static))
@@ -1413,8 +1416,9 @@ int symcell_janet_backward_f32(size_t T, size_t B, size_t X, size_t H, const flo
             for (c = 0; c < X; ++c)
                 dweight_ih[r * X + c] = Wc[r * LZ + c];
             for (c = 0; c < H; ++c)
-                dweight_hh[r * H + c] = Wc[r * LZ + X + c];
-            dbias_ih[r] = dbias_hh[r] = Wc[r * LZ + X + H];
+                dweight_hh[r * H + c] = Wc[r * LZ + ZH + c];
+            dbias_ih[r] = Wc[r * LZ + ZBI];
+            dbias_hh[r] = Wc[r * LZ + ZBH];
         }
     }
 
@@ -1462,8 +1466,8 @@ int symcell_janet_backward_f32(size_t T, size_t B, size_t X, size_t H, const flo
             for (c = 0; c < X; ++c)
                 z[c] = x[m * X + c];
             for (c = 0; c < H; ++c)
-                z[X + c] = h[c];
-            z[X + H] = 1;
+                z[ZH + c] = h[c];
+            z[ZBI] = z[ZBH] = 1;
         }
     }
     SC_OMP(omp for schedule(static))
@@ -1476,8 +1480,9 @@ int symcell_janet_backward_f32(size_t T, size_t B, size_t X, size_t H, const flo
             for (c = 0; c < X; ++c)
                 dweight_ih[r * X + c] = Wc[r * LZ + c];
             for (c = 0; c < H; ++c)
-                dweight_hh[r * H + c] = Wc[r * LZ + X + c];
-            dbias_ih[r] = dbias_hh[r] = Wc[r * LZ + X + H];
+                dweight_hh[r * H + c] = Wc[r * LZ + ZH + c];
+            dbias_ih[r] = Wc[r * LZ + ZBI];
+            dbias_hh[r] = Wc[r * LZ + ZBH];
         }
     }
 
@@ -1524,8 +1529,8 @@ int symcell_janet_backward_f32(size_t T, size_t B, size_t X, size_t H, const flo
             for (c = 0; c < X; ++c)
                 z[c] = x[m * X + c];
             for (c = 0; c < H; ++c)
-                z[X + c] = h[c];
-            z[X + H] = 1;
+                z[ZH + c] = h[c];
+            z[ZBI] = z[ZBH] = 1;
         }
     }
     SC_OMP(omp for schedule(static))
@@ -1538,8 +1543,9 @@ int symcell_janet_backward_f32(size_t T, size_t B, size_t X, size_t H, const flo
             for (c = 0; c < X; ++c)
                 dweight_ih[r * X + c] = Wc[r * LZ + c];
             for (c = 0; c < H; ++c)
-                dweight_hh[r * H + c] = Wc[r * LZ + X + c];
-            dbias_ih[r] = dbias_hh[r] = Wc[r * LZ + X + H];
+                dweight_hh[r * H + c] = Wc[r * LZ + ZH + c];
+            dbias_ih[r] = Wc[r * LZ + ZBI];
+            dbias_hh[r] = Wc[r * LZ + ZBH];
         }
     }
 

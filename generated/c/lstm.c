@@ -172,7 +172,7 @@ static int sc_sizes(size_t T, size_t B, size_t X, size_t H, size_t *tape, size_t
         /* ... and backward (the transposed products) */
         pack_bw = sc_mul(PH, sc_mul(4, H, &ok), &ok);
     }
-    /* [x | h_prev | 1] for every step and the weight gradients' product before it is split into its parts */
+    /* Z for every step and the weight gradients' products before they are split into their parts */
     pack_bw = sc_add(pack_bw, sc_mul(sc_add(sc_mul(T, B, &ok), sc_mul(4, H, &ok), &ok),
                                      sc_add(sc_add(X, H, &ok), 1, &ok), &ok), &ok);
     *bw = sc_add(sc_add(sc_mul(TBGH, 1, &ok), sc_mul(BH, 6, &ok), &ok), pack_bw, &ok);
@@ -669,7 +669,7 @@ int symcell_lstm_backward_f64(size_t T, size_t B, size_t X, size_t H, const doub
     double *wp = DM + 0 * BH;              /* weight_hh packed for dgh W (sc_pack): stage 1 */
     const size_t PH = (H + SC_NR - 1) / SC_NR * SC_NR;
     (void)PH;
-    const size_t LZ = X + H + 1;
+    const size_t LZ = X + H + 1, ZH = X, ZBI = X + H, ZBH = X + H; /* columns of h_prev, of bias_ih's, bias_hh's ones */
     double *Z = wp + PH * 4 * H;           /* (T*B, X+H+1) [x | h_prev | 1] of every step */
     double *Wc = Z + T * B * LZ;                  /* (G*H, X+H+1) [dW_ih | dW_hh | db] */
     const double *s0[2];
@@ -745,8 +745,8 @@ int symcell_lstm_backward_f64(size_t T, size_t B, size_t X, size_t H, const doub
             for (c = 0; c < X; ++c)
                 z[c] = x[m * X + c];
             for (c = 0; c < H; ++c)
-                z[X + c] = h[c];
-            z[X + H] = 1;
+                z[ZH + c] = h[c];
+            z[ZBI] = z[ZBH] = 1;
         }
     }
     SC_OMP(omp for schedule(static))
@@ -759,8 +759,9 @@ int symcell_lstm_backward_f64(size_t T, size_t B, size_t X, size_t H, const doub
             for (c = 0; c < X; ++c)
                 dweight_ih[r * X + c] = Wc[r * LZ + c];
             for (c = 0; c < H; ++c)
-                dweight_hh[r * H + c] = Wc[r * LZ + X + c];
-            dbias_ih[r] = dbias_hh[r] = Wc[r * LZ + X + H];
+                dweight_hh[r * H + c] = Wc[r * LZ + ZH + c];
+            dbias_ih[r] = Wc[r * LZ + ZBI];
+            dbias_hh[r] = Wc[r * LZ + ZBH];
         }
     }
 
@@ -810,8 +811,8 @@ int symcell_lstm_backward_f64(size_t T, size_t B, size_t X, size_t H, const doub
             for (c = 0; c < X; ++c)
                 z[c] = x[m * X + c];
             for (c = 0; c < H; ++c)
-                z[X + c] = h[c];
-            z[X + H] = 1;
+                z[ZH + c] = h[c];
+            z[ZBI] = z[ZBH] = 1;
         }
     }
     SC_OMP(omp for schedule(static))
@@ -824,8 +825,9 @@ int symcell_lstm_backward_f64(size_t T, size_t B, size_t X, size_t H, const doub
             for (c = 0; c < X; ++c)
                 dweight_ih[r * X + c] = Wc[r * LZ + c];
             for (c = 0; c < H; ++c)
-                dweight_hh[r * H + c] = Wc[r * LZ + X + c];
-            dbias_ih[r] = dbias_hh[r] = Wc[r * LZ + X + H];
+                dweight_hh[r * H + c] = Wc[r * LZ + ZH + c];
+            dbias_ih[r] = Wc[r * LZ + ZBI];
+            dbias_hh[r] = Wc[r * LZ + ZBH];
         }
     }
 
@@ -874,8 +876,8 @@ int symcell_lstm_backward_f64(size_t T, size_t B, size_t X, size_t H, const doub
             for (c = 0; c < X; ++c)
                 z[c] = x[m * X + c];
             for (c = 0; c < H; ++c)
-                z[X + c] = h[c];
-            z[X + H] = 1;
+                z[ZH + c] = h[c];
+            z[ZBI] = z[ZBH] = 1;
         }
     }
     SC_OMP(omp for schedule(static))
@@ -888,8 +890,9 @@ int symcell_lstm_backward_f64(size_t T, size_t B, size_t X, size_t H, const doub
             for (c = 0; c < X; ++c)
                 dweight_ih[r * X + c] = Wc[r * LZ + c];
             for (c = 0; c < H; ++c)
-                dweight_hh[r * H + c] = Wc[r * LZ + X + c];
-            dbias_ih[r] = dbias_hh[r] = Wc[r * LZ + X + H];
+                dweight_hh[r * H + c] = Wc[r * LZ + ZH + c];
+            dbias_ih[r] = Wc[r * LZ + ZBI];
+            dbias_hh[r] = Wc[r * LZ + ZBH];
         }
     }
 
@@ -1381,7 +1384,7 @@ int symcell_lstm_backward_f32(size_t T, size_t B, size_t X, size_t H, const floa
     float *wp = DM + 0 * BH;              /* weight_hh packed for dgh W (sc_pack): stage 1 */
     const size_t PH = (H + SC_NR - 1) / SC_NR * SC_NR;
     (void)PH;
-    const size_t LZ = X + H + 1;
+    const size_t LZ = X + H + 1, ZH = X, ZBI = X + H, ZBH = X + H; /* columns of h_prev, of bias_ih's, bias_hh's ones */
     float *Z = wp + PH * 4 * H;           /* (T*B, X+H+1) [x | h_prev | 1] of every step */
     float *Wc = Z + T * B * LZ;                  /* (G*H, X+H+1) [dW_ih | dW_hh | db] */
     const float *s0[2];
@@ -1457,8 +1460,8 @@ int symcell_lstm_backward_f32(size_t T, size_t B, size_t X, size_t H, const floa
             for (c = 0; c < X; ++c)
                 z[c] = x[m * X + c];
             for (c = 0; c < H; ++c)
-                z[X + c] = h[c];
-            z[X + H] = 1;
+                z[ZH + c] = h[c];
+            z[ZBI] = z[ZBH] = 1;
         }
     }
     SC_OMP(omp for schedule(static))
@@ -1471,8 +1474,9 @@ int symcell_lstm_backward_f32(size_t T, size_t B, size_t X, size_t H, const floa
             for (c = 0; c < X; ++c)
                 dweight_ih[r * X + c] = Wc[r * LZ + c];
             for (c = 0; c < H; ++c)
-                dweight_hh[r * H + c] = Wc[r * LZ + X + c];
-            dbias_ih[r] = dbias_hh[r] = Wc[r * LZ + X + H];
+                dweight_hh[r * H + c] = Wc[r * LZ + ZH + c];
+            dbias_ih[r] = Wc[r * LZ + ZBI];
+            dbias_hh[r] = Wc[r * LZ + ZBH];
         }
     }
 
@@ -1522,8 +1526,8 @@ int symcell_lstm_backward_f32(size_t T, size_t B, size_t X, size_t H, const floa
             for (c = 0; c < X; ++c)
                 z[c] = x[m * X + c];
             for (c = 0; c < H; ++c)
-                z[X + c] = h[c];
-            z[X + H] = 1;
+                z[ZH + c] = h[c];
+            z[ZBI] = z[ZBH] = 1;
         }
     }
     SC_OMP(omp for schedule(static))
@@ -1536,8 +1540,9 @@ int symcell_lstm_backward_f32(size_t T, size_t B, size_t X, size_t H, const floa
             for (c = 0; c < X; ++c)
                 dweight_ih[r * X + c] = Wc[r * LZ + c];
             for (c = 0; c < H; ++c)
-                dweight_hh[r * H + c] = Wc[r * LZ + X + c];
-            dbias_ih[r] = dbias_hh[r] = Wc[r * LZ + X + H];
+                dweight_hh[r * H + c] = Wc[r * LZ + ZH + c];
+            dbias_ih[r] = Wc[r * LZ + ZBI];
+            dbias_hh[r] = Wc[r * LZ + ZBH];
         }
     }
 
@@ -1586,8 +1591,8 @@ int symcell_lstm_backward_f32(size_t T, size_t B, size_t X, size_t H, const floa
             for (c = 0; c < X; ++c)
                 z[c] = x[m * X + c];
             for (c = 0; c < H; ++c)
-                z[X + c] = h[c];
-            z[X + H] = 1;
+                z[ZH + c] = h[c];
+            z[ZBI] = z[ZBH] = 1;
         }
     }
     SC_OMP(omp for schedule(static))
@@ -1600,8 +1605,9 @@ int symcell_lstm_backward_f32(size_t T, size_t B, size_t X, size_t H, const floa
             for (c = 0; c < X; ++c)
                 dweight_ih[r * X + c] = Wc[r * LZ + c];
             for (c = 0; c < H; ++c)
-                dweight_hh[r * H + c] = Wc[r * LZ + X + c];
-            dbias_ih[r] = dbias_hh[r] = Wc[r * LZ + X + H];
+                dweight_hh[r * H + c] = Wc[r * LZ + ZH + c];
+            dbias_ih[r] = Wc[r * LZ + ZBI];
+            dbias_hh[r] = Wc[r * LZ + ZBH];
         }
     }
 
