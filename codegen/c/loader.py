@@ -174,7 +174,7 @@ class CKernels:
             raise RuntimeError(f"symcell_{self.CELL}_{stem} rejected its arguments")
 
     def _stack(self, arrays) -> numpy.ndarray:
-        """The (S, B, H) arrays of a state tuple as one C-ordered array (numpy.stack costs 3 us; this 1)."""
+        """The (S, B, H) arrays of a state tuple as one C-ordered array (numpy.stack costs 2.5 us; this 1)."""
         out = numpy.empty((len(arrays), *arrays[0].shape), self.dtype)
         for j, a in enumerate(arrays):
             out[j] = a

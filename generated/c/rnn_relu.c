@@ -63,10 +63,11 @@
 #endif
 
 /* Built with OpenMP (-fopenmp; the loader does when the compiler has it), the time loops run on a team of
- * threads: each step's products split by output panels, the elementwise work by blocks of
+ * threads: split by batch rows where sc_split_batch allows (each thread the whole loop on its own rows,
+ * no barrier), else each step's products split by output panels and the elementwise work by blocks of
  * SC_NR units, with a barrier between the phases. Every output is computed by one thread in the serial
  * order, so results do not depend on the thread count. Without OpenMP the pragmas vanish. Steps with
- * fewer multiply-adds than SC_PARALLEL_MIN stay on one thread: a barrier would cost more than it saves. */
+ * fewer multiply-adds than SC_PARALLEL_MIN stay on one thread: a team would cost more than it saves. */
 #ifdef _OPENMP
 #define SC_OMP(x) _Pragma(#x)
 #else
@@ -225,10 +226,11 @@ static inline double sc_step_f64(double x)
 }
 
 /*
- * The only dense linear algebra: two GEMM shapes that accumulate (C += op(A) op(B), i.e.
- * beta = 1), row-major with leading dimensions, as CBLAS takes them. Built with SYMCELL_USE_CBLAS,
- * products big enough to gain go to the BLAS (SC_BLAS_GEMM); the loops below are the portable
- * path and the one for tiny products. Loop orders keep the innermost loop on contiguous memory.
+ * The whole-sequence products: two GEMM shapes that accumulate (C += op(A) op(B), i.e. beta = 1),
+ * row-major with leading dimensions, as CBLAS takes them (each step's products go through sc_gemm_packed
+ * below). Built with SYMCELL_USE_CBLAS, products big enough to gain go to the BLAS (SC_BLAS_GEMM); the
+ * loops below are the portable path and the one for tiny products. Loop orders keep the innermost loop
+ * on contiguous memory.
  */
 /* C (M x N) += A (M x K) * B (K x N): for each row of A, outputs in blocks of 16 (then 8, 4) whose sums stay in
  * registers over all of K, as two chains (even and odd k, added at the end: half the dependent
@@ -893,10 +895,11 @@ static inline float sc_step_f32(float x)
 }
 
 /*
- * The only dense linear algebra: two GEMM shapes that accumulate (C += op(A) op(B), i.e.
- * beta = 1), row-major with leading dimensions, as CBLAS takes them. Built with SYMCELL_USE_CBLAS,
- * products big enough to gain go to the BLAS (SC_BLAS_GEMM); the loops below are the portable
- * path and the one for tiny products. Loop orders keep the innermost loop on contiguous memory.
+ * The whole-sequence products: two GEMM shapes that accumulate (C += op(A) op(B), i.e. beta = 1),
+ * row-major with leading dimensions, as CBLAS takes them (each step's products go through sc_gemm_packed
+ * below). Built with SYMCELL_USE_CBLAS, products big enough to gain go to the BLAS (SC_BLAS_GEMM); the
+ * loops below are the portable path and the one for tiny products. Loop orders keep the innermost loop
+ * on contiguous memory.
  */
 /* C (M x N) += A (M x K) * B (K x N): for each row of A, outputs in blocks of 16 (then 8, 4) whose sums stay in
  * registers over all of K, as two chains (even and odd k, added at the end: half the dependent
