@@ -6,6 +6,8 @@ from dataclasses import replace
 
 import sympy
 
+from derive import sigmoid
+
 from .ir import CellIR
 from .numpy_printer import print_kernel
 from .render import _pytuple
@@ -122,6 +124,8 @@ def context(ir: CellIR) -> dict:
         layout += ", unit_params=" + _pytuple(ir.unit_params)
     return {
         "layout": layout,
+        # forward() silences overflow once around its loop, for the sigmoid helper (see SIGMOID_SOURCE)
+        "silence_exp": any(st.expr.has(sigmoid) for k in (ir.forward_hidden, ir.forward) for st in k.stmts),
         "ir": ir,
         "G": G,
         "G1": G1,

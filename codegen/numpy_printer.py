@@ -18,10 +18,11 @@ SIGMOID_SOURCE = '''\
 def _sigmoid(x, out=None):
     """Logistic sigmoid as 1/(1 + exp(-x)) in four passes over ``out`` (the exp(-|x|) form with a
     where() took seven and twice the time; this is on every step of the gated cells). Relatively accurate
-    for x << 0 too, down to the smallest normal number: below it exp(-x) overflows to inf (warning
-    silenced) and the result is 0, not a subnormal."""
-    with numpy.errstate(over="ignore"):
-        out = numpy.exp(numpy.negative(x, out=out), out=out)
+    for x << 0 too, down to the smallest normal number: below it exp(-x) overflows to inf and the result
+    is 0, not a subnormal. The caller silences that overflow: the cell modules' forward() enters
+    ``numpy.errstate(over="ignore")`` once around its time loop (entering it here, on every call, took
+    1 us of the 6 a (32, 128) float32 sigmoid took)."""
+    out = numpy.exp(numpy.negative(x, out=out), out=out)
     out += 1
     return numpy.reciprocal(out, out=out)
 '''
@@ -30,7 +31,7 @@ def _sigmoid(x, out=None):
 class KernelPrinter(NumPyPrinter):
     """NumPyPrinter with symcell's activations and plain float literals."""
 
-    def _print_sigmoid(self, expr):  # the helper, which keeps exp's overflow silent
+    def _print_sigmoid(self, expr):  # the helper: 1/(1 + exp(-x)), accurate for x << 0
         return f"_sigmoid({self._print(expr.args[0])})"
 
     def _print_relu(self, expr):  # max(x, 0) keeps the dtype; Max() would print a reduce

@@ -80,18 +80,19 @@ def forward(x, params, state0=None, *, save=False):
     seq = {} if save else {}
     gh = numpy.empty((B, 1 * H), dtype)
     S = state0
-    for t in range(T):
-        if t % C == 0:
-            n = min(C, T - t)
-            x1[:n, :, :X] = x[t:t + n]
-            numpy.matmul(x1[:n].reshape(n * B, X + 1), W0, out=gi_seq[:n].reshape(n * B, 1 * H))
-        gi = gi_seq[t % C]
-        T_t = slots[t if save else 0]
-        numpy.matmul(S[0], W1, out=gh[:, :1 * H])
-        gh[:, 0 * H:1 * H] += gi[:, 0 * H:1 * H]
-        N = (y[t],)
-        _forward(H, gi, gh, S, N, T_t, P)
-        S = N
+    with numpy.errstate(over="ignore"):  # _sigmoid's exp(-x) overflows to inf for x << 0; its result, 0, is right
+        for t in range(T):
+            if t % C == 0:
+                n = min(C, T - t)
+                x1[:n, :, :X] = x[t:t + n]
+                numpy.matmul(x1[:n].reshape(n * B, X + 1), W0, out=gi_seq[:n].reshape(n * B, 1 * H))
+            gi = gi_seq[t % C]
+            T_t = slots[t if save else 0]
+            numpy.matmul(S[0], W1, out=gh[:, :1 * H])
+            gh[:, 0 * H:1 * H] += gi[:, 0 * H:1 * H]
+            N = (y[t],)
+            _forward(H, gi, gh, S, N, T_t, P)
+            S = N
     state = (y[-1].copy(),)
     if not save:
         return y, state
