@@ -26,9 +26,9 @@ def forward_bindings(ir: CellIR) -> dict[str, str]:
     b |= {f"tape_{name}": f"T[{k}]" for k, name in enumerate(ir.tape)}
     b |= {name: f"P[{k}]" for k, name in enumerate(ir.unit_params)}
     for k, g in enumerate(ir.gates):
-        b[f"gi_{g}"] = _slice("gi", k)
-        b[f"gh_{g}"] = _slice("gh", k)  # in the forward, gh is always the live GEMM result
-        b[f"pre_{g}"] = _slice("gh", k)  # ... to which the loop has added gi for the gates in pre_gates()
+        b[f"gi_{g}"] = f"gi[{k}]"  # gate-major (G, B, H) in the forward: each gate's block contiguous
+        b[f"gh_{g}"] = f"gh[{k}]"  # in the forward, gh is always the live GEMM result
+        b[f"pre_{g}"] = f"gh[{k}]"  # ... to which the loop has added gi for the gates in pre_gates()
     return b
 
 
