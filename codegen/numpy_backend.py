@@ -110,8 +110,9 @@ def _without_zero_h(ir: CellIR) -> tuple[Kernel, bool]:
     return replace(kernel, stmts=tuple(st for st in kernel.stmts if st not in zero)), True
 
 
-def context(ir: CellIR) -> dict:
-    """The template variables for templates/numpy/cell.py.jinja."""
+def context(ir: CellIR, group: bool = True) -> dict:
+    """The template variables for templates/numpy/cell.py.jinja (``group=False``: no activation printed
+    over several slots at once, the reference the grouping is tested against)."""
     fwd, bwd = forward_bindings(ir), backward_bindings(ir)
     backward, ds_h_zero = _without_zero_h(ir)
     pre = pre_gates(ir)
@@ -135,10 +136,10 @@ def context(ir: CellIR) -> dict:
         "other_states": [(j, s) for j, s in enumerate(ir.states) if s != "h"],
         "pre_spans": _spans(ir, pre),
         "bias_spans": _spans(ir, [g for g in stage1 if g not in pre]),
-        "forward_hidden": print_kernel(_with_pre(ir.forward_hidden, pre), fwd),
-        "forward": print_kernel(_with_pre(ir.forward, pre), fwd),
+        "forward_hidden": print_kernel(_with_pre(ir.forward_hidden, pre), fwd, group),
+        "forward": print_kernel(_with_pre(ir.forward, pre), fwd, group),
         "ds_h_zero": ds_h_zero,
         "fused_dw": ir.recurrent_matrix and ir.shared_gate_grads and not ir.stage2_gates and G > 1,
-        "backward": print_kernel(backward, bwd),
-        "backward_hidden": print_kernel(ir.backward_hidden, bwd),
+        "backward": print_kernel(backward, bwd, group),
+        "backward_hidden": print_kernel(ir.backward_hidden, bwd, group),
     }

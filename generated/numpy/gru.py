@@ -44,11 +44,8 @@ def _forward(H, gi, gh, S, N, T, P):
     n = T[2]
     gh_n = gh[2]
     tape_gh_n = T[3]
-    pre_r = gh[0]
-    pre_z = gh[1]
     gi_n = gi[2]
-    _sigmoid(pre_r, out=r)
-    _sigmoid(pre_z, out=z)
+    _sigmoid(gh[0:2], out=T[0:2])
     numpy.tanh(gh_n*r + gi_n, out=n)
     numpy.add(h*z, n*(1 - z), out=next_h)
     tape_gh_n[...] = gh_n

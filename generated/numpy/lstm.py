@@ -45,12 +45,9 @@ def _forward(H, gi, gh, S, N, T, P):
     g = T[2]
     o = T[3]
     tanh_c = T[4]
-    pre_i = gh[0]
-    pre_f = gh[1]
     pre_g = gh[2]
     pre_o = gh[3]
-    _sigmoid(pre_i, out=i)
-    _sigmoid(pre_f, out=f)
+    _sigmoid(gh[0:2], out=T[0:2])
     numpy.tanh(pre_g, out=g)
     numpy.add(c*f, g*i, out=next_c)
     _sigmoid(pre_o, out=o)
