@@ -135,6 +135,8 @@ def context(ir: CellIR, group: bool = True) -> dict:
         "seq_extra": [(j, s) for j, s in enumerate(ir.states) if s != "h" and s in ir.seq_states],
         "other_states": [(j, s) for j, s in enumerate(ir.states) if s != "h"],
         "pre_spans": _spans(ir, pre),
+        # every gate reads x and h only through gi + gh, in one stage: one product per step, [x | 1 | h] @ W
+        "fused_in": ir.recurrent_matrix and G > 1 and _spans(ir, pre) == [(0, G)],
         "bias_spans": _spans(ir, [g for g in stage1 if g not in pre]),
         "forward_hidden": print_kernel(_with_pre(ir.forward_hidden, pre), fwd, group),
         "forward": print_kernel(_with_pre(ir.forward, pre), fwd, group),
