@@ -96,8 +96,8 @@ def forward(x, params, state0=None, *, save=False):
     # kernels (a (B, H) column slice of a (B, GH) array costs NumPy ~1 us more per ufunc), and G products of
     # H columns each ran faster than one of GH columns in OpenBLAS (LSTM medium 49 -> 39 us a step)
     # one product per step, [x_t | 1 | h] @ [weight_ih^T; bias; weight_hh^T] per gate, instead of the input
-    # projections in blocks and an add of them into each step's recurrent product (one core, LSTM forward:
-    # medium 11.1 -> 8.7 ms, large 494 -> 511 ms; two cores, large 403 -> 373 ms)
+    # projections in blocks and a strided add of them into each step's recurrent product. LSTM forward, one
+    # core: medium 9.44 -> 8.70 ms, large 491 -> 517 ms; two BLAS threads: medium 10.1 -> 8.7, large 403 -> 369
     W = numpy.empty((3, X + 1 + H, H), dtype)
     W[:, :X] = p["weight_ih"].reshape(3, H, X).transpose(0, 2, 1)
     W[:, X] = bias.reshape(3, H)
