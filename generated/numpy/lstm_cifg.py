@@ -18,6 +18,9 @@ CELL = "lstm_cifg"
 STATES = ("h", "c")
 GATES = ("f", "g", "o")
 TAPE = ("f", "g", "o", "tanh_c")
+#: the largest per-gate [weight_ih^T; bias; weight_hh^T] (bytes) that forward() multiplies by [x_t | 1 | h] on
+#: every step (about a core's L2 cache); above it, the input projections run in blocks
+FUSED_MAX_BYTES = 1 << 20
 
 
 def params_from_state_dict(state_dict, layer=0):
@@ -95,17 +98,21 @@ def forward(x, params, state0=None, *, save=False):
     # the forward's gate arrays are gate-major, (G, B, H): each gate's block contiguous for the elementwise
     # kernels (a (B, H) column slice of a (B, GH) array costs NumPy ~1 us more per ufunc), and G products of
     # H columns each ran faster than one of GH columns in OpenBLAS (LSTM medium 49 -> 39 us a step)
-    # one product per step, [x_t | 1 | h] @ [weight_ih^T; bias; weight_hh^T] per gate, instead of the input
-    # projections in blocks and a strided add of them into each step's recurrent product. LSTM forward, one
-    # core: medium 9.44 -> 8.70 ms, large 491 -> 517 ms; two BLAS threads: medium 10.1 -> 8.7, large 403 -> 369
-    W = numpy.empty((3, X + 1 + H, H), dtype)
+    W = numpy.empty((3, X + 1 + H, H), dtype)  # per gate [weight_ih^T; bias; weight_hh^T]
     W[:, :X] = p["weight_ih"].reshape(3, H, X).transpose(0, 2, 1)
     W[:, X] = bias.reshape(3, H)
     W[:, X + 1:] = p["weight_hh"].reshape(3, H, H).transpose(0, 2, 1)
-    C = min(T, -(-512 // B))  # the steps whose x is copied at once
-    xh = numpy.empty((C, B, X + 1 + H), dtype)  # [x | 1 | h_prev] of the steps of a block
+    # every gate reads x and h only through gi + gh: where W fits in a core's L2 cache (1 MiB here), one
+    # product per step, [x_t | 1 | h] @ W, instead of the input projections in blocks and a strided add of
+    # them into each step's recurrent product (one core, medium LSTM forward 9.44 -> 8.70 ms); a larger W
+    # would be read from memory on every step (one core, large LSTM forward 491 -> 517 ms fused)
+    fused = W.nbytes <= FUSED_MAX_BYTES
+    C = T if T * B * 3 * H <= 1 << 20 else -(-512 // B)
+    xh = numpy.empty((min(C, T), B, X + 1 + H), dtype)  # [x | 1 | h_prev] of a block's steps
     xh[:, :, X] = 1
-    gi = None  # every gate reads gi + gh only
+    gi_seq = None if fused else numpy.empty((3, min(C, T) * B, H), dtype)
+    W1 = W[:, X + 1:]  # per gate weight_hh^T, each contiguous
+    gi = None
     P = ()
     y = numpy.empty((T, B, H), dtype)
     slots = numpy.empty((T if save else 1, 4, B, H), dtype)
@@ -116,9 +123,16 @@ def forward(x, params, state0=None, *, save=False):
     with numpy.errstate(over="ignore"):  # _sigmoid's exp(-x) overflows to inf for x << 0; its result, 0, is right
         for t in range(T):
             if t % C == 0:
-                xh[:min(C, T - t), :, :X] = x[t:t + C]
-            xh[t % C, :, X + 1:] = S[0]
-            numpy.matmul(xh[t % C], W, out=gh)
+                n = min(C, T - t)
+                xh[:n, :, :X] = x[t:t + n]
+                if not fused:
+                    numpy.matmul(xh[:n, :, :X + 1].reshape(n * B, X + 1), W[:, :X + 1], out=gi_seq[:, :n * B])
+            if fused:
+                xh[t % C, :, X + 1:] = S[0]
+                numpy.matmul(xh[t % C], W, out=gh)
+            else:
+                numpy.matmul(S[0], W1, out=gh)
+                gh += gi_seq[:, t % C * B:(t % C + 1) * B]
             T_t = slots[t if save else 0]
             N = (y[t], seq["c"][t] if save else spare[0][t % 2],)
             _forward(H, gi, gh, S, N, T_t, P)
