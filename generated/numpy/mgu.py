@@ -150,7 +150,15 @@ def backward(tape, dy, dstate=None):
     T, B, H = y.shape
     X = x.shape[2]
     dtype = y.dtype
-    dgi_seq = numpy.empty((T, B, 2 * H), dtype)
+    # the gate gradients C steps at a time, as above, each block going into the input and weight gradients:
+    # no whole-sequence gate-gradient arrays, whose freeing made glibc return memory that the next call
+    # faulted in again (GRU medium: ~1800 page faults a call, 0 with the arrays reused)
+    C = T if T * B * 2 * H <= 1 << 20 else -(-max(512, 2 * (X + H)) // B)
+    dx = numpy.empty((T, B, X), dtype)
+    dW_ih = numpy.zeros_like(p["weight_ih"])
+    db = numpy.zeros(2 * H, dtype)
+    dW_hh = numpy.zeros_like(p["weight_hh"])
+    dgi_seq = numpy.empty((min(C, T), B, 2 * H), dtype)
     dgh_seq = dgi_seq
     P = ()
     DP = tuple(numpy.zeros((B, H), dtype) for _ in P)  # per-unit parameter gradients, summed over time
@@ -161,27 +169,32 @@ def backward(tape, dy, dstate=None):
     for t in range(T - 1, -1, -1):
         S = (y[t - 1] if t else state0[0],)
         N = (y[t],)
-        _backward(H, D, S, N, slots[t], dgi_seq[t], dgh_seq[t], DS, P, DP)
-        DM = (dgh_seq[t][:, 1 * H:2 * H] @ p["weight_hh"][1 * H:2 * H], )
-        _backward_hidden(H, DM, S, N, slots[t], dgi_seq[t], dgh_seq[t], DS, P, DP)
-        numpy.matmul(dgh_seq[t][:, :1 * H], W1, out=d_h)
+        _backward(H, D, S, N, slots[t], dgi_seq[t % C], dgh_seq[t % C], DS, P, DP)
+        DM = (dgh_seq[t % C][:, 1 * H:2 * H] @ p["weight_hh"][1 * H:2 * H], )
+        _backward_hidden(H, DM, S, N, slots[t], dgi_seq[t % C], dgh_seq[t % C], DS, P, DP)
+        numpy.matmul(dgh_seq[t % C][:, :1 * H], W1, out=d_h)
         d_h += DS[0]
         if t:
             d_h += dy[t - 1]
         # the next step's state gradients; the buffers just read are written again
         D, DS, d_h = (d_h,), (DS[0],), D[0]
-    dgi = dgi_seq.reshape(T * B, 2 * H)
-    dgh = dgh_seq.reshape(T * B, 2 * H)
-    db = dgi.sum(axis=0)
-    dW_hh = numpy.empty_like(p["weight_hh"])
-    dW_hh[:1 * H] = dgh_seq[0, :, :1 * H].T @ state0[0]
-    if T > 1:
-        dW_hh[:1 * H] += dgh[B:, :1 * H].T @ y[:-1].reshape((T - 1) * B, H)
-    dW_hh[1 * H:2 * H] = dgh[:, 1 * H:2 * H].T @ slots[:, 2].reshape(T * B, H)
+        if t % C == 0:  # a block done: steps t to t + n - 1
+            n = min(C, T - t)
+            dgi = dgi_seq[:n].reshape(n * B, 2 * H)
+            numpy.matmul(dgi, p["weight_ih"], out=dx[t:t + n].reshape(n * B, X))
+            dW_ih += dgi.T @ x[t:t + n].reshape(n * B, X)
+            db += dgi.sum(axis=0)
+            dgh = dgh_seq[:n].reshape(n * B, 2 * H)
+            if t:
+                dW_hh[:1 * H] += dgh[:, :1 * H].T @ y[t - 1:t + n - 1].reshape(n * B, H)
+            else:
+                dW_hh[:1 * H] += dgh[:B, :1 * H].T @ state0[0]
+                dW_hh[:1 * H] += dgh[B:, :1 * H].T @ y[:n - 1].reshape((n - 1) * B, H)
+            dW_hh[1 * H:2 * H] += dgh[:, 1 * H:2 * H].T @ slots[t:t + n, 2].reshape(n * B, H)
     return {
-        "x": (dgi @ p["weight_ih"]).reshape(T, B, X),
+        "x": dx,
         "state0": D,
-        "weight_ih": dgi.T @ x.reshape(T * B, X),
+        "weight_ih": dW_ih,
         "weight_hh": dW_hh,
         "bias_ih": db,
         "bias_hh": db.copy(),
