@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ctypes
 import importlib
-import sys
 import threading
 
 import numpy
@@ -116,6 +115,7 @@ class CKernels:
         # argtype checks the same but costs some 4 us per array argument, a third of a small call.
         self._fn, self._kinds = {}, {}
         self._local = threading.local()  # per-thread reusable workspace (see _workspace)
+        self._tapes = _runtime.TapeBuffers()  # per-thread recycled tape buffers, the NumPy modules' kind
         for f in functions(ir):
             fn = getattr(lib, f.name(f"symcell_{ir.name}", ctype if f.typed else None))
             fn.restype = ctypes.c_int if f.ret == "int" else ctypes.c_size_t
@@ -159,30 +159,11 @@ class CKernels:
             buf = self._local.work = numpy.empty(n, self.dtype)
         return buf[:n]
 
-    def _tape_buffer(self, n: int) -> numpy.ndarray:
-        """A buffer of exactly n elements for a forward's tape: one of this thread's last two that nothing
-        else refers to any more, else a new one (kept for next time in place of the older).
-
-        A large tape is fresh memory from the OS on every call (157 MB for T=200, B=64, H=512 LSTM, above
-        glibc's largest mmap threshold), faulted in page by page (587 faults per call). Reuse is safe because
-        every view of the buffer (the tape's slots and sequences, or anything made from them) holds a
-        reference to it - NumPy views keep their base, memoryviews and ctypes buffers their exporter - so a
-        reference count of the pool's list, this loop's name and getrefcount's argument means no array
-        anywhere can still read it. Two, because a training loop that writes ``y, state, tape =
-        forward(...)`` still holds the previous tape while the next forward runs.
-        """
-        pool = self._local.__dict__.setdefault("tapes", [])
-        for buf in pool:
-            if buf.size == n and sys.getrefcount(buf) == 3:
-                return buf
-        pool.insert(0, numpy.empty(n, self.dtype))
-        del pool[2:]
-        return pool[0]
-
     def release(self) -> None:
-        """Drop this thread's reusable buffers (workspace and last tape) to give their memory back; the
+        """Drop this thread's reusable buffers (workspace and last two tapes) to give their memory back; the
         next call allocates again. Arrays a caller holds are not affected."""
         self._local.__dict__.clear()
+        self._tapes.release()
 
     def _addr(self, arr, optional: bool):
         """The address of an array C may read as this build's type; TypeError for anything else."""
@@ -215,21 +196,25 @@ class CKernels:
         y = numpy.empty((T, B, H), self.dtype)
         state = numpy.empty((len(self.STATES), B, H), self.dtype)
         work = self._workspace(self._size("forward_workspace_size", T, B, X, H))
-        # after the workspace size (never 0 unless overflowing) a 0 here means the cell keeps no tape
-        flat = self._tape_buffer(self._fn["tape_size"](T, B, H)) if save else None
+        K = len(self.TAPE)
+        if save:  # the tape in a recycled buffer no array refers to (see _runtime.TapeBuffers)
+            slots, seq = _runtime.tape_arrays(self._tapes, T, K, B, H, self._seq, self.dtype)
+            flat = slots.base
+            if flat.size != self._fn["tape_size"](T, B, H):  # the layout the C kernels write
+                raise RuntimeError(f"internal: tape of {flat.size} values, C expects {self._fn['tape_size'](T, B, H)}")
+        else:
+            flat = None
         # no initial state: C reads NULL as zeros (the tape keeps check_forward's zero arrays)
         self._call("forward", T, B, X, H, x, *(_c(p[n]) for n in self._params),
                    None if state0 is None else self._stack(s0), y, state, flat, work)
         state = tuple(state)
         if not save:
             return y, state
-        K, n = len(self.TAPE), T * B * H
-        slots = flat[:K * n].reshape(T, K, B, H)
-        seq = {s: flat[(K + q) * n:(K + q + 1) * n].reshape(T, B, H) for q, s in enumerate(self._seq)}
         return y, state, _runtime.Tape(self.CELL, x, p, tuple(s0), y, seq, slots)
 
     def _flat_tape(self, tape, T: int, B: int, H: int) -> numpy.ndarray:
-        """The tape as the one buffer C reads: the forward's own buffer, or a copy of a NumPy tape."""
+        """The tape as the one buffer C reads: a forward's own buffer (either backend's: the same layout), or a
+        copy of a tape whose arrays live elsewhere."""
         K = len(self.TAPE)
         slots = _runtime.as_float_array("tape.slots", tape.slots, self.dtype)
         _runtime.expect_shape("tape.slots", slots, (T, K, B, H), "(T, K, B, H)")

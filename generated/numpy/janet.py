@@ -18,6 +18,7 @@ CELL = "janet"
 STATES = ("h",)
 GATES = ("f", "c")
 TAPE = ("f", "sigmoid_f", "c")
+_TAPES = _runtime.TapeBuffers()  # this module's recycled tape buffers, per thread
 #: the largest per-gate [weight_ih^T; bias; weight_hh^T] (bytes) that forward() multiplies by [x_t | 1 | h] on
 #: every step (about a core's L2 cache); above it, the input projections run in blocks
 FUSED_MAX_BYTES = 1 << 20
@@ -36,6 +37,12 @@ def param_shapes(input_size, hidden_size):
 def init_params(input_size, hidden_size, rng=None, dtype=numpy.float64):
     """Parameters drawn as PyTorch initialises them, U(-1/sqrt(H), 1/sqrt(H))."""
     return _runtime.init_params(2, input_size, hidden_size, rng, dtype)
+
+
+def release():
+    """Drop this thread's recycled tape buffers (forward keeps its last two for reuse), giving the memory
+    back; arrays a caller holds are not affected."""
+    _TAPES.release()
 
 
 def _forward(H, gi, gh, S, N, T, P):
@@ -104,8 +111,10 @@ def forward(x, params, state0=None, *, save=False):
     gi = None
     P = ()
     y = numpy.empty((T, B, H), dtype)
-    slots = numpy.empty((T if save else 1, 3, B, H), dtype)
-    seq = {} if save else {}
+    if save:  # the tape in one of this module's recycled buffers (see _runtime.TapeBuffers)
+        slots, seq = _runtime.tape_arrays(_TAPES, T, 3, B, H, (), dtype)
+    else:
+        slots, seq = numpy.empty((1, 3, B, H), dtype), {}
     gh = numpy.empty((2, B, H), dtype)
     S = state0
     with numpy.errstate(over="ignore"):  # _sigmoid's exp(-x) overflows to inf for x << 0; its result, 0, is right

@@ -18,6 +18,7 @@ CELL = "lstm_cifg"
 STATES = ("h", "c")
 GATES = ("f", "g", "o")
 TAPE = ("f", "g", "o", "tanh_c")
+_TAPES = _runtime.TapeBuffers()  # this module's recycled tape buffers, per thread
 #: the largest per-gate [weight_ih^T; bias; weight_hh^T] (bytes) that forward() multiplies by [x_t | 1 | h] on
 #: every step (about a core's L2 cache); above it, the input projections run in blocks
 FUSED_MAX_BYTES = 1 << 20
@@ -36,6 +37,12 @@ def param_shapes(input_size, hidden_size):
 def init_params(input_size, hidden_size, rng=None, dtype=numpy.float64):
     """Parameters drawn as PyTorch initialises them, U(-1/sqrt(H), 1/sqrt(H))."""
     return _runtime.init_params(3, input_size, hidden_size, rng, dtype)
+
+
+def release():
+    """Drop this thread's recycled tape buffers (forward keeps its last two for reuse), giving the memory
+    back; arrays a caller holds are not affected."""
+    _TAPES.release()
 
 
 def _forward(H, gi, gh, S, N, T, P):
@@ -115,8 +122,10 @@ def forward(x, params, state0=None, *, save=False):
     gi = None
     P = ()
     y = numpy.empty((T, B, H), dtype)
-    slots = numpy.empty((T if save else 1, 4, B, H), dtype)
-    seq = {"c": numpy.empty((T, B, H), dtype), } if save else {}
+    if save:  # the tape in one of this module's recycled buffers (see _runtime.TapeBuffers)
+        slots, seq = _runtime.tape_arrays(_TAPES, T, 4, B, H, ("c",), dtype)
+    else:
+        slots, seq = numpy.empty((1, 4, B, H), dtype), {}
     spare = [[numpy.empty((B, H), dtype) for _ in range(2)] for _ in range(1)]
     gh = numpy.empty((3, B, H), dtype)
     S = state0

@@ -18,6 +18,7 @@ CELL = "mgu"
 STATES = ("h",)
 GATES = ("f", "n")
 TAPE = ("f", "n", "m_n")
+_TAPES = _runtime.TapeBuffers()  # this module's recycled tape buffers, per thread
 
 
 def params_from_state_dict(state_dict, layer=0):
@@ -33,6 +34,12 @@ def param_shapes(input_size, hidden_size):
 def init_params(input_size, hidden_size, rng=None, dtype=numpy.float64):
     """Parameters drawn as PyTorch initialises them, U(-1/sqrt(H), 1/sqrt(H))."""
     return _runtime.init_params(2, input_size, hidden_size, rng, dtype)
+
+
+def release():
+    """Drop this thread's recycled tape buffers (forward keeps its last two for reuse), giving the memory
+    back; arrays a caller holds are not affected."""
+    _TAPES.release()
 
 
 def _forward_hidden(H, gi, gh, S, T, P):
@@ -113,8 +120,10 @@ def forward(x, params, state0=None, *, save=False):
     W1 = numpy.ascontiguousarray(p["weight_hh"][:1 * H].reshape(1, H, H).transpose(0, 2, 1))
     W_n = numpy.ascontiguousarray(p["weight_hh"][1 * H:2 * H].T)
     y = numpy.empty((T, B, H), dtype)
-    slots = numpy.empty((T if save else 1, 3, B, H), dtype)
-    seq = {} if save else {}
+    if save:  # the tape in one of this module's recycled buffers (see _runtime.TapeBuffers)
+        slots, seq = _runtime.tape_arrays(_TAPES, T, 3, B, H, (), dtype)
+    else:
+        slots, seq = numpy.empty((1, 3, B, H), dtype), {}
     gh = numpy.empty((2, B, H), dtype)
     S = state0
     with numpy.errstate(over="ignore"):  # _sigmoid's exp(-x) overflows to inf for x << 0; its result, 0, is right

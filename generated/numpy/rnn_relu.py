@@ -18,6 +18,7 @@ CELL = "rnn_relu"
 STATES = ("h",)
 GATES = ("a",)
 TAPE = ()
+_TAPES = _runtime.TapeBuffers()  # this module's recycled tape buffers, per thread
 
 
 def params_from_state_dict(state_dict, layer=0):
@@ -33,6 +34,12 @@ def param_shapes(input_size, hidden_size):
 def init_params(input_size, hidden_size, rng=None, dtype=numpy.float64):
     """Parameters drawn as PyTorch initialises them, U(-1/sqrt(H), 1/sqrt(H))."""
     return _runtime.init_params(1, input_size, hidden_size, rng, dtype)
+
+
+def release():
+    """Drop this thread's recycled tape buffers (forward keeps its last two for reuse), giving the memory
+    back; arrays a caller holds are not affected."""
+    _TAPES.release()
 
 
 def _forward(H, gi, gh, S, N, T, P):
@@ -79,8 +86,10 @@ def forward(x, params, state0=None, *, save=False):
     # per gate weight_hh_g^T, contiguous: a transposed view costs the BLAS ~20% per step
     W1 = numpy.ascontiguousarray(p["weight_hh"][:1 * H].reshape(1, H, H).transpose(0, 2, 1))
     y = numpy.empty((T, B, H), dtype)
-    slots = numpy.empty((T if save else 1, 0, B, H), dtype)
-    seq = {} if save else {}
+    if save:  # the tape in one of this module's recycled buffers (see _runtime.TapeBuffers)
+        slots, seq = _runtime.tape_arrays(_TAPES, T, 0, B, H, (), dtype)
+    else:
+        slots, seq = numpy.empty((1, 0, B, H), dtype), {}
     gh = numpy.empty((1, B, H), dtype)
     S = state0
     for t in range(T):
