@@ -65,6 +65,13 @@ class CellIR:
     def stage1_gates(self) -> tuple[str, ...]:
         return tuple(g for g in self.gates if g not in self.stage2_gates)
 
+    @property
+    def gates_read_h(self) -> bool:
+        """Every gate's recurrent product reads h itself (a weight_hh and no second-stage gate): the weight and
+        bias gradients then come from products of the gate gradients with [x | h_prev | 1] over the steps,
+        with no separate bias sums. Both backends decide their fused weight-gradient code on this."""
+        return self.recurrent_matrix and not self.stage2_gates
+
     def kernels(self) -> dict[str, Kernel]:
         return {
             "forward_hidden": self.forward_hidden,

@@ -141,7 +141,7 @@ def context(ir: CellIR, group: bool = True) -> dict:
         "forward_hidden": print_kernel(_with_pre(ir.forward_hidden, pre), fwd, group),
         "forward": print_kernel(_with_pre(ir.forward, pre), fwd, group),
         "ds_h_zero": ds_h_zero,
-        "fused_dw": ir.recurrent_matrix and ir.shared_gate_grads and not ir.stage2_gates and G > 1,
+        "fused_dw": ir.gates_read_h and ir.shared_gate_grads and G > 1,
         "backward": print_kernel(backward, bwd, group),
         "backward_hidden": print_kernel(ir.backward_hidden, bwd, group),
     }

@@ -79,7 +79,7 @@ def layout(ir: CellIR) -> dict:
         # the weight and bias gradients from products with Z = [x | h_prev | 1] where every gate's hidden part is the
         # plain h_prev (no second-stage gates): one product dgi^T Z where the gates' input and hidden gradients are
         # one array, else dgi^T [x | 1] and dgh^T [h_prev | 1] with Z = [x | 1 | h_prev | 1]; no separate bias sums
-        "FUSE_DW": bool(ir.recurrent_matrix and not ir.stage2_gates),
+        "FUSE_DW": ir.gates_read_h,
         "Z_ONES": 1 if ir.shared_gate_grads else 2,
         "TAPE_BH": len(ir.tape) + len(seq_extra),
         # (gate index, tape slot of m_<gate>, index among second-stage gates)
