@@ -736,6 +736,7 @@ int symcell_gru_v3_backward_f64(size_t T, size_t B, size_t X, size_t H, const do
     double *DP[1] = {NULL};      /* ... and their gradients, summed over batch and time */
     const int par = (double)B * GH * H >= SC_PARALLEL_MIN;
     const size_t nbm = sc_nblocks(T * B, par), nbr = sc_nblocks(GH, par);
+    const size_t nbh = sc_nblocks(H, par); /* row blocks of a second-stage gate's weight gradient */
     size_t j;
     (void)DM, (void)P, (void)DP, (void)par;
     if (!state0) {
@@ -809,6 +810,16 @@ int symcell_gru_v3_backward_f64(size_t T, size_t B, size_t X, size_t H, const do
             sc_gemm_tn_f64(r2 - r0, H, (T - 1) * B, dgh + BGH + r0, GH, y, H, dweight_hh + r0 * H, H);
         }
     }
+    /* second-stage gate n: its weight_hh rows (zeroed above) gain dgh^T m step by step, m being a
+     * tape slot (not contiguous over steps); the rows in blocks shared among the threads, steps in order */
+    SC_OMP(omp for schedule(static))
+    for (q = 0; q < nbh; ++q) {
+        const size_t r0 = sc_block(H, nbh, q), r1 = sc_block(H, nbh, q + 1);
+        size_t s;
+        for (s = 0; s < T; ++s)
+            sc_gemm_tn_f64(r1 - r0, H, B, dgh + s * BGH + 2 * H + r0, GH, tape + (s * 4 + 3) * BH, H,
+                           dweight_hh + (2 * H + r0) * H, H);
+    }
     sc_colsum_f64(T * B, GH, dgi, GH, dbias_ih);
     sc_copy_f64(GH, dbias_ih, dbias_hh, 0); /* dgh is dgi: the same sums */
 
@@ -863,6 +874,16 @@ int symcell_gru_v3_backward_f64(size_t T, size_t B, size_t X, size_t H, const do
             sc_gemm_tn_f64(r2 - r0, H, (T - 1) * B, dgh + BGH + r0, GH, y, H, dweight_hh + r0 * H, H);
         }
     }
+    /* second-stage gate n: its weight_hh rows (zeroed above) gain dgh^T m step by step, m being a
+     * tape slot (not contiguous over steps); the rows in blocks shared among the threads, steps in order */
+    SC_OMP(omp for schedule(static))
+    for (q = 0; q < nbh; ++q) {
+        const size_t r0 = sc_block(H, nbh, q), r1 = sc_block(H, nbh, q + 1);
+        size_t s;
+        for (s = 0; s < T; ++s)
+            sc_gemm_tn_f64(r1 - r0, H, B, dgh + s * BGH + 2 * H + r0, GH, tape + (s * 4 + 3) * BH, H,
+                           dweight_hh + (2 * H + r0) * H, H);
+    }
     sc_colsum_f64(T * B, GH, dgi, GH, dbias_ih);
     sc_copy_f64(GH, dbias_ih, dbias_hh, 0); /* dgh is dgi: the same sums */
 
@@ -916,14 +937,21 @@ int symcell_gru_v3_backward_f64(size_t T, size_t B, size_t X, size_t H, const do
             sc_gemm_tn_f64(r2 - r0, H, (T - 1) * B, dgh + BGH + r0, GH, y, H, dweight_hh + r0 * H, H);
         }
     }
+    /* second-stage gate n: its weight_hh rows (zeroed above) gain dgh^T m step by step, m being a
+     * tape slot (not contiguous over steps); the rows in blocks shared among the threads, steps in order */
+    SC_OMP(omp for schedule(static))
+    for (q = 0; q < nbh; ++q) {
+        const size_t r0 = sc_block(H, nbh, q), r1 = sc_block(H, nbh, q + 1);
+        size_t s;
+        for (s = 0; s < T; ++s)
+            sc_gemm_tn_f64(r1 - r0, H, B, dgh + s * BGH + 2 * H + r0, GH, tape + (s * 4 + 3) * BH, H,
+                           dweight_hh + (2 * H + r0) * H, H);
+    }
     sc_colsum_f64(T * B, GH, dgi, GH, dbias_ih);
     sc_copy_f64(GH, dbias_ih, dbias_hh, 0); /* dgh is dgi: the same sums */
 
     }
     sc_copy_f64(1 * BH, T % 2 ? DS : D, dstate0, 0); /* where the last step left it */
-    for (j = 0; j < T; ++j)
-        sc_gemm_tn_f64(H, H, B, dgh + j * BGH + 2 * H, GH, tape + (j * 4 + 3) * BH, H,
-                             dweight_hh + 2 * H * H, H);
     return 0;
 }
 
@@ -1479,6 +1507,7 @@ int symcell_gru_v3_backward_f32(size_t T, size_t B, size_t X, size_t H, const fl
     float *DP[1] = {NULL};      /* ... and their gradients, summed over batch and time */
     const int par = (double)B * GH * H >= SC_PARALLEL_MIN;
     const size_t nbm = sc_nblocks(T * B, par), nbr = sc_nblocks(GH, par);
+    const size_t nbh = sc_nblocks(H, par); /* row blocks of a second-stage gate's weight gradient */
     size_t j;
     (void)DM, (void)P, (void)DP, (void)par;
     if (!state0) {
@@ -1552,6 +1581,16 @@ int symcell_gru_v3_backward_f32(size_t T, size_t B, size_t X, size_t H, const fl
             sc_gemm_tn_f32(r2 - r0, H, (T - 1) * B, dgh + BGH + r0, GH, y, H, dweight_hh + r0 * H, H);
         }
     }
+    /* second-stage gate n: its weight_hh rows (zeroed above) gain dgh^T m step by step, m being a
+     * tape slot (not contiguous over steps); the rows in blocks shared among the threads, steps in order */
+    SC_OMP(omp for schedule(static))
+    for (q = 0; q < nbh; ++q) {
+        const size_t r0 = sc_block(H, nbh, q), r1 = sc_block(H, nbh, q + 1);
+        size_t s;
+        for (s = 0; s < T; ++s)
+            sc_gemm_tn_f32(r1 - r0, H, B, dgh + s * BGH + 2 * H + r0, GH, tape + (s * 4 + 3) * BH, H,
+                           dweight_hh + (2 * H + r0) * H, H);
+    }
     sc_colsum_f32(T * B, GH, dgi, GH, dbias_ih);
     sc_copy_f32(GH, dbias_ih, dbias_hh, 0); /* dgh is dgi: the same sums */
 
@@ -1606,6 +1645,16 @@ int symcell_gru_v3_backward_f32(size_t T, size_t B, size_t X, size_t H, const fl
             sc_gemm_tn_f32(r2 - r0, H, (T - 1) * B, dgh + BGH + r0, GH, y, H, dweight_hh + r0 * H, H);
         }
     }
+    /* second-stage gate n: its weight_hh rows (zeroed above) gain dgh^T m step by step, m being a
+     * tape slot (not contiguous over steps); the rows in blocks shared among the threads, steps in order */
+    SC_OMP(omp for schedule(static))
+    for (q = 0; q < nbh; ++q) {
+        const size_t r0 = sc_block(H, nbh, q), r1 = sc_block(H, nbh, q + 1);
+        size_t s;
+        for (s = 0; s < T; ++s)
+            sc_gemm_tn_f32(r1 - r0, H, B, dgh + s * BGH + 2 * H + r0, GH, tape + (s * 4 + 3) * BH, H,
+                           dweight_hh + (2 * H + r0) * H, H);
+    }
     sc_colsum_f32(T * B, GH, dgi, GH, dbias_ih);
     sc_copy_f32(GH, dbias_ih, dbias_hh, 0); /* dgh is dgi: the same sums */
 
@@ -1659,14 +1708,21 @@ int symcell_gru_v3_backward_f32(size_t T, size_t B, size_t X, size_t H, const fl
             sc_gemm_tn_f32(r2 - r0, H, (T - 1) * B, dgh + BGH + r0, GH, y, H, dweight_hh + r0 * H, H);
         }
     }
+    /* second-stage gate n: its weight_hh rows (zeroed above) gain dgh^T m step by step, m being a
+     * tape slot (not contiguous over steps); the rows in blocks shared among the threads, steps in order */
+    SC_OMP(omp for schedule(static))
+    for (q = 0; q < nbh; ++q) {
+        const size_t r0 = sc_block(H, nbh, q), r1 = sc_block(H, nbh, q + 1);
+        size_t s;
+        for (s = 0; s < T; ++s)
+            sc_gemm_tn_f32(r1 - r0, H, B, dgh + s * BGH + 2 * H + r0, GH, tape + (s * 4 + 3) * BH, H,
+                           dweight_hh + (2 * H + r0) * H, H);
+    }
     sc_colsum_f32(T * B, GH, dgi, GH, dbias_ih);
     sc_copy_f32(GH, dbias_ih, dbias_hh, 0); /* dgh is dgi: the same sums */
 
     }
     sc_copy_f32(1 * BH, T % 2 ? DS : D, dstate0, 0); /* where the last step left it */
-    for (j = 0; j < T; ++j)
-        sc_gemm_tn_f32(H, H, B, dgh + j * BGH + 2 * H, GH, tape + (j * 4 + 3) * BH, H,
-                             dweight_hh + 2 * H * H, H);
     return 0;
 }
 
