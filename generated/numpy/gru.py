@@ -102,12 +102,12 @@ def forward(x, params, state0=None, *, save=False):
     # the forward's gate arrays are gate-major, (G, B, H): each gate's block contiguous for the elementwise
     # kernels (a (B, H) column slice of a (B, GH) array costs NumPy ~1 us more per ufunc), and G products of
     # H columns each ran faster than one of GH columns in OpenBLAS (LSTM medium 49 -> 39 us a step)
-    W0 = numpy.empty((3, X + 1, H), dtype)  # per gate [weight_ih^T; bias]: the product adds the bias
-    W0[:, :X] = p["weight_ih"].reshape(3, H, X).transpose(0, 2, 1)
-    W0[:, X] = bias.reshape(3, H)
     # the input projections C steps at a time where all of them would not fit in cache (~512 rows keep the
     # BLAS efficient): the block is read from cache and no T * B * 3H array is written to fresh memory
     C = T if T * B * 3 * H <= 1 << 20 else -(-512 // B)
+    W0 = numpy.empty((3, X + 1, H), dtype)  # per gate [weight_ih^T; bias]: the product adds the bias
+    W0[:, :X] = p["weight_ih"].reshape(3, H, X).transpose(0, 2, 1)
+    W0[:, X] = bias.reshape(3, H)
     gi_seq = numpy.empty((3, min(C, T) * B, H), dtype)  # step t of a block: gi_seq[:, tB:(t + 1)B]
     x1 = numpy.empty((min(C, T), B, X + 1), dtype)  # [x | 1] of a block
     x1[:, :, X] = 1
@@ -153,8 +153,9 @@ def backward(tape, dy, dstate=None):
     T, B, H = y.shape
     X = x.shape[2]
     dtype = y.dtype
-    # the gate gradients C steps at a time, as above, each block going into the input and weight gradients:
-    # no whole-sequence gate-gradient arrays, whose freeing made glibc return memory that the next call
+    # the gate gradients C steps at a time where all of them would not fit in cache: each block goes into
+    # the input and weight gradients while it is in cache (rows enough to keep the BLAS efficient), and no
+    # whole-sequence gate-gradient arrays, whose freeing made glibc return memory that the next call
     # faulted in again (GRU medium: ~1800 page faults a call, 0 with the arrays reused)
     C = T if T * B * 3 * H <= 1 << 20 else -(-max(512, 2 * (X + H)) // B)
     dx = numpy.empty((T, B, X), dtype)

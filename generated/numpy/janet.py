@@ -94,6 +94,9 @@ def forward(x, params, state0=None, *, save=False):
     # the forward's gate arrays are gate-major, (G, B, H): each gate's block contiguous for the elementwise
     # kernels (a (B, H) column slice of a (B, GH) array costs NumPy ~1 us more per ufunc), and G products of
     # H columns each ran faster than one of GH columns in OpenBLAS (LSTM medium 49 -> 39 us a step)
+    # the input projections C steps at a time where all of them would not fit in cache (~512 rows keep the
+    # BLAS efficient): the block is read from cache and no T * B * 2H array is written to fresh memory
+    C = T if T * B * 2 * H <= 1 << 20 else -(-512 // B)
     W = numpy.empty((2, X + 1 + H, H), dtype)  # per gate [weight_ih^T; bias; weight_hh^T]
     W[:, :X] = p["weight_ih"].reshape(2, H, X).transpose(0, 2, 1)
     W[:, X] = bias.reshape(2, H)
@@ -103,7 +106,6 @@ def forward(x, params, state0=None, *, save=False):
     # them into each step's recurrent product (one core, medium LSTM forward 9.44 -> 8.70 ms); a larger W
     # would be read from memory on every step (one core, large LSTM forward 491 -> 517 ms fused)
     fused = W.nbytes <= FUSED_MAX_BYTES
-    C = T if T * B * 2 * H <= 1 << 20 else -(-512 // B)
     xh = numpy.empty((min(C, T), B, X + 1 + H), dtype)  # [x | 1 | h_prev] of a block's steps
     xh[:, :, X] = 1
     gi_seq = None if fused else numpy.empty((2, min(C, T) * B, H), dtype)
@@ -152,12 +154,14 @@ def backward(tape, dy, dstate=None):
     X = x.shape[2]
     dtype = y.dtype
     # the gate gradients C steps at a time where all of them would not fit in cache: each block goes into
-    # the input and weight gradients while it is in cache, with one product dgi^T @ [x | h_prev | 1] for
-    # weight_ih, weight_hh and the bias (dgi is dgh here); rows enough to keep the BLAS efficient
+    # the input and weight gradients while it is in cache (rows enough to keep the BLAS efficient), and no
+    # whole-sequence gate-gradient arrays, whose freeing made glibc return memory that the next call
+    # faulted in again (GRU medium: ~1800 page faults a call, 0 with the arrays reused)
     C = T if T * B * 2 * H <= 1 << 20 else -(-max(512, 2 * (X + H)) // B)
+    dx = numpy.empty((T, B, X), dtype)
+    # one product dgi^T @ [x | h_prev | 1] for weight_ih, weight_hh and the bias (dgi is dgh here)
     xh1 = numpy.empty((min(C, T), B, X + H + 1), dtype)  # [x | h_prev | 1] of a block
     xh1[:, :, X + H] = 1
-    dx = numpy.empty((T, B, X), dtype)
     dW = numpy.zeros((2 * H, X + H + 1), dtype)
     dgi_seq = numpy.empty((min(C, T), B, 2 * H), dtype)
     dgh_seq = dgi_seq
