@@ -196,12 +196,11 @@ class CKernels:
         y = numpy.empty((T, B, H), self.dtype)
         state = numpy.empty((len(self.STATES), B, H), self.dtype)
         work = self._workspace(self._size("forward_workspace_size", T, B, X, H))
-        K = len(self.TAPE)
         if save:  # the tape in a recycled buffer no array refers to (see _runtime.TapeBuffers)
-            slots, seq = _runtime.tape_arrays(self._tapes, T, K, B, H, self._seq, self.dtype)
-            flat = slots.base
-            if flat.size != self._fn["tape_size"](T, B, H):  # the layout the C kernels write
-                raise RuntimeError(f"internal: tape of {flat.size} values, C expects {self._fn['tape_size'](T, B, H)}")
+            slots, seq = _runtime.tape_arrays(self._tapes, T, len(self.TAPE), B, H, self._seq, self.dtype)
+            flat, expected = slots.base, self._fn["tape_size"](T, B, H)
+            if flat.size != expected:  # the layout the C kernels write
+                raise RuntimeError(f"internal: tape of {flat.size} values, C expects {expected}")
         else:
             flat = None
         # no initial state: C reads NULL as zeros (the tape keeps check_forward's zero arrays)
