@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 from dataclasses import replace
+from types import MappingProxyType
 
 import numpy
 import pytest
@@ -162,3 +163,139 @@ def test_addresses_only_for_arrays_c_can_read():
         with pytest.raises(TypeError, match="C-contiguous float32"):
             k._addr(bad, False)
 
+
+
+def _outcome(call):
+    """What a call gives: its arrays flattened, or the type and message of what it raised."""
+    try:
+        result = call()
+    except Exception as exc:  # noqa: BLE001 - any exception is an outcome to compare
+        return type(exc), str(exc)
+    if isinstance(result, dict):  # a backward: the gradients
+        return [(n, numpy.array(a)) for n, a in result.items()]
+    y, state, tape = result
+    return [y, numpy.array(state), tape.x, *tape.params.values(), numpy.array(tape.state0), tape.slots,
+            *tape.seq.values()]
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, tuple):
+        return a == b
+    return len(a) == len(b) and all(
+        numpy.array_equal(u[1], v[1]) and u[0] == v[0] if isinstance(u, tuple) else numpy.array_equal(u, v)
+        for u, v in zip(a, b, strict=True))
+
+
+def _forward_variants(k, p):
+    """forward's arguments: the common case, and each argument wrong, or right but not as C reads it."""
+    bump = lambda a: numpy.zeros((a.shape[0] + 1, *a.shape[1:]), a.dtype)  # noqa: E731
+    readonly = p.x.copy()
+    readonly.flags.writeable = False
+    yield "ready", p.x, p.params, p.state0
+    yield "no state0", p.x, p.params, None
+    yield "state0 a list", p.x, p.params, list(p.state0)
+    yield "state0 strided", p.x, p.params, tuple(numpy.repeat(s, 2, axis=1)[:, ::2] for s in p.state0)
+    yield "state0 short", p.x, p.params, p.state0[:-1]
+    yield "state0 wide", p.x, p.params, tuple(numpy.zeros((s.shape[0], s.shape[1] + 1)) for s in p.state0)
+    yield "state0 float32", p.x, p.params, tuple(s.astype(numpy.float32) for s in p.state0)
+    yield "state0 an array", p.x, p.params, numpy.stack(p.state0)
+    yield "x float32", p.x.astype(numpy.float32), p.params, p.state0
+    yield "x big-endian", p.x.astype(">f8"), p.params, p.state0
+    yield "x Fortran", numpy.asfortranarray(p.x), p.params, p.state0
+    yield "x read-only", readonly, p.params, p.state0
+    yield "x a list", p.x.tolist(), p.params, p.state0
+    yield "x a subclass", p.x.view(type("Sub", (numpy.ndarray,), {})), p.params, p.state0
+    yield "x 2-d", p.x[0], p.params, p.state0
+    yield "x empty", p.x[:0], p.params, p.state0
+    yield "x wider", numpy.zeros((*p.x.shape[:2], p.x.shape[2] + 1)), p.params, p.state0
+    yield "params a mapping proxy", p.x, MappingProxyType(p.params), p.state0
+    yield "params extra key", p.x, {**p.params, "weight_ih_l0": p.params["weight_ih"]}, p.state0
+    for n, a in p.params.items():
+        yield f"{n} missing", p.x, {m: b for m, b in p.params.items() if m != n}, p.state0
+        yield f"{n} longer", p.x, {**p.params, n: bump(a)}, p.state0
+        yield f"{n} float32", p.x, {**p.params, n: a.astype(numpy.float32)}, p.state0
+        yield f"{n} 0-d", p.x, {**p.params, n: numpy.zeros(())}, p.state0
+        yield f"{n} strided", p.x, {**p.params, n: numpy.repeat(a, 2, axis=0)[::2]}, p.state0
+    G, H = len(k.GATES), p.dy.shape[2]
+    yield "bias_hh of H - 1", p.x, {**p.params, "bias_hh": numpy.zeros(G * (H - 1))}, p.state0
+    yield "bias_hh of H + 1", p.x, {**p.params, "bias_hh": numpy.zeros(G * (H + 1))}, p.state0
+    yield "bias_hh of 1", p.x, {**p.params, "bias_hh": numpy.zeros(1)}, p.state0
+
+
+def _backward_variants(k, p, tape, other):
+    """backward's arguments: the common case, and each argument or tape field wrong, or right but copied."""
+    yield "ready", tape, p.dy, None
+    yield "dstate", tape, p.dy, p.dstate
+    yield "dstate a list", tape, p.dy, list(p.dstate)
+    yield "dstate short", tape, p.dy, p.dstate[:-1]
+    yield "dstate float32", tape, p.dy, tuple(d.astype(numpy.float32) for d in p.dstate)
+    yield "dy float32", tape, p.dy.astype(numpy.float32), None
+    yield "dy strided", tape, numpy.repeat(p.dy, 2, axis=2)[..., ::2], None
+    yield "dy short", tape, p.dy[:-1], None
+    yield "not a tape", {"x": p.x}, p.dy, None
+    yield "the NumPy module's tape", other, p.dy, None
+    yield "another cell's tape", replace(tape, cell="rnn_tanh" if k.CELL != "rnn_tanh" else "gru"), p.dy, None
+    yield "x strided", replace(tape, x=numpy.repeat(tape.x, 2, axis=2)[..., ::2]), p.dy, None
+    yield "x short", replace(tape, x=tape.x[:, :1]), p.dy, None
+    yield "x float32", replace(tape, x=tape.x.astype(numpy.float32)), p.dy, None
+    yield "y copied", replace(tape, y=numpy.asfortranarray(tape.y)), p.dy, None
+    yield "y 2-d", replace(tape, y=tape.y[0]), p.dy[0], None
+    yield "state0 short", replace(tape, state0=tape.state0[:-1]), p.dy, None
+    yield "state0 wide", replace(tape, state0=tuple(numpy.zeros((s.shape[0], s.shape[1] + 1))
+                                                    for s in tape.state0)), p.dy, None
+    for n, a in tape.params.items():
+        yield f"{n} shorter", replace(tape, params={**tape.params, n: a[:-1]}), p.dy, None
+        yield f"{n} missing", replace(tape, params={m: b for m, b in tape.params.items() if m != n}), p.dy, None
+    yield "slots copied", replace(tape, slots=tape.slots.copy()), p.dy, None
+    yield "slots short", replace(tape, slots=tape.slots[:, :-1]), p.dy, None
+    yield "slots of another tape", replace(tape, slots=other.slots), p.dy, None
+    yield "slots retyped", replace(tape, slots=tape.slots.view(numpy.float32)), p.dy, None
+    yield "seq a list", replace(tape, seq=list(tape.seq.values())), p.dy, None
+    yield "seq with an extra key", replace(tape, seq={**tape.seq, "z": p.dy}), p.dy, None
+    for s, a in tape.seq.items():
+        yield f"seq {s} copied", replace(tape, seq={**tape.seq, s: a.copy()}), p.dy, None
+        yield f"seq {s} missing", replace(tape, seq={q: b for q, b in tape.seq.items() if q != s}), p.dy, None
+        yield f"seq {s} of another tape", replace(tape, seq={**tape.seq, s: other.seq[s]}), p.dy, None
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "indrnn", "lstm_peephole", "rnn_tanh"])
+def test_ready_path_changes_no_outcome(cell, monkeypatch):
+    """forward and backward hand C the caller's arrays themselves when they already are what C reads (the
+    _ready_* methods), and take the full checks otherwise. Over good and bad arguments, the two give the same
+    outcome as the full checks alone: the same arrays, or the same exception and message."""
+    k = load(cell)
+    p = make_problem(k, (3, 2, 3, 4), 0)
+    *_, tape = k.forward(p.x, p.params, p.state0, save=True)
+    *_, other = kernel(cell, "numpy").forward(p.x, p.params, p.state0, save=True)
+    forward_cases = list(_forward_variants(k, p))
+    backward_cases = list(_backward_variants(k, p, tape, other))
+    both = [[_outcome(lambda a=a: k.forward(*a, save=True)) for _, *a in forward_cases],
+            [_outcome(lambda a=a: k.backward(*a)) for _, *a in backward_cases]]
+    monkeypatch.setattr(loader.CKernels, "_ready_forward", lambda *a: None)
+    monkeypatch.setattr(loader.CKernels, "_ready_backward", lambda *a: None)
+    checked = [[_outcome(lambda a=a: k.forward(*a, save=True)) for _, *a in forward_cases],
+               [_outcome(lambda a=a: k.backward(*a)) for _, *a in backward_cases]]
+    for cases, got, want in zip((forward_cases, backward_cases), both, checked, strict=True):
+        for (name, *_), g, w in zip(cases, got, want, strict=True):
+            assert _same(g, w), f"{cell}, {name}: {g!r:.300} != {w!r:.300}"
+
+
+@pytest.mark.parametrize("cell", ["lstm", "indrnn", "lstm_peephole"])
+def test_ready_path_serves_the_common_cases(cell, monkeypatch):
+    """C-contiguous arrays of the build's dtype, with or without initial state and cotangents of the state,
+    and a tape of either backend, never take the general path (whose checks and copies cost three times as
+    much Python)."""
+    k = load(cell, numpy.float32)
+    p = make_problem(k, (3, 2, 3, 4), 0, dtype=numpy.float32)
+    *_, other = kernel(cell, "numpy").forward(p.x, p.params, p.state0, save=True)
+
+    def refuse(*_):
+        raise AssertionError("took the general path")
+
+    monkeypatch.setattr(loader.CKernels, "_checked_forward", refuse)
+    monkeypatch.setattr(loader.CKernels, "_checked_backward", refuse)
+    for state0, dstate in ((None, None), (p.state0, p.dstate), (list(p.state0), list(p.dstate))):
+        y, state, tape = k.forward(p.x, p.params, state0, save=True)
+        k.backward(tape, p.dy, dstate)
+        k.forward(p.x, p.params, state0)
+    k.backward(other, p.dy)

@@ -26,6 +26,9 @@ from .printer import CTYPES
 _LOADED: dict[tuple[str, str], CKernels] = {}
 _NOTHING = ctypes.c_char * 0
 _LOCK = threading.Lock()
+# ndarray.flags.num bits (NumPy's NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED | NPY_ARRAY_WRITEABLE): one attribute
+# read and a mask test, where three flag attributes cost twice as much
+_READY = 0x0001 | 0x0100 | 0x0400
 
 
 def _dtype(dtype) -> numpy.dtype:
@@ -92,9 +95,24 @@ def _c(arr: numpy.ndarray) -> numpy.ndarray:
         return arr
     return numpy.require(arr, requirements=["C", "A"])
 
+def _ready(arr, dtype) -> bool:
+    """Whether C can read ``arr`` in place with no copy and no further check but its shape: an ndarray (no
+    subclass) of ``dtype``, C-contiguous, aligned and writable (a zero-length ctypes view needs a writable
+    buffer; a read-only array takes forward's and backward's full path)."""
+    return type(arr) is numpy.ndarray and arr.dtype == dtype and arr.flags.num & _READY == _READY
+
 
 class CKernels:
-    """One cell's C kernels for one dtype, with the generated NumPy module's functions and constants."""
+    """One cell's C kernels for one dtype, with the generated NumPy module's functions and constants.
+
+    forward and backward take one of two paths to C. When every argument already is what C reads (ndarrays
+    of this build's dtype and of the shapes the others imply, C-contiguous, aligned, writable: what a
+    training loop passes), the _ready_* methods check exactly that and hand C the arrays themselves; that
+    costs a third of the general path, whose Python was a third of a small call (T=100, B=1, H=40 LSTM).
+    Anything else takes the general path: the NumPy runtime's checks, which name what is wrong, then
+    C-ordered copies. The ready path accepts nothing the general one refuses (tests/test_c_loader.py
+    compares the two on good and bad input), so it changes the time of a call, never its outcome.
+    """
 
     def __init__(self, ir: CellIR, lib: ctypes.CDLL, dtype: numpy.dtype):
         self.CELL, self.STATES, self.GATES, self.TAPE = ir.name, ir.states, ir.gates, ir.tape
@@ -108,12 +126,17 @@ class CKernels:
         self._layout = {"recurrent_matrix": False} if not ir.recurrent_matrix else {}
         self._layout |= {"unit_params": ir.unit_params} if ir.unit_params else {}
         self._params = ir.param_names
+        self._recurrent, self._units = ir.recurrent_matrix, tuple(ir.unit_params)
+        if tuple(self.param_shapes(1, 1)) != self._params:  # the ready path checks params in C's order
+            raise RuntimeError(f"internal: {ir.name}'s params are not in param_shapes' order")
         self._bparams = tuple(n for n in ir.param_names if n not in ("bias_ih", "bias_hh"))
         self._seq = tuple(s for s in ir.states if s != "h" and s in ir.seq_states)
         ctype = next(c for c in CTYPES if c.numpy == dtype.name)
-        # Pointers are passed as addresses (c_void_p) after _addr checks dtype and layout: an ndpointer
-        # argtype checks the same but costs some 4 us per array argument, a third of a small call.
-        self._fn, self._kinds = {}, {}
+        # Pointers are passed as addresses (c_void_p) after _addr checks dtype and layout, or as zero-length
+        # ctypes views of arrays _ready accepted: an ndpointer argtype checks the same but costs some 4 us per
+        # array argument, a third of a small call.
+        self._fn = {}
+        self._sizes: dict[tuple, int] = {}  # results of the size functions (see _sized)
         self._local = threading.local()  # per-thread reusable workspace (see _workspace)
         self._tapes = _runtime.TapeBuffers()  # per-thread recycled tape buffers, the NumPy modules' kind
         for f in functions(ir):
@@ -121,8 +144,6 @@ class CKernels:
             fn.restype = ctypes.c_int if f.ret == "int" else ctypes.c_size_t
             fn.argtypes = [ctypes.c_size_t if a.kind == "size" else ctypes.c_void_p for a in f.args]
             self._fn[f.stem] = fn
-            self._kinds[f.stem] = tuple("size" if a.kind == "size" else "opt" if a.optional else "ptr"
-                                        for a in f.args)
 
     def __repr__(self) -> str:
         return f"<symcell C kernels {self.CELL} {self.dtype}>"
@@ -141,23 +162,36 @@ class CKernels:
             raise TypeError(f"{name} has dtype {dtype}, but these C kernels were built for {self.dtype}; "
                             f"load them with codegen.c.load({self.CELL!r}, numpy.{dtype})")
 
+    def _sized(self, stem: str, *sizes: int) -> int:
+        """A size function's result, asked of C once per shape: they are pure, and a dict look-up costs a
+        fifth of a ctypes call. The cache is dropped whole past 256 shapes."""
+        key = (stem, sizes)
+        n = self._sizes.get(key)
+        if n is None:
+            n = self._fn[stem](*sizes)
+            if len(self._sizes) >= 256:
+                self._sizes.clear()
+            self._sizes[key] = n
+        return n
+
     def _size(self, stem: str, *sizes: int) -> int:
-        n = self._fn[stem](*sizes)
+        n = self._sized(stem, *sizes)
         if n == 0:
             raise ValueError(f"sizes {sizes} are too large for this machine's size_t")
         return n
 
-    def _workspace(self, n: int) -> numpy.ndarray:
-        """A scratch buffer of n elements, reused across calls in this thread.
+    def _workspace(self, n: int):
+        """A scratch buffer of at least n elements, reused across calls in this thread, as a ctypes view.
 
         A big buffer allocated per call is fresh memory from the OS every time, and faulting its pages
         in cost a quarter of a large forward; C never keeps a pointer to it past the call, and each
         thread has its own, so reuse is safe. It only grows, and goes with this object (or the thread).
+        The view (which keeps the buffer) is made once per buffer, not per call: no caller ever sees it.
         """
-        buf = getattr(self._local, "work", None)
-        if buf is None or buf.size < n:
-            buf = self._local.work = numpy.empty(n, self.dtype)
-        return buf[:n]
+        work = getattr(self._local, "work", None)
+        if work is None or work[0] < n:
+            work = self._local.work = (n, _NOTHING.from_buffer(numpy.empty(n, self.dtype)))
+        return work[1]
 
     def release(self) -> None:
         """Drop this thread's reusable buffers (workspace and last two tapes) to give their memory back; the
@@ -175,8 +209,8 @@ class CKernels:
                             f"{getattr(arr, 'dtype', '')}")
         return _data(arr)
 
-    def _call(self, stem: str, *args) -> None:
-        args = [a if k == "size" else self._addr(a, k == "opt") for a, k in zip(args, self._kinds[stem], strict=True)]
+    def _run(self, stem: str, *args) -> None:
+        """Call C with arguments ready for ctypes (sizes, addresses, views)."""
         if self._fn[stem](*args) != 0:  # unreachable after validation; kept so C never fails silently
             raise RuntimeError(f"symcell_{self.CELL}_{stem} rejected its arguments")
 
@@ -187,29 +221,116 @@ class CKernels:
             out[j] = a
         return out
 
-    def forward(self, x, params, state0=None, *, save=False):
-        """Run the cell over a sequence: (y, state) or, with save=True, (y, state, tape); see the NumPy module."""
+    def _shapes(self, X: int, H: int) -> tuple:
+        """param_shapes(X, H) as (name, shape) pairs, from the NumPy runtime's cache."""
+        return _runtime._param_shapes(self._G, X, H, self._recurrent, self._units)
+
+    def _ready_params(self, params, X: int):
+        """``params`` as check_params would return them, if every one is ready for C (see _ready) and of
+        the shape X and the hidden size bias_hh implies make; else None. Then check_params would accept them
+        with that hidden size (every parameter's shape implies it), which is returned too."""
+        if type(params) is not dict or len(params) != len(self._params):  # then no key is unknown
+            return None
+        b = params.get("bias_hh")
+        if type(b) is not numpy.ndarray or b.ndim != 1 or b.shape[0] < self._G:
+            return None
+        H, dt, p = b.shape[0] // self._G, self.dtype, {}
+        for n, shape in self._shapes(X, H):
+            a = params.get(n)
+            if not (_ready(a, dt) and a.shape == shape):
+                return None
+            p[n] = a
+        return p, H
+
+    def _ready_state(self, state, B: int, H: int):
+        """A state tuple as check_state would return it, if it holds len(STATES) (B, H) ndarrays of this
+        build's dtype (any layout: C reads a stacked copy); else None."""
+        if (type(state) is not tuple and type(state) is not list) or len(state) != len(self.STATES):
+            return None
+        for a in state:
+            if type(a) is not numpy.ndarray or a.dtype != self.dtype or a.shape != (B, H):
+                return None
+        return tuple(state)
+
+    def _pointer(self, arr, optional: bool = False):
+        """An array C may read (see _addr) as ctypes passes it: a view or pointer that keeps the array alive
+        until C returns (a copy made for C may have no other reference)."""
+        if self._addr(arr, optional) is None:
+            return None
+        if arr.flags.writeable:
+            return _NOTHING.from_buffer(arr)
+        return arr.ctypes.data_as(ctypes.c_void_p)  # read-only arrays cannot lend a writable buffer
+
+    def _ready_forward(self, x, params, state0):
+        """(x, params, state0, H, C's x to state0 arguments) when forward's arguments are ready for C, else
+        None: the cases check_forward accepts with no conversion, checked in a fraction of its time."""
+        if not (_ready(x, self.dtype) and x.ndim == 3):
+            return None
+        T, B, X = x.shape
+        got = None if min(T, B, X) < 1 else self._ready_params(params, X)
+        if got is None:
+            return None
+        p, H = got
+        if state0 is None:  # C reads NULL as zeros; the tape keeps zero arrays, as check_forward returns
+            s0, c_s0 = tuple(numpy.zeros((B, H), self.dtype) for _ in self.STATES), None
+        else:
+            s0 = self._ready_state(state0, B, H)
+            if s0 is None:
+                return None
+            c_s0 = _NOTHING.from_buffer(self._stack(s0))
+        return x, p, s0, H, (_NOTHING.from_buffer(x), *(_NOTHING.from_buffer(p[n]) for n in self._params), c_s0)
+
+    def _checked_forward(self, x, params, state0):
+        """_ready_forward's result for any arguments the NumPy module accepts (C-ordered copies where
+        needed); the NumPy runtime's exception for anything else."""
         x, p, s0, H = _runtime.check_forward(self._G, self.STATES, x, params, state0, **self._layout)
         self._same_dtype("x", x.dtype)
-        T, B, X = x.shape
         x = _c(x)
-        y = numpy.empty((T, B, H), self.dtype)
-        state = numpy.empty((len(self.STATES), B, H), self.dtype)
+        return x, p, tuple(s0), H, (self._pointer(x), *(self._pointer(_c(p[n])) for n in self._params),
+                                    None if state0 is None else self._pointer(self._stack(s0)))
+
+    def forward(self, x, params, state0=None, *, save=False):
+        """Run the cell over a sequence: (y, state) or, with save=True, (y, state, tape); see the NumPy module."""
+        x, p, s0, H, c_args = self._ready_forward(x, params, state0) or self._checked_forward(x, params, state0)
+        T, B, X = x.shape
+        dt = self.dtype
+        y = numpy.empty((T, B, H), dt)
+        state = numpy.empty((len(self.STATES), B, H), dt)
         work = self._workspace(self._size("forward_workspace_size", T, B, X, H))
         if save:  # the tape in a recycled buffer no array refers to (see _runtime.TapeBuffers)
-            slots, seq = _runtime.tape_arrays(self._tapes, T, len(self.TAPE), B, H, self._seq, self.dtype)
-            flat, expected = slots.base, self._fn["tape_size"](T, B, H)
+            slots, seq = _runtime.tape_arrays(self._tapes, T, len(self.TAPE), B, H, self._seq, dt)
+            flat, expected = slots.base, self._sized("tape_size", T, B, H)
             if flat.size != expected:  # the layout the C kernels write
                 raise RuntimeError(f"internal: tape of {flat.size} values, C expects {expected}")
+            flat = _NOTHING.from_buffer(flat)
         else:
             flat = None
-        # no initial state: C reads NULL as zeros (the tape keeps check_forward's zero arrays)
-        self._call("forward", T, B, X, H, x, *(_c(p[n]) for n in self._params),
-                   None if state0 is None else self._stack(s0), y, state, flat, work)
+        self._run("forward", T, B, X, H, *c_args, _NOTHING.from_buffer(y), _NOTHING.from_buffer(state), flat, work)
         state = tuple(state)
         if not save:
             return y, state
-        return y, state, _runtime.Tape(self.CELL, x, p, tuple(s0), y, seq, slots)
+        return y, state, _runtime.Tape(self.CELL, x, p, s0, y, seq, slots)
+
+    def _ready_tape(self, slots, seq, T: int, B: int, H: int):
+        """A ctypes view of the one buffer C reads when ``slots`` and ``seq`` are the views forward made of
+        it (either backend's: the same layout), each where C expects it; else None."""
+        K, dt, n = len(self.TAPE), self.dtype, T * B * H
+        if not (_ready(slots, dt) and slots.shape == (T, K, B, H) and type(seq) is dict
+                and len(seq) == len(self._seq)):
+            return None
+        base = slots.base
+        if not (_ready(base, dt) and base.shape == ((K + len(self._seq)) * n,)):
+            return None
+        view = _NOTHING.from_buffer(base)
+        start, step = ctypes.addressof(view), n * base.itemsize
+        if ctypes.addressof(_NOTHING.from_buffer(slots)) != start:
+            return None
+        for q, s in enumerate(self._seq, K):
+            a = seq.get(s)
+            if not (_ready(a, dt) and a.base is base and a.shape == (T, B, H)
+                    and ctypes.addressof(_NOTHING.from_buffer(a)) == start + q * step):
+                return None
+        return view
 
     def _flat_tape(self, tape, T: int, B: int, H: int) -> numpy.ndarray:
         """The tape as the one buffer C reads: a forward's own buffer (either backend's: the same layout), or a
@@ -233,8 +354,36 @@ class CKernels:
                 return base
         return numpy.concatenate([a.ravel() for a in parts]).astype(self.dtype, copy=False)
 
-    def backward(self, tape, dy, dstate=None):
-        """Gradients of sum(y * dy) + sum(state * dstate) through the taped sequence; see the NumPy module."""
+    def _ready_backward(self, tape, dy, dstate):
+        """(T, B, X, H, C's x to dstate arguments) when backward's arguments are ready for C (a tape as a
+        forward of these kernels or the NumPy module's left it, cotangents of this build's dtype), else None:
+        the cases the general path accepts with no conversion, checked in a fraction of its time."""
+        dt = self.dtype
+        if type(tape) is not _runtime.Tape or tape.cell != self.CELL:
+            return None
+        x, y = tape.x, tape.y
+        if not (_ready(y, dt) and y.ndim == 3 and _ready(dy, dt) and dy.shape == y.shape
+                and _ready(x, dt) and x.ndim == 3):
+            return None
+        (T, B, H), X = y.shape, x.shape[2]
+        got = self._ready_params(tape.params, X) if x.shape[:2] == (T, B) and min(T, B, X) >= 1 else None
+        if got is None or got[1] != H:
+            return None
+        p = got[0]
+        s0 = self._ready_state(tape.state0, B, H)
+        D = None if dstate is None else self._ready_state(dstate, B, H)
+        if s0 is None or (D is None and dstate is not None):
+            return None
+        flat = self._ready_tape(tape.slots, tape.seq, T, B, H)
+        if flat is None:
+            return None
+        return T, B, X, H, (_NOTHING.from_buffer(x), *(_NOTHING.from_buffer(p[n]) for n in self._bparams),
+                            _NOTHING.from_buffer(self._stack(s0)), _NOTHING.from_buffer(y), flat,
+                            _NOTHING.from_buffer(dy), None if D is None else _NOTHING.from_buffer(self._stack(D)))
+
+    def _checked_backward(self, tape, dy, dstate):
+        """_ready_backward's result for any arguments the NumPy module accepts (copies where needed); a clear
+        exception for anything else."""
         dy, D = _runtime.check_backward(self.CELL, self.STATES, tape, dy, dstate)
         self._same_dtype("tape", tape.y.dtype)
         T, B, H = tape.y.shape
@@ -247,13 +396,20 @@ class CKernels:
             raise ValueError(f"tape.params have hidden size {H_p} but tape.y has {H}")
         s0 = _runtime.check_state("tape.state0", tape.state0, self.STATES, B, H, self.dtype)
         flat = self._flat_tape(tape, T, B, H)
-        out = {"x": numpy.empty((T, B, X), self.dtype), "state0": numpy.empty((len(self.STATES), B, H), self.dtype)}
-        out |= {n: numpy.empty(s, self.dtype) for n, s in self.param_shapes(X, H).items()}
+        return T, B, X, H, (self._pointer(_c(x)), *(self._pointer(_c(p[n])) for n in self._bparams),
+                            self._pointer(self._stack(s0)), self._pointer(_c(tape.y)), self._pointer(flat),
+                            self._pointer(_c(dy)), None if dstate is None else self._pointer(self._stack(D)))
+
+    def backward(self, tape, dy, dstate=None):
+        """Gradients of sum(y * dy) + sum(state * dstate) through the taped sequence; see the NumPy module."""
+        T, B, X, H, c_args = self._ready_backward(tape, dy, dstate) or self._checked_backward(tape, dy, dstate)
+        dt = self.dtype
+        dx, dstate0 = numpy.empty((T, B, X), dt), numpy.empty((len(self.STATES), B, H), dt)
+        grads = {n: numpy.empty(s, dt) for n, s in self._shapes(X, H)}
         work = self._workspace(self._size("backward_workspace_size", T, B, X, H))
-        self._call("backward", T, B, X, H, _c(x), *(_c(p[n]) for n in self._bparams), self._stack(s0),
-                   _c(tape.y), flat, _c(dy), None if dstate is None else self._stack(D), *out.values(), work)
-        out["state0"] = tuple(out["state0"])
-        return out
+        self._run("backward", T, B, X, H, *c_args, _NOTHING.from_buffer(dx), _NOTHING.from_buffer(dstate0),
+                  *(_NOTHING.from_buffer(g) for g in grads.values()), work)
+        return {"x": dx, "state0": tuple(dstate0), **grads}
 
     def step(self, x_t, params, state):
         """One step for streaming inference: x_t (B, X), state tuple in STATES order (None: zeros) -> next state."""
@@ -265,6 +421,6 @@ class CKernels:
         _, B, X = x.shape
         nxt = numpy.empty((len(self.STATES), B, H), self.dtype)
         work = self._workspace(self._size("step_workspace_size", B, X, H))
-        self._call("step", B, X, H, _c(x_t), *(_c(p[n]) for n in self._params),
-                   None if state is None else self._stack(s0), nxt, work)
+        self._run("step", B, X, H, self._pointer(_c(x_t)), *(self._pointer(_c(p[n])) for n in self._params),
+                  None if state is None else self._pointer(self._stack(s0)), _NOTHING.from_buffer(nxt), work)
         return tuple(nxt)
