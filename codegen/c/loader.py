@@ -277,8 +277,8 @@ class CKernels:
         if got is None:
             return None
         p, H = got
-        if state0 is None:  # C reads NULL as zeros; the tape keeps zero arrays, as check_forward returns
-            s0, c_s0 = tuple(numpy.zeros((B, H), self.dtype) for _ in self.STATES), None
+        if state0 is None:  # C reads NULL as zeros; the tape keeps (B, H) zero arrays, as check_forward returns
+            s0, c_s0 = self._rows(numpy.zeros((len(self.STATES), B, H), self.dtype)), None
         else:
             s0 = self._ready_state(state0, B, H)
             if s0 is None:
