@@ -14,8 +14,9 @@ from tests.conftest import assert_close, make_problem
 from tests.support import CELLS, kernel
 
 RTOL = 1e-12
-# (T, B, X, H): all sizes distinct (a swapped stride cannot pass), the degenerate 1s, and one larger.
-SIZES = [(4, 3, 2, 5), (1, 1, 1, 1), (7, 2, 9, 3), (3, 5, 4, 16)]
+# (T, B, X, H): all sizes distinct (a swapped stride cannot pass), the degenerate 1s, one larger, and a batch of
+# one wide enough that its products (the one-row path, sc_row) meet full, more than half full and half full panels.
+SIZES = [(4, 3, 2, 5), (1, 1, 1, 1), (7, 2, 9, 3), (3, 5, 4, 16), (3, 1, 2, 20)]
 
 
 def _both(cell):

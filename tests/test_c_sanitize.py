@@ -24,7 +24,8 @@ from codegen.ir import lower
 from codegen.render import GENERATED
 from tests.support import CELLS, FORCE_THREADED
 
-SHAPES = [(3, 2, 3, 4), (1, 1, 1, 1), (5, 3, 1, 7), (2, 7, 2, 5)]  # B = 7: the threaded forward splits the batch
+SHAPES = [(3, 2, 3, 4), (1, 1, 1, 1), (5, 3, 1, 7), (2, 7, 2, 5), (2, 1, 2, 20)]  # B = 7: the threaded forward splits
+# the batch; B = 1 takes the one-row products (sc_row), H = 20 meets their half-width panels
 
 PRELUDE = r"""
 #include <math.h>
