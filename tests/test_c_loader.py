@@ -299,3 +299,30 @@ def test_ready_path_serves_the_common_cases(cell, monkeypatch):
         k.backward(tape, p.dy, dstate)
         k.forward(p.x, p.params, state0)
     k.backward(other, p.dy)
+
+
+def test_arrays_changed_in_place_are_checked_again():
+    """No check is remembered by array identity: an array whose shape or dtype was changed in place since a
+    call that accepted it is refused by the next call like any other wrong array."""
+    k = load("lstm")
+    p = make_problem(k, (3, 2, 3, 4), 0)
+    x, params = p.x.copy(), {n: a.copy() for n, a in p.params.items()}
+    *_, tape = k.forward(x, params, save=True)
+    k.backward(tape, p.dy)
+    w = params["weight_hh"]
+    w.shape = (w.size,)
+    with pytest.raises(ValueError, match="weight_hh"):
+        k.forward(x, params)
+    w.shape = p.params["weight_hh"].shape
+    x.dtype = numpy.float32  # (T, B, X) float64 read as (T, B, 2X) float32
+    with pytest.raises(TypeError, match="float32"):
+        k.forward(x, params)
+    x.dtype = numpy.float64  # tape.x is this array
+    tape.slots.shape = (tape.slots.shape[0], -1)
+    with pytest.raises(ValueError, match="slots"):
+        k.backward(tape, p.dy)
+    tape.slots.shape = (3, len(k.TAPE), 2, 4)
+    k.backward(tape, p.dy)
+    tape.seq["c"].dtype = numpy.float32
+    with pytest.raises((TypeError, ValueError), match="seq"):
+        k.backward(tape, p.dy)
