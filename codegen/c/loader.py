@@ -285,7 +285,8 @@ class CKernels:
             if s0 is None:
                 return None
             c_s0 = _NOTHING.from_buffer(self._stack(s0))
-        return x, p, s0, H, (_NOTHING.from_buffer(x), *(_NOTHING.from_buffer(p[n]) for n in self._params), c_s0)
+        # map, not a generator expression, over the params in C's order (_ready_params builds p in it): 0.3 us
+        return x, p, s0, H, (_NOTHING.from_buffer(x), *map(_NOTHING.from_buffer, p.values()), c_s0)
 
     def _checked_forward(self, x, params, state0):
         """_ready_forward's result for any arguments the NumPy module accepts (C-ordered copies where
@@ -384,7 +385,8 @@ class CKernels:
         flat = self._ready_tape(tape.slots, tape.seq, T, B, H)
         if flat is None:
             return None
-        return T, B, X, H, (_NOTHING.from_buffer(x), *(_NOTHING.from_buffer(p[n]) for n in self._bparams),
+        bparams = map(p.__getitem__, self._bparams)
+        return T, B, X, H, (_NOTHING.from_buffer(x), *map(_NOTHING.from_buffer, bparams),
                             _NOTHING.from_buffer(self._stack(s0)), _NOTHING.from_buffer(y), flat,
                             _NOTHING.from_buffer(dy), None if D is None else _NOTHING.from_buffer(self._stack(D)))
 
@@ -415,7 +417,7 @@ class CKernels:
         grads = {n: numpy.empty(s, dt) for n, s in self._shapes(X, H)}
         work = self._workspace(self._size("backward_workspace_size", T, B, X, H))
         self._run("backward", T, B, X, H, *c_args, _NOTHING.from_buffer(dx), _NOTHING.from_buffer(dstate0),
-                  *(_NOTHING.from_buffer(g) for g in grads.values()), work)
+                  *map(_NOTHING.from_buffer, grads.values()), work)
         return {"x": dx, "state0": self._rows(dstate0), **grads}
 
     def step(self, x_t, params, state):
