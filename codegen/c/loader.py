@@ -1,9 +1,9 @@
 """Load a cell's compiled C kernels with ctypes behind the generated NumPy module's API.
 
-Every argument is validated in Python (with the NumPy runtime's own checks) and made a contiguous,
-aligned array of the build's dtype before any C call, so bad input raises TypeError/ValueError and
-never reaches C. The ctypes signatures come from codegen.c.api, the description the header is
-printed from.
+Every argument is validated in Python and made a contiguous, aligned array of the build's dtype before
+any C call, so bad input raises TypeError/ValueError and never reaches C: arrays that already are what C
+reads pass a one-pass check of exactly that, anything else the NumPy runtime's own checks (see CKernels).
+The ctypes signatures come from codegen.c.api, the description the header is printed from.
 """
 
 from __future__ import annotations
@@ -95,6 +95,7 @@ def _c(arr: numpy.ndarray) -> numpy.ndarray:
     if arr.flags.c_contiguous and arr.flags.aligned:
         return arr
     return numpy.require(arr, requirements=["C", "A"])
+
 
 def _ready(arr, dtype) -> bool:
     """Whether C can read ``arr`` in place with no copy and no further check but its shape: an ndarray (no
@@ -235,7 +236,8 @@ class CKernels:
     def _ready_params(self, params, X: int):
         """``params`` as check_params would return them, if every one is ready for C (see _ready) and of
         the shape X and the hidden size bias_hh implies make; else None. Then check_params would accept them
-        with that hidden size (every parameter's shape implies it), which is returned too."""
+        with that hidden size (every parameter's shape implies it), which is returned too. (A cell with no
+        bias_hh would always take the general path.)"""
         if type(params) is not dict or len(params) != len(self._params):  # then no key is unknown
             return None
         b = params.get("bias_hh")
