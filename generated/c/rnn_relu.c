@@ -345,12 +345,12 @@ static void sc_pack_f64(size_t K, size_t N, const double *W, size_t rs, size_t c
 }
 
 /* s (SC_NR sums) = a (K values) times one packed panel w (K x SC_NR): the products of a batch of one row (each
- * step of a batch-1 sequence). With one row there is no reuse of a panel load across rows, so two chains
- * (k mod 2, added at the end) in SC_NR-wide arrays the compiler keeps in registers are enough; the tile code's
- * edge path (four chains, a row loop, the base added first) cost a third more. sc_row_half serves a last
- * panel at most half full (the rest is padding). Two small functions rather than both loops inline in
- * sc_gemm_packed: inline, GCC's code for the forward's products was about 1.25x slower (both measured on a
- * small LSTM step, see sc_gemm_packed). */
+ * step of a batch-1 sequence). With one row there is no reuse of a panel load across rows; sums in SC_NR-wide
+ * arrays the compiler keeps in registers, as two chains (k mod 2, added at the end), or four for sc_row_half,
+ * which serves a last panel at most half full (the rest is padding) and needs the extra chains to have as many
+ * vector FMAs in flight. Alone on one core, float, K = 40 / 160: a full panel 38 / 126 ns with two chains, 48 /
+ * 142 with four; a half panel 38 / 105 ns with two, 28 / 80 with four. Two small functions rather than loops
+ * inline in sc_gemm_packed: inline, GCC's code for the forward's products was about 1.25x slower. */
 static void sc_row_f64(size_t K, const double *restrict a, const double *restrict w, double *restrict s)
 {
     size_t k, l;
@@ -362,7 +362,7 @@ static void sc_row_f64(size_t K, const double *restrict a, const double *restric
             s0[l] = SC_FMA_D(a[k], w[k * SC_NR + l], s0[l]);
             s1[l] = SC_FMA_D(a[k + 1], w[(k + 1) * SC_NR + l], s1[l]);
         }
-    if (k < K)
+    for (; k < K; ++k)
         for (l = 0; l < SC_NR; ++l)
             s0[l] = SC_FMA_D(a[k], w[k * SC_NR + l], s0[l]);
     for (l = 0; l < SC_NR; ++l)
@@ -372,19 +372,21 @@ static void sc_row_f64(size_t K, const double *restrict a, const double *restric
 static void sc_row_half_f64(size_t K, const double *restrict a, const double *restrict w, double *restrict s)
 {
     size_t k, l;
-    double s0[SC_NR / 2], s1[SC_NR / 2];
+    double s0[SC_NR / 2], s1[SC_NR / 2], s2[SC_NR / 2], s3[SC_NR / 2];
     for (l = 0; l < SC_NR / 2; ++l)
-        s0[l] = s1[l] = 0;
-    for (k = 0; k + 2 <= K; k += 2)
+        s0[l] = s1[l] = s2[l] = s3[l] = 0;
+    for (k = 0; k + 4 <= K; k += 4)
         for (l = 0; l < SC_NR / 2; ++l) {
             s0[l] = SC_FMA_D(a[k], w[k * SC_NR + l], s0[l]);
             s1[l] = SC_FMA_D(a[k + 1], w[(k + 1) * SC_NR + l], s1[l]);
+            s2[l] = SC_FMA_D(a[k + 2], w[(k + 2) * SC_NR + l], s2[l]);
+            s3[l] = SC_FMA_D(a[k + 3], w[(k + 3) * SC_NR + l], s3[l]);
         }
-    if (k < K)
+    for (; k < K; ++k)
         for (l = 0; l < SC_NR / 2; ++l)
             s0[l] = SC_FMA_D(a[k], w[k * SC_NR + l], s0[l]);
     for (l = 0; l < SC_NR / 2; ++l)
-        s[l] = s0[l] + s1[l];
+        s[l] = (s0[l] + s1[l]) + (s2[l] + s3[l]);
 }
 
 /* C (M x N) = C0 + A (M x K) * B, B packed by sc_pack_f64; C0 is C itself when acc is set, else the
@@ -1075,12 +1077,12 @@ static void sc_pack_f32(size_t K, size_t N, const float *W, size_t rs, size_t cs
 }
 
 /* s (SC_NR sums) = a (K values) times one packed panel w (K x SC_NR): the products of a batch of one row (each
- * step of a batch-1 sequence). With one row there is no reuse of a panel load across rows, so two chains
- * (k mod 2, added at the end) in SC_NR-wide arrays the compiler keeps in registers are enough; the tile code's
- * edge path (four chains, a row loop, the base added first) cost a third more. sc_row_half serves a last
- * panel at most half full (the rest is padding). Two small functions rather than both loops inline in
- * sc_gemm_packed: inline, GCC's code for the forward's products was about 1.25x slower (both measured on a
- * small LSTM step, see sc_gemm_packed). */
+ * step of a batch-1 sequence). With one row there is no reuse of a panel load across rows; sums in SC_NR-wide
+ * arrays the compiler keeps in registers, as two chains (k mod 2, added at the end), or four for sc_row_half,
+ * which serves a last panel at most half full (the rest is padding) and needs the extra chains to have as many
+ * vector FMAs in flight. Alone on one core, float, K = 40 / 160: a full panel 38 / 126 ns with two chains, 48 /
+ * 142 with four; a half panel 38 / 105 ns with two, 28 / 80 with four. Two small functions rather than loops
+ * inline in sc_gemm_packed: inline, GCC's code for the forward's products was about 1.25x slower. */
 static void sc_row_f32(size_t K, const float *restrict a, const float *restrict w, float *restrict s)
 {
     size_t k, l;
@@ -1092,7 +1094,7 @@ static void sc_row_f32(size_t K, const float *restrict a, const float *restrict 
             s0[l] = SC_FMA(a[k], w[k * SC_NR + l], s0[l]);
             s1[l] = SC_FMA(a[k + 1], w[(k + 1) * SC_NR + l], s1[l]);
         }
-    if (k < K)
+    for (; k < K; ++k)
         for (l = 0; l < SC_NR; ++l)
             s0[l] = SC_FMA(a[k], w[k * SC_NR + l], s0[l]);
     for (l = 0; l < SC_NR; ++l)
@@ -1102,19 +1104,21 @@ static void sc_row_f32(size_t K, const float *restrict a, const float *restrict 
 static void sc_row_half_f32(size_t K, const float *restrict a, const float *restrict w, float *restrict s)
 {
     size_t k, l;
-    float s0[SC_NR / 2], s1[SC_NR / 2];
+    float s0[SC_NR / 2], s1[SC_NR / 2], s2[SC_NR / 2], s3[SC_NR / 2];
     for (l = 0; l < SC_NR / 2; ++l)
-        s0[l] = s1[l] = 0;
-    for (k = 0; k + 2 <= K; k += 2)
+        s0[l] = s1[l] = s2[l] = s3[l] = 0;
+    for (k = 0; k + 4 <= K; k += 4)
         for (l = 0; l < SC_NR / 2; ++l) {
             s0[l] = SC_FMA(a[k], w[k * SC_NR + l], s0[l]);
             s1[l] = SC_FMA(a[k + 1], w[(k + 1) * SC_NR + l], s1[l]);
+            s2[l] = SC_FMA(a[k + 2], w[(k + 2) * SC_NR + l], s2[l]);
+            s3[l] = SC_FMA(a[k + 3], w[(k + 3) * SC_NR + l], s3[l]);
         }
-    if (k < K)
+    for (; k < K; ++k)
         for (l = 0; l < SC_NR / 2; ++l)
             s0[l] = SC_FMA(a[k], w[k * SC_NR + l], s0[l]);
     for (l = 0; l < SC_NR / 2; ++l)
-        s[l] = s0[l] + s1[l];
+        s[l] = (s0[l] + s1[l]) + (s2[l] + s3[l]);
 }
 
 /* C (M x N) = C0 + A (M x K) * B, B packed by sc_pack_f32; C0 is C itself when acc is set, else the
