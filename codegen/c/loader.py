@@ -167,7 +167,7 @@ class CKernels:
             raise TypeError(f"{name} has dtype {dtype}, but these C kernels were built for {self.dtype}; "
                             f"load them with codegen.c.load({self.CELL!r}, numpy.{dtype})")
 
-    def _sized(self, stem: str, *sizes: int) -> int:
+    def _sized(self, stem: str, sizes: tuple) -> int:
         """A size function's result, asked of C once per shape: they are pure, and a dict look-up costs a
         fifth of a ctypes call. The cache is dropped whole past 256 shapes."""
         key = (stem, sizes)
@@ -179,20 +179,18 @@ class CKernels:
             self._sizes[key] = n
         return n
 
-    def _size(self, stem: str, *sizes: int) -> int:
-        n = self._sized(stem, *sizes)
-        if n == 0:
-            raise ValueError(f"sizes {sizes} are too large for this machine's size_t")
-        return n
-
-    def _workspace(self, n: int):
-        """A scratch buffer of at least n elements, reused across calls in this thread, as a ctypes view.
+    def _workspace(self, stem: str, sizes: tuple):
+        """A scratch buffer of the elements the size function ``stem`` asks for at ``sizes``, reused across
+        calls in this thread, as a ctypes view.
 
         A big buffer allocated per call is fresh memory from the OS every time, and faulting its pages
         in cost a quarter of a large forward; C never keeps a pointer to it past the call, and each
         thread has its own, so reuse is safe. It only grows, and goes with this object (or the thread).
         The view (which keeps the buffer) is made once per buffer, not per call: no caller ever sees it.
         """
+        n = self._sized(stem, sizes)
+        if n == 0:
+            raise ValueError(f"sizes {sizes} are too large for this machine's size_t")
         work = getattr(self._local, "work", None)
         if work is None or work[0] < n:
             work = self._local.work = (n, _NOTHING.from_buffer(numpy.empty(n, self.dtype)))
@@ -306,10 +304,10 @@ class CKernels:
         dt = self.dtype
         y = numpy.empty((T, B, H), dt)
         state = numpy.empty((len(self.STATES), B, H), dt)
-        work = self._workspace(self._size("forward_workspace_size", T, B, X, H))
+        work = self._workspace("forward_workspace_size", (T, B, X, H))
         if save:  # the tape in a recycled buffer no array refers to (see _runtime.TapeBuffers)
             slots, seq = _runtime.tape_arrays(self._tapes, T, len(self.TAPE), B, H, self._seq, dt)
-            flat, expected = slots.base, self._sized("tape_size", T, B, H)
+            flat, expected = slots.base, self._sized("tape_size", (T, B, H))
             if flat.size != expected:  # the layout the C kernels write
                 raise RuntimeError(f"internal: tape of {flat.size} values, C expects {expected}")
             flat = _NOTHING.from_buffer(flat)
@@ -419,7 +417,7 @@ class CKernels:
         dt = self.dtype
         dx, dstate0 = numpy.empty((T, B, X), dt), numpy.empty((len(self.STATES), B, H), dt)
         grads = {n: numpy.empty(s, dt) for n, s in self._shapes(X, H)}
-        work = self._workspace(self._size("backward_workspace_size", T, B, X, H))
+        work = self._workspace("backward_workspace_size", (T, B, X, H))
         if self._fn["backward"](T, B, X, H, *c_args, _NOTHING.from_buffer(dx), _NOTHING.from_buffer(dstate0),
                                 *map(_NOTHING.from_buffer, grads.values()), work):  # as in forward
             raise RuntimeError(f"symcell_{self.CELL}_backward rejected its arguments")  # see _run
@@ -434,7 +432,7 @@ class CKernels:
         self._same_dtype("x_t", x.dtype)
         _, B, X = x.shape
         nxt = numpy.empty((len(self.STATES), B, H), self.dtype)
-        work = self._workspace(self._size("step_workspace_size", B, X, H))
+        work = self._workspace("step_workspace_size", (B, X, H))
         self._run("step", B, X, H, self._pointer(_c(x_t)), *(self._pointer(_c(p[n])) for n in self._params),
                   None if state is None else self._pointer(self._stack(s0)), _NOTHING.from_buffer(nxt), work)
         return self._rows(nxt)
