@@ -20,8 +20,10 @@ BACKENDS = ["numpy", "c"]
 CELLS = list(registry())
 
 #: C flags that force the kernels' threaded path even at the tests' tiny shapes: every call threaded, small
-#: product tiles (whole tiles and edges, k in slices of 3) and several row blocks of the whole-sequence products.
-FORCE_THREADED = ["-DSC_PARALLEL_MIN=1", "-DSC_BLOCKS=4", "-DSC_BLOCK_ROWS=2", "-DSC_MR=2", "-DSC_NR=4", "-DSC_KC=3"]
+#: product tiles (whole tiles and edges, k in slices of 3), several row blocks of the whole-sequence products, and a
+#: batch of one computing its input projections 3 steps at a time.
+FORCE_THREADED = ["-DSC_PARALLEL_MIN=1", "-DSC_BLOCKS=4", "-DSC_BLOCK_ROWS=2", "-DSC_MR=2", "-DSC_NR=4", "-DSC_KC=3",
+                  "-DSC_CHUNK_ROWS=3"]
 
 
 def kernel(cell: str, backend: str = "numpy", dtype=numpy.float64):

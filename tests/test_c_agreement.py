@@ -16,6 +16,9 @@ from tests.support import CELLS, kernel
 RTOL = 1e-12
 # (T, B, X, H): all sizes distinct (a swapped stride cannot pass), the degenerate 1s, one larger, and a batch of
 # one wide enough that its products (the one-row path, sc_row) meet full, more than half full and half full panels.
+# (Its input projections in more than one chunk (sc_chunk, 64 steps here) are checked against NumPy by the forced
+# builds of test_c_threads and test_c_sanitize, 3 steps a chunk: over 64 steps the round-off of a chaotic cell
+# such as janet outgrows 1e-12 whatever the code.)
 SIZES = [(4, 3, 2, 5), (1, 1, 1, 1), (7, 2, 9, 3), (3, 5, 4, 16), (3, 1, 2, 20)]
 
 

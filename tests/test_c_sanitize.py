@@ -24,8 +24,9 @@ from codegen.ir import lower
 from codegen.render import GENERATED
 from tests.support import CELLS, FORCE_THREADED
 
-SHAPES = [(3, 2, 3, 4), (1, 1, 1, 1), (5, 3, 1, 7), (2, 7, 2, 5), (2, 1, 2, 20)]  # B = 7: the threaded forward splits
-# the batch; B = 1 takes the one-row products (sc_row), H = 20 meets their half-width panels
+SHAPES = [(3, 2, 3, 4), (1, 1, 1, 1), (5, 3, 1, 7), (2, 7, 2, 5), (5, 1, 2, 20)]  # B = 7: the threaded forward splits
+# the batch; B = 1 takes the one-row products (sc_row), H = 20 meets their half-width panels, T = 5 more than
+# one chunk of input projections (sc_chunk) in the forced build
 
 PRELUDE = r"""
 #include <math.h>

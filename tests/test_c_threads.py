@@ -22,8 +22,8 @@ from tests.support import CELLS, FORCE_THREADED
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FORCE = " ".join(FORCE_THREADED)
-SHAPES = [(4, 3, 2, 9), (2, 5, 3, 4), (3, 7, 2, 5), (2, 1, 3, 6)]  # B = 7 on 3 threads: the forward splits the
-# batch; B = 1: the one-row products (sc_row) split by panels
+SHAPES = [(4, 3, 2, 9), (2, 5, 3, 4), (3, 7, 2, 5), (5, 1, 3, 6)]  # B = 7 on 3 threads: the forward splits the
+# batch; B = 1: the one-row products (sc_row) split by panels, input projections 3 steps at a time (sc_chunk)
 
 SCRIPT = r"""
 import importlib, json, sys, numpy

@@ -106,6 +106,20 @@ static size_t sc_block(size_t n, size_t nb, size_t j)
     return j * (n / nb) + (j < n % nb ? j : n % nb);
 }
 
+/* Steps whose input projections the forward computes in one product: one, unless a step's product is nearly
+ * all overhead (a batch smaller than a tile of rows and fewer than 4 inputs, e.g. one audio channel); then enough
+ * steps for SC_CHUNK_ROWS rows (B = 1: one product of 64 rows instead of 64 products of one row). With K < 4 every
+ * path of sc_gemm_packed sums a row in the same order (one chain from the base), so the chunks change no bits and
+ * step() still reproduces the forward's first step exactly. */
+#ifndef SC_CHUNK_ROWS
+#define SC_CHUNK_ROWS (8 * SC_MR)
+#endif
+static size_t sc_chunk(size_t T, size_t B, size_t X)
+{
+    const size_t c = B >= SC_MR || X >= 4 ? 1 : (SC_CHUNK_ROWS + B - 1) / B;
+    return c < T ? c : T;
+}
+
 #ifdef _OPENMP
 #include <omp.h>
 #ifndef SC_SPLIT_BYTES
@@ -162,8 +176,9 @@ static int sc_sizes(size_t T, size_t B, size_t X, size_t H, size_t *tape, size_t
     (void)sc_mul(sc_mul(T, B, &ok), X, &ok);                   /* x, dx */
     (void)sc_mul(sc_mul(1, H, &ok), X > H ? X : H, &ok);  /* weights */
     *tape = sc_mul(sc_mul(T, BH, &ok), 0, &ok);
-    /* one step's input and recurrent projections, weight_ih packed for the steps' input products (sc_pack) */
-    *fw = sc_add(sc_add(BGH, BGH, &ok), sc_mul(BH, 1, &ok), &ok);
+    /* the input projections of sc_chunk steps and one step's recurrent projection, weight_ih packed for the
+     * input products (sc_pack) */
+    *fw = sc_add(sc_add(sc_mul(T && B ? sc_chunk(T, B, X) : 0, BGH, &ok), BGH, &ok), sc_mul(BH, 1, &ok), &ok);
     *fw = sc_add(*fw, sc_mul(X, sc_mul(sc_add(sc_mul(1, H, &ok), SC_NR - 1, &ok) / SC_NR, SC_NR, &ok), &ok), &ok);
     *bw = sc_add(sc_add(sc_mul(TBGH, 1, &ok), sc_mul(BH, 3, &ok), &ok), pack_bw, &ok);
     return ok && *tape <= SIZE_MAX / 8 && *fw <= SIZE_MAX / 8 && *bw <= SIZE_MAX / 8;
@@ -403,6 +418,15 @@ static void sc_gemm_packed_f64(size_t M, size_t N, size_t K, const double *restr
             const size_t p = per ? (q % groups) * per + q / groups : q;
             const size_t n0 = p * SC_NR, nc = N - n0 < SC_NR ? N - n0 : SC_NR;
             double s[SC_NR];
+            if (K < 4) { /* as the tiles sum: one chain from the base (sc_chunk relies on it) */
+                for (l = 0; l < nc; ++l) {
+                    double c = (acc ? C[n0 + l] : bias ? bias[n0 + l] : (double)0) + (add ? add[n0 + l] : (double)0);
+                    for (k = 0; k < K; ++k)
+                        c = SC_FMA_D(A[k], Bp[(p * K + k) * SC_NR + l], c);
+                    C[n0 + l] = c;
+                }
+                continue;
+            }
             if (nc <= SC_NR / 2)
                 sc_row_half_f64(K, A, Bp + p * K * SC_NR, s);
             else
@@ -577,9 +601,9 @@ int symcell_indrnn_forward_f64(size_t T, size_t B, size_t X, size_t H, const dou
         || !y || !state || !work)
         return -1;
     (void)tape_n, (void)bw_n;
-    const size_t BH = B * H, GH = 1 * H, BGH = B * GH;
-    double *gi = work;              /* (B, G*H) input projection of one step */
-    double *gh = gi + BGH;          /* (B, G*H) recurrent projection of one step */
+    const size_t BH = B * H, GH = 1 * H, BGH = B * GH, CH = sc_chunk(T, B, X);
+    double *gi = work;              /* (CH, B, G*H) input projections of CH steps (sc_chunk) */
+    double *gh = gi + CH * BGH;     /* (B, G*H) recurrent projection of one step */
     double *slot = gh + BGH;        /* (0, B, H) tape slots of one step when no tape is kept */
     double *zero = slot + 0 * BH; /* (1, B, H) zeros for a NULL state0 */
     double *spare = zero + 1 * BH; /* (2, 0, B, H) ping-pong buffers for states beyond h */
@@ -614,10 +638,13 @@ int symcell_indrnn_forward_f64(size_t T, size_t B, size_t X, size_t H, const dou
         S[j] = state0 + j * BH + b0 * H;
     for (t = 0; t < T; ++t) {
         double *Tt = (tape ? tape + t * 0 * BH : slot) + b0 * H;
-        const double *gi_t = gi_b;
-        /* the input projection step by step, not for the whole sequence at once: it stays in cache for the
-         * elementwise work instead of streaming T*B*G*H values out to memory and back */
-        sc_gemm_packed_f64(nb, GH, X, x + (t * B + b0) * X, X, wpi, bias_ih, 0, NULL, gi_b, GH, 1);
+        const double *gi_t = gi_b + (t % CH) * BGH;
+        /* the input projections step by step (or CH steps at a time when the batch is smaller than a tile: then
+         * nb = B), not for the whole sequence at once: they stay in cache for the elementwise work instead of
+         * streaming T*B*G*H values out to memory and back */
+        if (t % CH == 0)
+            sc_gemm_packed_f64((T - t < CH ? T - t : CH) * nb, GH, X, x + (t * B + b0) * X, X, wpi, bias_ih, 0, NULL,
+                                     gi_b, GH, 1);
         N[0] = y + t * BH + b0 * H;
         sc_forward_f64(nb, H, BH, gi_t, gh_b, S[0], N[0], Tt, P[0]);
         for (j = 0; j < 1; ++j)
@@ -643,10 +670,13 @@ int symcell_indrnn_forward_f64(size_t T, size_t B, size_t X, size_t H, const dou
         S[j] = state0 + j * BH + b0 * H;
     for (t = 0; t < T; ++t) {
         double *Tt = (tape ? tape + t * 0 * BH : slot) + b0 * H;
-        const double *gi_t = gi_b;
-        /* the input projection step by step, not for the whole sequence at once: it stays in cache for the
-         * elementwise work instead of streaming T*B*G*H values out to memory and back */
-        sc_gemm_packed_f64(nb, GH, X, x + (t * B + b0) * X, X, wpi, bias_ih, 0, NULL, gi_b, GH, 1);
+        const double *gi_t = gi_b + (t % CH) * BGH;
+        /* the input projections step by step (or CH steps at a time when the batch is smaller than a tile: then
+         * nb = B), not for the whole sequence at once: they stay in cache for the elementwise work instead of
+         * streaming T*B*G*H values out to memory and back */
+        if (t % CH == 0)
+            sc_gemm_packed_f64((T - t < CH ? T - t : CH) * nb, GH, X, x + (t * B + b0) * X, X, wpi, bias_ih, 0, NULL,
+                                     gi_b, GH, 1);
         N[0] = y + t * BH + b0 * H;
         sc_forward_f64(nb, H, BH, gi_t, gh_b, S[0], N[0], Tt, P[0]);
         for (j = 0; j < 1; ++j)
@@ -671,10 +701,13 @@ int symcell_indrnn_forward_f64(size_t T, size_t B, size_t X, size_t H, const dou
         S[j] = state0 + j * BH + b0 * H;
     for (t = 0; t < T; ++t) {
         double *Tt = (tape ? tape + t * 0 * BH : slot) + b0 * H;
-        const double *gi_t = gi_b;
-        /* the input projection step by step, not for the whole sequence at once: it stays in cache for the
-         * elementwise work instead of streaming T*B*G*H values out to memory and back */
-        sc_gemm_packed_f64(nb, GH, X, x + (t * B + b0) * X, X, wpi, bias_ih, 0, NULL, gi_b, GH, 1);
+        const double *gi_t = gi_b + (t % CH) * BGH;
+        /* the input projections step by step (or CH steps at a time when the batch is smaller than a tile: then
+         * nb = B), not for the whole sequence at once: they stay in cache for the elementwise work instead of
+         * streaming T*B*G*H values out to memory and back */
+        if (t % CH == 0)
+            sc_gemm_packed_f64((T - t < CH ? T - t : CH) * nb, GH, X, x + (t * B + b0) * X, X, wpi, bias_ih, 0, NULL,
+                                     gi_b, GH, 1);
         N[0] = y + t * BH + b0 * H;
         sc_forward_f64(nb, H, BH, gi_t, gh_b, S[0], N[0], Tt, P[0]);
         for (j = 0; j < 1; ++j)
@@ -1038,6 +1071,15 @@ static void sc_gemm_packed_f32(size_t M, size_t N, size_t K, const float *restri
             const size_t p = per ? (q % groups) * per + q / groups : q;
             const size_t n0 = p * SC_NR, nc = N - n0 < SC_NR ? N - n0 : SC_NR;
             float s[SC_NR];
+            if (K < 4) { /* as the tiles sum: one chain from the base (sc_chunk relies on it) */
+                for (l = 0; l < nc; ++l) {
+                    float c = (acc ? C[n0 + l] : bias ? bias[n0 + l] : (float)0) + (add ? add[n0 + l] : (float)0);
+                    for (k = 0; k < K; ++k)
+                        c = SC_FMA(A[k], Bp[(p * K + k) * SC_NR + l], c);
+                    C[n0 + l] = c;
+                }
+                continue;
+            }
             if (nc <= SC_NR / 2)
                 sc_row_half_f32(K, A, Bp + p * K * SC_NR, s);
             else
@@ -1212,9 +1254,9 @@ int symcell_indrnn_forward_f32(size_t T, size_t B, size_t X, size_t H, const flo
         || !y || !state || !work)
         return -1;
     (void)tape_n, (void)bw_n;
-    const size_t BH = B * H, GH = 1 * H, BGH = B * GH;
-    float *gi = work;              /* (B, G*H) input projection of one step */
-    float *gh = gi + BGH;          /* (B, G*H) recurrent projection of one step */
+    const size_t BH = B * H, GH = 1 * H, BGH = B * GH, CH = sc_chunk(T, B, X);
+    float *gi = work;              /* (CH, B, G*H) input projections of CH steps (sc_chunk) */
+    float *gh = gi + CH * BGH;     /* (B, G*H) recurrent projection of one step */
     float *slot = gh + BGH;        /* (0, B, H) tape slots of one step when no tape is kept */
     float *zero = slot + 0 * BH; /* (1, B, H) zeros for a NULL state0 */
     float *spare = zero + 1 * BH; /* (2, 0, B, H) ping-pong buffers for states beyond h */
@@ -1249,10 +1291,13 @@ int symcell_indrnn_forward_f32(size_t T, size_t B, size_t X, size_t H, const flo
         S[j] = state0 + j * BH + b0 * H;
     for (t = 0; t < T; ++t) {
         float *Tt = (tape ? tape + t * 0 * BH : slot) + b0 * H;
-        const float *gi_t = gi_b;
-        /* the input projection step by step, not for the whole sequence at once: it stays in cache for the
-         * elementwise work instead of streaming T*B*G*H values out to memory and back */
-        sc_gemm_packed_f32(nb, GH, X, x + (t * B + b0) * X, X, wpi, bias_ih, 0, NULL, gi_b, GH, 1);
+        const float *gi_t = gi_b + (t % CH) * BGH;
+        /* the input projections step by step (or CH steps at a time when the batch is smaller than a tile: then
+         * nb = B), not for the whole sequence at once: they stay in cache for the elementwise work instead of
+         * streaming T*B*G*H values out to memory and back */
+        if (t % CH == 0)
+            sc_gemm_packed_f32((T - t < CH ? T - t : CH) * nb, GH, X, x + (t * B + b0) * X, X, wpi, bias_ih, 0, NULL,
+                                     gi_b, GH, 1);
         N[0] = y + t * BH + b0 * H;
         sc_forward_f32(nb, H, BH, gi_t, gh_b, S[0], N[0], Tt, P[0]);
         for (j = 0; j < 1; ++j)
@@ -1278,10 +1323,13 @@ int symcell_indrnn_forward_f32(size_t T, size_t B, size_t X, size_t H, const flo
         S[j] = state0 + j * BH + b0 * H;
     for (t = 0; t < T; ++t) {
         float *Tt = (tape ? tape + t * 0 * BH : slot) + b0 * H;
-        const float *gi_t = gi_b;
-        /* the input projection step by step, not for the whole sequence at once: it stays in cache for the
-         * elementwise work instead of streaming T*B*G*H values out to memory and back */
-        sc_gemm_packed_f32(nb, GH, X, x + (t * B + b0) * X, X, wpi, bias_ih, 0, NULL, gi_b, GH, 1);
+        const float *gi_t = gi_b + (t % CH) * BGH;
+        /* the input projections step by step (or CH steps at a time when the batch is smaller than a tile: then
+         * nb = B), not for the whole sequence at once: they stay in cache for the elementwise work instead of
+         * streaming T*B*G*H values out to memory and back */
+        if (t % CH == 0)
+            sc_gemm_packed_f32((T - t < CH ? T - t : CH) * nb, GH, X, x + (t * B + b0) * X, X, wpi, bias_ih, 0, NULL,
+                                     gi_b, GH, 1);
         N[0] = y + t * BH + b0 * H;
         sc_forward_f32(nb, H, BH, gi_t, gh_b, S[0], N[0], Tt, P[0]);
         for (j = 0; j < 1; ++j)
@@ -1306,10 +1354,13 @@ int symcell_indrnn_forward_f32(size_t T, size_t B, size_t X, size_t H, const flo
         S[j] = state0 + j * BH + b0 * H;
     for (t = 0; t < T; ++t) {
         float *Tt = (tape ? tape + t * 0 * BH : slot) + b0 * H;
-        const float *gi_t = gi_b;
-        /* the input projection step by step, not for the whole sequence at once: it stays in cache for the
-         * elementwise work instead of streaming T*B*G*H values out to memory and back */
-        sc_gemm_packed_f32(nb, GH, X, x + (t * B + b0) * X, X, wpi, bias_ih, 0, NULL, gi_b, GH, 1);
+        const float *gi_t = gi_b + (t % CH) * BGH;
+        /* the input projections step by step (or CH steps at a time when the batch is smaller than a tile: then
+         * nb = B), not for the whole sequence at once: they stay in cache for the elementwise work instead of
+         * streaming T*B*G*H values out to memory and back */
+        if (t % CH == 0)
+            sc_gemm_packed_f32((T - t < CH ? T - t : CH) * nb, GH, X, x + (t * B + b0) * X, X, wpi, bias_ih, 0, NULL,
+                                     gi_b, GH, 1);
         N[0] = y + t * BH + b0 * H;
         sc_forward_f32(nb, H, BH, gi_t, gh_b, S[0], N[0], Tt, P[0]);
         for (j = 0; j < 1; ++j)
