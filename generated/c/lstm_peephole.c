@@ -58,6 +58,10 @@
 #ifndef SC_NR
 #define SC_NR 32
 #endif
+/* The width (and stride) of a panel of nc <= SC_NR outputs: a last panel at most a half or a quarter full is packed
+ * that narrow, so that no row of it spends a cache line on padding (the LSTM backward's weights at H = 40: 30 KiB
+ * with a padded last panel, in a 32 KiB L1 beside the step's data; 25 KiB without). */
+#define SC_WIDTH(nc) ((nc) <= SC_NR / 4 ? SC_NR / 4 : (nc) <= SC_NR / 2 ? SC_NR / 2 : SC_NR)
 #ifndef SC_KC
 #define SC_KC 256 /* k per slice: a slice of a panel is 32 KiB in float */
 #endif
@@ -346,26 +350,29 @@ static void sc_gemm_tn_f64(size_t M, size_t N, size_t K, const double *A, size_t
     }
 }
 
-/* Wp <- the K x N matrix B(k, n) = W[k * rs + n * cs] in panels of SC_NR columns, each panel k-major
- * (Wp[(p * K + k) * SC_NR + l] = B(k, p * SC_NR + l)) and padded with zeros past column N: the order in
- * which sc_gemm_packed reads it. A step's weights are packed once per call and reused by every step. */
+/* Wp <- the K x N matrix B(k, n) = W[k * rs + n * cs] in panels of SC_NR columns, each k-major (panel p starts
+ * at Wp + p * K * SC_NR and holds B(k, p * SC_NR + l) at k * width + l), the last one SC_WIDTH(its columns) wide
+ * and padded with zeros past column N: the order in which sc_gemm_packed reads it. A step's weights are packed
+ * once per call and reused by every step. */
 static void sc_pack_f64(size_t K, size_t N, const double *W, size_t rs, size_t cs, double *Wp)
 {
     size_t p, k, l;
     SC_OMP(omp for schedule(static))
-    for (p = 0; p < (N + SC_NR - 1) / SC_NR; ++p)
+    for (p = 0; p < (N + SC_NR - 1) / SC_NR; ++p) {
+        const size_t n0 = p * SC_NR, ws = SC_WIDTH(N - n0);
         for (k = 0; k < K; ++k)
-            for (l = 0; l < SC_NR; ++l)
-                Wp[(p * K + k) * SC_NR + l] = p * SC_NR + l < N ? W[k * rs + (p * SC_NR + l) * cs] : (double)0;
+            for (l = 0; l < ws; ++l)
+                Wp[p * K * SC_NR + k * ws + l] = n0 + l < N ? W[k * rs + (n0 + l) * cs] : (double)0;
+    }
 }
 
-/* s (SC_NR sums) = a (K values) times one packed panel w (K x SC_NR): the products of a batch of one row (each
- * step of a batch-1 sequence). With one row there is no reuse of a panel load across rows; sums in SC_NR-wide
- * arrays the compiler keeps in registers, as two chains (k mod 2, added at the end), or four for sc_row_half,
- * which serves a last panel at most half full (the rest is padding) and needs the extra chains to have as many
- * vector FMAs in flight. Alone on one core, float, K = 40 / 160: a full panel 38 / 126 ns with two chains, 48 /
- * 142 with four; a half panel 38 / 105 ns with two, 28 / 80 with four. Two small functions rather than loops
- * inline in sc_gemm_packed: inline, GCC's code for the forward's products was about 1.25x slower. */
+/* s (W sums) = a (K values) times one packed panel w (K x W, W = SC_NR or a narrow last panel's SC_WIDTH): the
+ * products of the rows outside whole tiles, e.g. every step's of a batch of one. One row reuses no panel load
+ * across rows; sums in W-wide arrays the compiler keeps in registers, as two chains (k mod 2, added at the end),
+ * four for the narrow panels, which need the extra chains to have as many vector FMAs in flight. Alone on one
+ * core, float, K = 40 / 160: a full panel 38 / 126 ns with two chains, 48 / 142 with four; a half panel 38 / 105
+ * ns with two, 28 / 80 with four. Small functions rather than loops inline in sc_gemm_packed: inline, GCC's
+ * code for the forward's products was about 1.25x slower. */
 static void sc_row_f64(size_t K, const double *restrict a, const double *restrict w, double *restrict s)
 {
     size_t k, l;
@@ -374,12 +381,12 @@ static void sc_row_f64(size_t K, const double *restrict a, const double *restric
         s0[l] = s1[l] = 0;
     for (k = 0; k + 2 <= K; k += 2)
         for (l = 0; l < SC_NR; ++l) {
-            s0[l] = SC_FMA_D(a[k], w[k * SC_NR + l], s0[l]);
-            s1[l] = SC_FMA_D(a[k + 1], w[(k + 1) * SC_NR + l], s1[l]);
+            s0[l] = SC_FMA_D(a[k], w[k * (SC_NR) + l], s0[l]);
+            s1[l] = SC_FMA_D(a[k + 1], w[(k + 1) * (SC_NR) + l], s1[l]);
         }
     for (; k < K; ++k)
         for (l = 0; l < SC_NR; ++l)
-            s0[l] = SC_FMA_D(a[k], w[k * SC_NR + l], s0[l]);
+            s0[l] = SC_FMA_D(a[k], w[k * (SC_NR) + l], s0[l]);
     for (l = 0; l < SC_NR; ++l)
         s[l] = s0[l] + s1[l];
 }
@@ -392,15 +399,35 @@ static void sc_row_half_f64(size_t K, const double *restrict a, const double *re
         s0[l] = s1[l] = s2[l] = s3[l] = 0;
     for (k = 0; k + 4 <= K; k += 4)
         for (l = 0; l < SC_NR / 2; ++l) {
-            s0[l] = SC_FMA_D(a[k], w[k * SC_NR + l], s0[l]);
-            s1[l] = SC_FMA_D(a[k + 1], w[(k + 1) * SC_NR + l], s1[l]);
-            s2[l] = SC_FMA_D(a[k + 2], w[(k + 2) * SC_NR + l], s2[l]);
-            s3[l] = SC_FMA_D(a[k + 3], w[(k + 3) * SC_NR + l], s3[l]);
+            s0[l] = SC_FMA_D(a[k], w[k * (SC_NR / 2) + l], s0[l]);
+            s1[l] = SC_FMA_D(a[k + 1], w[(k + 1) * (SC_NR / 2) + l], s1[l]);
+            s2[l] = SC_FMA_D(a[k + 2], w[(k + 2) * (SC_NR / 2) + l], s2[l]);
+            s3[l] = SC_FMA_D(a[k + 3], w[(k + 3) * (SC_NR / 2) + l], s3[l]);
         }
     for (; k < K; ++k)
         for (l = 0; l < SC_NR / 2; ++l)
-            s0[l] = SC_FMA_D(a[k], w[k * SC_NR + l], s0[l]);
+            s0[l] = SC_FMA_D(a[k], w[k * (SC_NR / 2) + l], s0[l]);
     for (l = 0; l < SC_NR / 2; ++l)
+        s[l] = (s0[l] + s1[l]) + (s2[l] + s3[l]);
+}
+
+static void sc_row_quarter_f64(size_t K, const double *restrict a, const double *restrict w, double *restrict s)
+{
+    size_t k, l;
+    double s0[SC_NR / 4], s1[SC_NR / 4], s2[SC_NR / 4], s3[SC_NR / 4];
+    for (l = 0; l < SC_NR / 4; ++l)
+        s0[l] = s1[l] = s2[l] = s3[l] = 0;
+    for (k = 0; k + 4 <= K; k += 4)
+        for (l = 0; l < SC_NR / 4; ++l) {
+            s0[l] = SC_FMA_D(a[k], w[k * (SC_NR / 4) + l], s0[l]);
+            s1[l] = SC_FMA_D(a[k + 1], w[(k + 1) * (SC_NR / 4) + l], s1[l]);
+            s2[l] = SC_FMA_D(a[k + 2], w[(k + 2) * (SC_NR / 4) + l], s2[l]);
+            s3[l] = SC_FMA_D(a[k + 3], w[(k + 3) * (SC_NR / 4) + l], s3[l]);
+        }
+    for (; k < K; ++k)
+        for (l = 0; l < SC_NR / 4; ++l)
+            s0[l] = SC_FMA_D(a[k], w[k * (SC_NR / 4) + l], s0[l]);
+    for (l = 0; l < SC_NR / 4; ++l)
         s[l] = (s0[l] + s1[l]) + (s2[l] + s3[l]);
 }
 
@@ -420,33 +447,6 @@ static void sc_gemm_packed_f64(size_t M, size_t N, size_t K, const double *restr
      * panels of the units its elementwise work then reads; the order of work only, never of a sum. */
     const size_t per = groups > 1 && N % groups == 0 && (N / groups) % SC_NR == 0 ? N / groups / SC_NR : 0;
     size_t q, m, k, k0, i, l;
-    /* One row (a batch of one): panel by panel through sc_row, the same panels to the same threads as below.
-     * LSTM T=100 B=1 X=1 H=40 float, one core, medians over six code layouts (alignment flags) of alternating
-     * runs: forward 63 -> 48 us, backward 74 -> 66 us against the tile code's edge path. */
-    if (M == 1) {
-        SC_OMP(omp for schedule(static))
-        for (q = 0; q < np; ++q) {
-            const size_t p = per ? (q % groups) * per + q / groups : q;
-            const size_t n0 = p * SC_NR, nc = N - n0 < SC_NR ? N - n0 : SC_NR;
-            double s[SC_NR];
-            if (K < 4) { /* as the tiles sum: one chain from the base (sc_chunk relies on it) */
-                for (l = 0; l < nc; ++l) {
-                    double c = (acc ? C[n0 + l] : bias ? bias[n0 + l] : (double)0) + (add ? add[n0 + l] : (double)0);
-                    for (k = 0; k < K; ++k)
-                        c = SC_FMA_D(A[k], Bp[(p * K + k) * SC_NR + l], c);
-                    C[n0 + l] = c;
-                }
-                continue;
-            }
-            if (nc <= SC_NR / 2)
-                sc_row_half_f64(K, A, Bp + p * K * SC_NR, s);
-            else
-                sc_row_f64(K, A, Bp + p * K * SC_NR, s);
-            for (l = 0; l < nc; ++l)
-                C[n0 + l] = (acc ? C[n0 + l] : bias ? bias[n0 + l] : (double)0) + (add ? add[n0 + l] : (double)0) + s[l];
-        }
-        return;
-    }
     SC_OMP(omp for schedule(static))
     for (q = 0; q < np; ++q) {
         const size_t p = per ? (q % groups) * per + q / groups : q;
@@ -473,30 +473,34 @@ static void sc_gemm_packed_f64(size_t M, size_t N, size_t K, const double *restr
                         C[(m + i) * ldc + n0 + l] = c[i][l];
             }
         }
-        for (m = mf; m < M; m += SC_MR) { /* the edge (fewer rows, or columns): a row at a time, four chains (k mod 4) */
-            const size_t mr = M - m < SC_MR ? M - m : SC_MR;
-            for (i = 0; i < mr; ++i) {
-                const double *restrict a = A + (m + i) * lda;
-                const double *restrict ad = add ? add + (m + i) * ldc + n0 : NULL;
-                double *restrict ci = C + (m + i) * ldc + n0;
-                double c0[SC_NR], c1[SC_NR], c2[SC_NR], c3[SC_NR];
-                for (l = 0; l < SC_NR; ++l)
-                    c0[l] = c1[l] = c2[l] = c3[l] = 0;
-                for (l = 0; l < nc; ++l)
-                    c0[l] = (acc ? ci[l] : bias ? bias[n0 + l] : (double)0) + (ad ? ad[l] : (double)0);
-                for (k = 0; k + 4 <= K; k += 4)
-                    for (l = 0; l < SC_NR; ++l) {
-                        c0[l] = SC_FMA_D(a[k], w[k * SC_NR + l], c0[l]);
-                        c1[l] = SC_FMA_D(a[k + 1], w[(k + 1) * SC_NR + l], c1[l]);
-                        c2[l] = SC_FMA_D(a[k + 2], w[(k + 2) * SC_NR + l], c2[l]);
-                        c3[l] = SC_FMA_D(a[k + 3], w[(k + 3) * SC_NR + l], c3[l]);
-                    }
-                for (; k < K; ++k)
-                    for (l = 0; l < SC_NR; ++l)
-                        c0[l] = SC_FMA_D(a[k], w[k * SC_NR + l], c0[l]);
-                for (l = 0; l < nc; ++l)
-                    ci[l] = (c0[l] + c1[l]) + (c2[l] + c3[l]);
+        /* the rows outside whole tiles (all of them in a panel narrower than SC_NR, or with fewer than SC_MR rows,
+         * e.g. a batch of one), a row at a time. LSTM T=100 B=1 X=1 H=40 float, one core, medians over six code
+         * layouts (alignment flags) of alternating runs: against the tile code's four chains, forward 63 -> 48 us,
+         * backward 74 -> 66 us; then narrow last panels unpadded, backward 64 -> 53 us, because with the padded
+         * panel it ran 49 or 66 us by where the buffers happened to lie (L1 nearly full: 30 KiB of weights). */
+        for (m = mf; m < M; ++m) {
+            const double *restrict a = A + m * lda;
+            const double *restrict ad = add ? add + m * ldc + n0 : NULL;
+            double *restrict ci = C + m * ldc + n0;
+            const size_t ws = SC_WIDTH(nc);
+            double s[SC_NR];
+            if (K < 4) { /* as the tiles sum: one chain from the base (sc_chunk relies on it) */
+                for (l = 0; l < nc; ++l) {
+                    double c = (acc ? ci[l] : bias ? bias[n0 + l] : (double)0) + (ad ? ad[l] : (double)0);
+                    for (k = 0; k < K; ++k)
+                        c = SC_FMA_D(a[k], w[k * ws + l], c);
+                    ci[l] = c;
+                }
+                continue;
             }
+            if (ws == SC_NR)
+                sc_row_f64(K, a, w, s);
+            else if (ws == SC_NR / 2)
+                sc_row_half_f64(K, a, w, s);
+            else
+                sc_row_quarter_f64(K, a, w, s);
+            for (l = 0; l < nc; ++l)
+                ci[l] = (acc ? ci[l] : bias ? bias[n0 + l] : (double)0) + (ad ? ad[l] : (double)0) + s[l];
         }
     }
 }
@@ -1090,26 +1094,29 @@ static void sc_gemm_tn_f32(size_t M, size_t N, size_t K, const float *A, size_t 
     }
 }
 
-/* Wp <- the K x N matrix B(k, n) = W[k * rs + n * cs] in panels of SC_NR columns, each panel k-major
- * (Wp[(p * K + k) * SC_NR + l] = B(k, p * SC_NR + l)) and padded with zeros past column N: the order in
- * which sc_gemm_packed reads it. A step's weights are packed once per call and reused by every step. */
+/* Wp <- the K x N matrix B(k, n) = W[k * rs + n * cs] in panels of SC_NR columns, each k-major (panel p starts
+ * at Wp + p * K * SC_NR and holds B(k, p * SC_NR + l) at k * width + l), the last one SC_WIDTH(its columns) wide
+ * and padded with zeros past column N: the order in which sc_gemm_packed reads it. A step's weights are packed
+ * once per call and reused by every step. */
 static void sc_pack_f32(size_t K, size_t N, const float *W, size_t rs, size_t cs, float *Wp)
 {
     size_t p, k, l;
     SC_OMP(omp for schedule(static))
-    for (p = 0; p < (N + SC_NR - 1) / SC_NR; ++p)
+    for (p = 0; p < (N + SC_NR - 1) / SC_NR; ++p) {
+        const size_t n0 = p * SC_NR, ws = SC_WIDTH(N - n0);
         for (k = 0; k < K; ++k)
-            for (l = 0; l < SC_NR; ++l)
-                Wp[(p * K + k) * SC_NR + l] = p * SC_NR + l < N ? W[k * rs + (p * SC_NR + l) * cs] : (float)0;
+            for (l = 0; l < ws; ++l)
+                Wp[p * K * SC_NR + k * ws + l] = n0 + l < N ? W[k * rs + (n0 + l) * cs] : (float)0;
+    }
 }
 
-/* s (SC_NR sums) = a (K values) times one packed panel w (K x SC_NR): the products of a batch of one row (each
- * step of a batch-1 sequence). With one row there is no reuse of a panel load across rows; sums in SC_NR-wide
- * arrays the compiler keeps in registers, as two chains (k mod 2, added at the end), or four for sc_row_half,
- * which serves a last panel at most half full (the rest is padding) and needs the extra chains to have as many
- * vector FMAs in flight. Alone on one core, float, K = 40 / 160: a full panel 38 / 126 ns with two chains, 48 /
- * 142 with four; a half panel 38 / 105 ns with two, 28 / 80 with four. Two small functions rather than loops
- * inline in sc_gemm_packed: inline, GCC's code for the forward's products was about 1.25x slower. */
+/* s (W sums) = a (K values) times one packed panel w (K x W, W = SC_NR or a narrow last panel's SC_WIDTH): the
+ * products of the rows outside whole tiles, e.g. every step's of a batch of one. One row reuses no panel load
+ * across rows; sums in W-wide arrays the compiler keeps in registers, as two chains (k mod 2, added at the end),
+ * four for the narrow panels, which need the extra chains to have as many vector FMAs in flight. Alone on one
+ * core, float, K = 40 / 160: a full panel 38 / 126 ns with two chains, 48 / 142 with four; a half panel 38 / 105
+ * ns with two, 28 / 80 with four. Small functions rather than loops inline in sc_gemm_packed: inline, GCC's
+ * code for the forward's products was about 1.25x slower. */
 static void sc_row_f32(size_t K, const float *restrict a, const float *restrict w, float *restrict s)
 {
     size_t k, l;
@@ -1118,12 +1125,12 @@ static void sc_row_f32(size_t K, const float *restrict a, const float *restrict 
         s0[l] = s1[l] = 0;
     for (k = 0; k + 2 <= K; k += 2)
         for (l = 0; l < SC_NR; ++l) {
-            s0[l] = SC_FMA(a[k], w[k * SC_NR + l], s0[l]);
-            s1[l] = SC_FMA(a[k + 1], w[(k + 1) * SC_NR + l], s1[l]);
+            s0[l] = SC_FMA(a[k], w[k * (SC_NR) + l], s0[l]);
+            s1[l] = SC_FMA(a[k + 1], w[(k + 1) * (SC_NR) + l], s1[l]);
         }
     for (; k < K; ++k)
         for (l = 0; l < SC_NR; ++l)
-            s0[l] = SC_FMA(a[k], w[k * SC_NR + l], s0[l]);
+            s0[l] = SC_FMA(a[k], w[k * (SC_NR) + l], s0[l]);
     for (l = 0; l < SC_NR; ++l)
         s[l] = s0[l] + s1[l];
 }
@@ -1136,15 +1143,35 @@ static void sc_row_half_f32(size_t K, const float *restrict a, const float *rest
         s0[l] = s1[l] = s2[l] = s3[l] = 0;
     for (k = 0; k + 4 <= K; k += 4)
         for (l = 0; l < SC_NR / 2; ++l) {
-            s0[l] = SC_FMA(a[k], w[k * SC_NR + l], s0[l]);
-            s1[l] = SC_FMA(a[k + 1], w[(k + 1) * SC_NR + l], s1[l]);
-            s2[l] = SC_FMA(a[k + 2], w[(k + 2) * SC_NR + l], s2[l]);
-            s3[l] = SC_FMA(a[k + 3], w[(k + 3) * SC_NR + l], s3[l]);
+            s0[l] = SC_FMA(a[k], w[k * (SC_NR / 2) + l], s0[l]);
+            s1[l] = SC_FMA(a[k + 1], w[(k + 1) * (SC_NR / 2) + l], s1[l]);
+            s2[l] = SC_FMA(a[k + 2], w[(k + 2) * (SC_NR / 2) + l], s2[l]);
+            s3[l] = SC_FMA(a[k + 3], w[(k + 3) * (SC_NR / 2) + l], s3[l]);
         }
     for (; k < K; ++k)
         for (l = 0; l < SC_NR / 2; ++l)
-            s0[l] = SC_FMA(a[k], w[k * SC_NR + l], s0[l]);
+            s0[l] = SC_FMA(a[k], w[k * (SC_NR / 2) + l], s0[l]);
     for (l = 0; l < SC_NR / 2; ++l)
+        s[l] = (s0[l] + s1[l]) + (s2[l] + s3[l]);
+}
+
+static void sc_row_quarter_f32(size_t K, const float *restrict a, const float *restrict w, float *restrict s)
+{
+    size_t k, l;
+    float s0[SC_NR / 4], s1[SC_NR / 4], s2[SC_NR / 4], s3[SC_NR / 4];
+    for (l = 0; l < SC_NR / 4; ++l)
+        s0[l] = s1[l] = s2[l] = s3[l] = 0;
+    for (k = 0; k + 4 <= K; k += 4)
+        for (l = 0; l < SC_NR / 4; ++l) {
+            s0[l] = SC_FMA(a[k], w[k * (SC_NR / 4) + l], s0[l]);
+            s1[l] = SC_FMA(a[k + 1], w[(k + 1) * (SC_NR / 4) + l], s1[l]);
+            s2[l] = SC_FMA(a[k + 2], w[(k + 2) * (SC_NR / 4) + l], s2[l]);
+            s3[l] = SC_FMA(a[k + 3], w[(k + 3) * (SC_NR / 4) + l], s3[l]);
+        }
+    for (; k < K; ++k)
+        for (l = 0; l < SC_NR / 4; ++l)
+            s0[l] = SC_FMA(a[k], w[k * (SC_NR / 4) + l], s0[l]);
+    for (l = 0; l < SC_NR / 4; ++l)
         s[l] = (s0[l] + s1[l]) + (s2[l] + s3[l]);
 }
 
@@ -1164,33 +1191,6 @@ static void sc_gemm_packed_f32(size_t M, size_t N, size_t K, const float *restri
      * panels of the units its elementwise work then reads; the order of work only, never of a sum. */
     const size_t per = groups > 1 && N % groups == 0 && (N / groups) % SC_NR == 0 ? N / groups / SC_NR : 0;
     size_t q, m, k, k0, i, l;
-    /* One row (a batch of one): panel by panel through sc_row, the same panels to the same threads as below.
-     * LSTM T=100 B=1 X=1 H=40 float, one core, medians over six code layouts (alignment flags) of alternating
-     * runs: forward 63 -> 48 us, backward 74 -> 66 us against the tile code's edge path. */
-    if (M == 1) {
-        SC_OMP(omp for schedule(static))
-        for (q = 0; q < np; ++q) {
-            const size_t p = per ? (q % groups) * per + q / groups : q;
-            const size_t n0 = p * SC_NR, nc = N - n0 < SC_NR ? N - n0 : SC_NR;
-            float s[SC_NR];
-            if (K < 4) { /* as the tiles sum: one chain from the base (sc_chunk relies on it) */
-                for (l = 0; l < nc; ++l) {
-                    float c = (acc ? C[n0 + l] : bias ? bias[n0 + l] : (float)0) + (add ? add[n0 + l] : (float)0);
-                    for (k = 0; k < K; ++k)
-                        c = SC_FMA(A[k], Bp[(p * K + k) * SC_NR + l], c);
-                    C[n0 + l] = c;
-                }
-                continue;
-            }
-            if (nc <= SC_NR / 2)
-                sc_row_half_f32(K, A, Bp + p * K * SC_NR, s);
-            else
-                sc_row_f32(K, A, Bp + p * K * SC_NR, s);
-            for (l = 0; l < nc; ++l)
-                C[n0 + l] = (acc ? C[n0 + l] : bias ? bias[n0 + l] : (float)0) + (add ? add[n0 + l] : (float)0) + s[l];
-        }
-        return;
-    }
     SC_OMP(omp for schedule(static))
     for (q = 0; q < np; ++q) {
         const size_t p = per ? (q % groups) * per + q / groups : q;
@@ -1217,30 +1217,34 @@ static void sc_gemm_packed_f32(size_t M, size_t N, size_t K, const float *restri
                         C[(m + i) * ldc + n0 + l] = c[i][l];
             }
         }
-        for (m = mf; m < M; m += SC_MR) { /* the edge (fewer rows, or columns): a row at a time, four chains (k mod 4) */
-            const size_t mr = M - m < SC_MR ? M - m : SC_MR;
-            for (i = 0; i < mr; ++i) {
-                const float *restrict a = A + (m + i) * lda;
-                const float *restrict ad = add ? add + (m + i) * ldc + n0 : NULL;
-                float *restrict ci = C + (m + i) * ldc + n0;
-                float c0[SC_NR], c1[SC_NR], c2[SC_NR], c3[SC_NR];
-                for (l = 0; l < SC_NR; ++l)
-                    c0[l] = c1[l] = c2[l] = c3[l] = 0;
-                for (l = 0; l < nc; ++l)
-                    c0[l] = (acc ? ci[l] : bias ? bias[n0 + l] : (float)0) + (ad ? ad[l] : (float)0);
-                for (k = 0; k + 4 <= K; k += 4)
-                    for (l = 0; l < SC_NR; ++l) {
-                        c0[l] = SC_FMA(a[k], w[k * SC_NR + l], c0[l]);
-                        c1[l] = SC_FMA(a[k + 1], w[(k + 1) * SC_NR + l], c1[l]);
-                        c2[l] = SC_FMA(a[k + 2], w[(k + 2) * SC_NR + l], c2[l]);
-                        c3[l] = SC_FMA(a[k + 3], w[(k + 3) * SC_NR + l], c3[l]);
-                    }
-                for (; k < K; ++k)
-                    for (l = 0; l < SC_NR; ++l)
-                        c0[l] = SC_FMA(a[k], w[k * SC_NR + l], c0[l]);
-                for (l = 0; l < nc; ++l)
-                    ci[l] = (c0[l] + c1[l]) + (c2[l] + c3[l]);
+        /* the rows outside whole tiles (all of them in a panel narrower than SC_NR, or with fewer than SC_MR rows,
+         * e.g. a batch of one), a row at a time. LSTM T=100 B=1 X=1 H=40 float, one core, medians over six code
+         * layouts (alignment flags) of alternating runs: against the tile code's four chains, forward 63 -> 48 us,
+         * backward 74 -> 66 us; then narrow last panels unpadded, backward 64 -> 53 us, because with the padded
+         * panel it ran 49 or 66 us by where the buffers happened to lie (L1 nearly full: 30 KiB of weights). */
+        for (m = mf; m < M; ++m) {
+            const float *restrict a = A + m * lda;
+            const float *restrict ad = add ? add + m * ldc + n0 : NULL;
+            float *restrict ci = C + m * ldc + n0;
+            const size_t ws = SC_WIDTH(nc);
+            float s[SC_NR];
+            if (K < 4) { /* as the tiles sum: one chain from the base (sc_chunk relies on it) */
+                for (l = 0; l < nc; ++l) {
+                    float c = (acc ? ci[l] : bias ? bias[n0 + l] : (float)0) + (ad ? ad[l] : (float)0);
+                    for (k = 0; k < K; ++k)
+                        c = SC_FMA(a[k], w[k * ws + l], c);
+                    ci[l] = c;
+                }
+                continue;
             }
+            if (ws == SC_NR)
+                sc_row_f32(K, a, w, s);
+            else if (ws == SC_NR / 2)
+                sc_row_half_f32(K, a, w, s);
+            else
+                sc_row_quarter_f32(K, a, w, s);
+            for (l = 0; l < nc; ++l)
+                ci[l] = (acc ? ci[l] : bias ? bias[n0 + l] : (float)0) + (ad ? ad[l] : (float)0) + s[l];
         }
     }
 }
