@@ -14,10 +14,6 @@ from .render import _pytuple
 from .schedule import Kernel
 
 
-def _slice(buffer: str, k: int) -> str:
-    return f"{buffer}[:, {k} * H:{k + 1} * H]"
-
-
 def forward_bindings(ir: CellIR) -> dict[str, str]:
     """Where each name a forward kernel reads or writes lives, as a Python expression."""
     b = {s: f"S[{j}]" for j, s in enumerate(ir.states)}
@@ -91,8 +87,8 @@ def backward_bindings(ir: CellIR) -> dict[str, str]:
     b |= {f"next_{s}": f"N[{j}]" for j, s in enumerate(ir.states)}
     b |= {name: f"T[{k}]" for k, name in enumerate(ir.tape)}
     for k, g in enumerate(ir.gates):
-        b[f"dgi_{g}"] = _slice("dgi", k)
-        b[f"dgh_{g}"] = _slice("dgh", k)
+        b[f"dgi_{g}"] = f"dgi[{k}]"  # gate-major (G, B, H) in the backward kernels too (see the template)
+        b[f"dgh_{g}"] = f"dgh[{k}]"
     b |= {f"ds_{s}": f"DS[{j}]" for j, s in enumerate(ir.states)}
     b |= {name: f"P[{k}]" for k, name in enumerate(ir.unit_params)}
     b |= {f"dp_{name}": f"DP[{k}]" for k, name in enumerate(ir.unit_params)}

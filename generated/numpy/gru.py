@@ -65,12 +65,12 @@ def _backward(H, D, S, N, T, dgi, dgh, DS, P, DP):
     z = T[1]
     n = T[2]
     gh_n = T[3]
-    dgi_r = dgi[:, 0 * H:1 * H]
-    dgh_r = dgh[:, 0 * H:1 * H]
-    dgi_z = dgi[:, 1 * H:2 * H]
-    dgh_z = dgh[:, 1 * H:2 * H]
-    dgi_n = dgi[:, 2 * H:3 * H]
-    dgh_n = dgh[:, 2 * H:3 * H]
+    dgi_r = dgi[0]
+    dgh_r = dgh[0]
+    dgi_z = dgi[1]
+    dgh_z = dgh[1]
+    dgi_n = dgi[2]
+    dgh_n = dgh[2]
     ds_h = DS[0]
     _t0 = 1 - z
     numpy.multiply(_t0*d_h, 1 - n**2, out=dgi_n)
@@ -165,6 +165,14 @@ def backward(tape, dy, dstate=None):
     dW_hh = numpy.zeros_like(p["weight_hh"])
     dgi_seq = numpy.empty((min(C, T), B, 3 * H), dtype)
     dgh_seq = numpy.empty((min(C, T), B, 3 * H), dtype)
+    # the kernels write each gate's gradient into a contiguous (B, H) block of dgs (G, B, H), copied into the
+    # step's (B, GH) rows in one call: NumPy wrote a (B, H) column slice of (B, GH) at ~2.4 us a call, a
+    # contiguous block at ~1.3 (LSTM medium, one core: 4 slices 9.7 us -> 4 blocks and the copy 6.9 us)
+    dgs = numpy.empty((3, B, H), dtype)
+    dghs = numpy.empty_like(dgs)
+    # the steps' gate gradients gate-major, (C, G, B, H) views of the (C, B, GH) arrays
+    dgi_g = dgi_seq.reshape(min(C, T), B, 3, H).transpose(0, 2, 1, 3)
+    dgh_g = dgh_seq.reshape(min(C, T), B, 3, H).transpose(0, 2, 1, 3)
     P = ()
     DP = tuple(numpy.zeros((B, H), dtype) for _ in P)  # per-unit parameter gradients, summed over time
     W1 = p["weight_hh"][:3 * H]
@@ -174,7 +182,9 @@ def backward(tape, dy, dstate=None):
     for t in range(T - 1, -1, -1):
         S = (y[t - 1] if t else state0[0],)
         N = (y[t],)
-        _backward(H, D, S, N, slots[t], dgi_seq[t % C], dgh_seq[t % C], DS, P, DP)
+        _backward(H, D, S, N, slots[t], dgs, dghs, DS, P, DP)
+        numpy.copyto(dgi_g[t % C], dgs)
+        numpy.copyto(dgh_g[t % C], dghs)
         numpy.matmul(dgh_seq[t % C][:, :3 * H], W1, out=d_h)
         d_h += DS[0]
         if t:

@@ -55,7 +55,7 @@ def _backward(H, D, S, N, T, dgi, dgh, DS, P, DP):
     d_h = D[0]
     h = S[0]
     next_h = N[0]
-    dgi_a = dgi[:, 0 * H:1 * H]
+    dgi_a = dgi[0]
     ds_h = DS[0]
     u = P[0]
     dp_u = DP[0]
@@ -134,7 +134,8 @@ def backward(tape, dy, dstate=None):
     dW_ih = numpy.zeros_like(p["weight_ih"])
     db = numpy.zeros(1 * H, dtype)
     dgi_seq = numpy.empty((min(C, T), B, 1 * H), dtype)
-    dgh_seq = dgi_seq
+    # the steps' gate gradients gate-major, (C, G, B, H) views of the (C, B, GH) arrays
+    dgi_g = dgi_seq.reshape(min(C, T), B, 1, H).transpose(0, 2, 1, 3)
     P = (p["u"], )
     DP = tuple(numpy.zeros((B, H), dtype) for _ in P)  # per-unit parameter gradients, summed over time
     D = (D[0] + dy[T - 1],)  # buffers the loop may reuse
@@ -143,7 +144,7 @@ def backward(tape, dy, dstate=None):
     for t in range(T - 1, -1, -1):
         S = (y[t - 1] if t else state0[0],)
         N = (y[t],)
-        _backward(H, D, S, N, slots[t], dgi_seq[t % C], dgh_seq[t % C], DS, P, DP)
+        _backward(H, D, S, N, slots[t], dgi_g[t % C], dgi_g[t % C], DS, P, DP)
         d_h[...] = DS[0]
         if t:
             d_h += dy[t - 1]

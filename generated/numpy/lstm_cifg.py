@@ -72,9 +72,9 @@ def _backward(H, D, S, N, T, dgi, dgh, DS, P, DP):
     g = T[1]
     o = T[2]
     tanh_c = T[3]
-    dgi_f = dgi[:, 0 * H:1 * H]
-    dgi_g = dgi[:, 1 * H:2 * H]
-    dgi_o = dgi[:, 2 * H:3 * H]
+    dgi_f = dgi[0]
+    dgi_g = dgi[1]
+    dgi_o = dgi[2]
     ds_c = DS[1]
     _t0 = 1 - f
     _t1 = d_h*o
@@ -178,6 +178,13 @@ def backward(tape, dy, dstate=None):
     dW = numpy.zeros((3 * H, X + H + 1), dtype)
     dgi_seq = numpy.empty((min(C, T), B, 3 * H), dtype)
     dgh_seq = dgi_seq
+    # the kernels write each gate's gradient into a contiguous (B, H) block of dgs (G, B, H), copied into the
+    # step's (B, GH) rows in one call: NumPy wrote a (B, H) column slice of (B, GH) at ~2.4 us a call, a
+    # contiguous block at ~1.3 (LSTM medium, one core: 4 slices 9.7 us -> 4 blocks and the copy 6.9 us)
+    dgs = numpy.empty((3, B, H), dtype)
+    dghs = dgs
+    # the steps' gate gradients gate-major, (C, G, B, H) views of the (C, B, GH) arrays
+    dgi_g = dgi_seq.reshape(min(C, T), B, 3, H).transpose(0, 2, 1, 3)
     P = ()
     DP = tuple(numpy.zeros((B, H), dtype) for _ in P)  # per-unit parameter gradients, summed over time
     W1 = p["weight_hh"][:3 * H]
@@ -187,7 +194,8 @@ def backward(tape, dy, dstate=None):
     for t in range(T - 1, -1, -1):
         S = (y[t - 1] if t else state0[0], seq["c"][t - 1] if t else state0[1],)
         N = (y[t], seq["c"][t],)
-        _backward(H, D, S, N, slots[t], dgi_seq[t % C], dgh_seq[t % C], DS, P, DP)
+        _backward(H, D, S, N, slots[t], dgs, dghs, DS, P, DP)
+        numpy.copyto(dgi_g[t % C], dgs)
         numpy.matmul(dgh_seq[t % C][:, :3 * H], W1, out=d_h)
         if t:
             d_h += dy[t - 1]

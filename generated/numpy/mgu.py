@@ -67,8 +67,8 @@ def _backward(H, D, S, N, T, dgi, dgh, DS, P, DP):
     h = S[0]
     f = T[0]
     n = T[1]
-    dgi_f = dgi[:, 0 * H:1 * H]
-    dgi_n = dgi[:, 1 * H:2 * H]
+    dgi_f = dgi[0]
+    dgi_n = dgi[1]
     ds_h = DS[0]
     numpy.multiply(d_h, 1 - f, out=ds_h)
     numpy.multiply(ds_h*f, -h + n, out=dgi_f)
@@ -79,7 +79,7 @@ def _backward_hidden(H, DM, S, N, T, dgi, dgh, DS, P, DP):
     dm_n = DM[0]
     h = S[0]
     f = T[0]
-    dgi_f = dgi[:, 0 * H:1 * H]
+    dgi_f = dgi[0]
     ds_h = DS[0]
     _t0 = dm_n*f
     dgi_f += _t0*h*(1 - f)
@@ -170,6 +170,13 @@ def backward(tape, dy, dstate=None):
     dW_hh = numpy.zeros_like(p["weight_hh"])
     dgi_seq = numpy.empty((min(C, T), B, 2 * H), dtype)
     dgh_seq = dgi_seq
+    # the kernels write each gate's gradient into a contiguous (B, H) block of dgs (G, B, H), copied into the
+    # step's (B, GH) rows in one call: NumPy wrote a (B, H) column slice of (B, GH) at ~2.4 us a call, a
+    # contiguous block at ~1.3 (LSTM medium, one core: 4 slices 9.7 us -> 4 blocks and the copy 6.9 us)
+    dgs = numpy.empty((2, B, H), dtype)
+    dghs = dgs
+    # the steps' gate gradients gate-major, (C, G, B, H) views of the (C, B, GH) arrays
+    dgi_g = dgi_seq.reshape(min(C, T), B, 2, H).transpose(0, 2, 1, 3)
     P = ()
     DP = tuple(numpy.zeros((B, H), dtype) for _ in P)  # per-unit parameter gradients, summed over time
     W1 = p["weight_hh"][:1 * H]
@@ -179,9 +186,10 @@ def backward(tape, dy, dstate=None):
     for t in range(T - 1, -1, -1):
         S = (y[t - 1] if t else state0[0],)
         N = (y[t],)
-        _backward(H, D, S, N, slots[t], dgi_seq[t % C], dgh_seq[t % C], DS, P, DP)
-        DM = (dgh_seq[t % C][:, 1 * H:2 * H] @ p["weight_hh"][1 * H:2 * H], )
-        _backward_hidden(H, DM, S, N, slots[t], dgi_seq[t % C], dgh_seq[t % C], DS, P, DP)
+        _backward(H, D, S, N, slots[t], dgs, dghs, DS, P, DP)
+        DM = (dghs[1] @ p["weight_hh"][1 * H:2 * H], )
+        _backward_hidden(H, DM, S, N, slots[t], dgs, dghs, DS, P, DP)
+        numpy.copyto(dgi_g[t % C], dgs)
         numpy.matmul(dgh_seq[t % C][:, :1 * H], W1, out=d_h)
         d_h += DS[0]
         if t:

@@ -51,7 +51,7 @@ def _forward(H, gi, gh, S, N, T, P):
 def _backward(H, D, S, N, T, dgi, dgh, DS, P, DP):
     d_h = D[0]
     next_h = N[0]
-    dgi_a = dgi[:, 0 * H:1 * H]
+    dgi_a = dgi[0]
     numpy.multiply(d_h, numpy.heaviside(next_h, 0), out=dgi_a)
 
 
@@ -132,6 +132,8 @@ def backward(tape, dy, dstate=None):
     dW_hh = numpy.zeros_like(p["weight_hh"])
     dgi_seq = numpy.empty((min(C, T), B, 1 * H), dtype)
     dgh_seq = dgi_seq
+    # the steps' gate gradients gate-major, (C, G, B, H) views of the (C, B, GH) arrays
+    dgi_g = dgi_seq.reshape(min(C, T), B, 1, H).transpose(0, 2, 1, 3)
     P = ()
     DP = tuple(numpy.zeros((B, H), dtype) for _ in P)  # per-unit parameter gradients, summed over time
     W1 = p["weight_hh"][:1 * H]
@@ -141,7 +143,7 @@ def backward(tape, dy, dstate=None):
     for t in range(T - 1, -1, -1):
         S = (y[t - 1] if t else state0[0],)
         N = (y[t],)
-        _backward(H, D, S, N, slots[t], dgi_seq[t % C], dgh_seq[t % C], DS, P, DP)
+        _backward(H, D, S, N, slots[t], dgi_g[t % C], dgi_g[t % C], DS, P, DP)
         numpy.matmul(dgh_seq[t % C][:, :1 * H], W1, out=d_h)
         if t:
             d_h += dy[t - 1]
