@@ -9,7 +9,7 @@ import sympy
 from derive import sigmoid
 
 from .ir import CellIR
-from .numpy_printer import print_kernel
+from .numpy_printer import print_kernel, sigmoid_neg
 from .render import _pytuple
 from .schedule import Kernel
 
@@ -68,6 +68,26 @@ def _with_pre(kernel: Kernel, gates: tuple[str, ...]) -> Kernel:
     return replace(kernel, stmts=tuple(stmts), inputs=tuple(inputs))
 
 
+def neg_gates(ir: CellIR, kernel: Kernel) -> tuple[str, ...]:
+    """The gates whose pre-activation ``kernel`` (a forward kernel reading pre_g) reads only as
+    sigmoid(pre_g): forward() negates their rows of the fused weight matrix and the kernel computes
+    sigmoid_neg(-pre_g), one pass fewer per call (LSTM medium forward kernel, one core: ~2.3 us of ~22 a
+    step) and the same bits (negating the weights negates the products exactly)."""
+    out = []
+    for g in ir.gates:
+        pre = sympy.Symbol(f"pre_{g}")
+        read = [st.expr for st in kernel.stmts if st.expr.has(pre)]
+        if read and all(not e.subs(sigmoid(pre), 0).has(pre) for e in read):
+            out.append(g)
+    return tuple(out)
+
+
+def _with_neg(kernel: Kernel, gates: tuple[str, ...]) -> Kernel:
+    """``kernel`` reading sigmoid_neg(pre_g) where it read sigmoid(pre_g), for the gates in ``gates``."""
+    subs = {sigmoid(sympy.Symbol(f"pre_{g}")): sigmoid_neg(sympy.Symbol(f"pre_{g}")) for g in gates}
+    return replace(kernel, stmts=tuple(replace(st, expr=st.expr.xreplace(subs)) for st in kernel.stmts))
+
+
 def _spans(ir: CellIR, gates) -> list[tuple[int, int]]:
     """Runs of consecutive gate indices (start, stop) covering ``gates``."""
     spans: list[tuple[int, int]] = []
@@ -114,6 +134,9 @@ def context(ir: CellIR, group: bool = True) -> dict:
     pre = pre_gates(ir)
     stage1 = [g for g in ir.gates if g not in ir.stage2_gates]
     G, G1 = len(ir.gates), len(ir.stage1_gates)
+    fused_in = ir.recurrent_matrix and G > 1 and _spans(ir, pre) == [(0, G)]
+    forward = _with_pre(ir.forward, pre)
+    neg = neg_gates(ir, forward) if fused_in and not ir.forward_hidden else ()
     layout = ""  # keyword arguments for the runtime's validation, only where the cell is not standard
     if not ir.recurrent_matrix:
         layout += ", recurrent_matrix=False"
@@ -132,10 +155,11 @@ def context(ir: CellIR, group: bool = True) -> dict:
         "other_states": [(j, s) for j, s in enumerate(ir.states) if s != "h"],
         "pre_spans": _spans(ir, pre),
         # every gate reads x and h only through gi + gh, in one stage: one product per step, [x | 1 | h] @ W
-        "fused_in": ir.recurrent_matrix and G > 1 and _spans(ir, pre) == [(0, G)],
+        "fused_in": fused_in,
+        "neg_spans": _spans(ir, neg),
         "bias_spans": _spans(ir, [g for g in stage1 if g not in pre]),
         "forward_hidden": print_kernel(_with_pre(ir.forward_hidden, pre), fwd, group),
-        "forward": print_kernel(_with_pre(ir.forward, pre), fwd, group),
+        "forward": print_kernel(_with_neg(forward, neg), fwd, group),
         "ds_h_zero": ds_h_zero,
         "fused_dw": ir.gates_read_h and ir.shared_gate_grads and G > 1,
         "backward": print_kernel(backward, bwd, group),

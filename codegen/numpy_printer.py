@@ -27,7 +27,21 @@ def _sigmoid(x, out=None):
     out = numpy.exp(numpy.negative(x, out=out), out=out)
     out += 1
     return numpy.reciprocal(out, out=out)
+
+
+def _sigmoid_neg(x, out=None):
+    """_sigmoid(-x) as 1/(1 + exp(x)) in three passes: for the pre-activations a forward computes negated
+    (its weight rows and bias negated once, which negates every product exactly), the same bits as
+    _sigmoid(a) without its negation pass."""
+    out = numpy.exp(x, out=out)
+    out += 1
+    return numpy.reciprocal(out, out=out)
 '''
+
+
+class sigmoid_neg(sympy.Function):  # noqa: N801 - like derive's sigmoid
+    """sigmoid(-x), printed as the _sigmoid_neg helper: where a forward computes a gate's pre-activation
+    negated (numpy_backend.neg_gates)."""
 
 
 class KernelPrinter(NumPyPrinter):
@@ -35,6 +49,9 @@ class KernelPrinter(NumPyPrinter):
 
     def _print_sigmoid(self, expr):  # the helper: 1/(1 + exp(-x)), accurate for x << 0
         return f"_sigmoid({self._print(expr.args[0])})"
+
+    def _print_sigmoid_neg(self, expr):
+        return f"_sigmoid_neg({self._print(expr.args[0])})"
 
     def _print_relu(self, expr):  # max(x, 0) keeps the dtype; Max() would print a reduce
         return f"numpy.maximum({self._print(expr.args[0])}, 0)"
@@ -49,7 +66,7 @@ class KernelPrinter(NumPyPrinter):
         return "0.5"
 
 
-_OUT_FUNCS = {sigmoid: "_sigmoid", sympy.tanh: "numpy.tanh"}
+_OUT_FUNCS = {sigmoid: "_sigmoid", sigmoid_neg: "_sigmoid_neg", sympy.tanh: "numpy.tanh"}
 _OUT_BINARY = {sympy.Add: "numpy.add", sympy.Mul: "numpy.multiply"}
 
 

@@ -30,6 +30,15 @@ def _sigmoid(x, out=None):
     return numpy.reciprocal(out, out=out)
 
 
+def _sigmoid_neg(x, out=None):
+    """_sigmoid(-x) as 1/(1 + exp(x)) in three passes: for the pre-activations a forward computes negated
+    (its weight rows and bias negated once, which negates every product exactly), the same bits as
+    _sigmoid(a) without its negation pass."""
+    out = numpy.exp(x, out=out)
+    out += 1
+    return numpy.reciprocal(out, out=out)
+
+
 @dataclass(frozen=True, eq=False)
 class Tape:
     """What forward(..., save=True) keeps for backward: references to x, params and y (do not modify

@@ -13,7 +13,7 @@ Tape per step: r, z, n, gh_n.
 import numpy
 
 from . import _runtime
-from ._runtime import _sigmoid  # noqa: F401 - used by the printed kernels of some cells
+from ._runtime import _sigmoid, _sigmoid_neg  # noqa: F401 - used by the printed kernels of some cells
 
 CELL = "gru"
 STATES = ("h",)

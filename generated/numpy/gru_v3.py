@@ -14,7 +14,7 @@ Tape per step: r, z, n, m_n.
 import numpy
 
 from . import _runtime
-from ._runtime import _sigmoid  # noqa: F401 - used by the printed kernels of some cells
+from ._runtime import _sigmoid, _sigmoid_neg  # noqa: F401 - used by the printed kernels of some cells
 
 CELL = "gru_v3"
 STATES = ("h",)

@@ -12,7 +12,7 @@ Tape per step: nothing beyond the state sequence.
 import numpy
 
 from . import _runtime
-from ._runtime import _sigmoid  # noqa: F401 - used by the printed kernels of some cells
+from ._runtime import _sigmoid, _sigmoid_neg  # noqa: F401 - used by the printed kernels of some cells
 
 CELL = "indrnn"
 STATES = ("h",)

@@ -13,7 +13,7 @@ Tape per step: i, f, g, o, tanh_c.
 import numpy
 
 from . import _runtime
-from ._runtime import _sigmoid  # noqa: F401 - used by the printed kernels of some cells
+from ._runtime import _sigmoid, _sigmoid_neg  # noqa: F401 - used by the printed kernels of some cells
 
 CELL = "lstm"
 STATES = ("h", "c")
@@ -57,10 +57,10 @@ def _forward(H, gi, gh, S, N, T, P):
     tanh_c = T[4]
     pre_g = gh[2]
     pre_o = gh[3]
-    _sigmoid(gh[0:2], out=T[0:2])
+    _sigmoid_neg(gh[0:2], out=T[0:2])
     numpy.tanh(pre_g, out=g)
     numpy.add(c*f, g*i, out=next_c)
-    _sigmoid(pre_o, out=o)
+    _sigmoid_neg(pre_o, out=o)
     numpy.tanh(next_c, out=tanh_c)
     numpy.multiply(o, tanh_c, out=next_h)
 
@@ -116,6 +116,9 @@ def forward(x, params, state0=None, *, save=False):
     W[:, :X] = p["weight_ih"].reshape(4, H, X).transpose(0, 2, 1)
     W[:, X] = bias.reshape(4, H)
     W[:, X + 1:] = p["weight_hh"].reshape(4, H, H).transpose(0, 2, 1)
+    # the gates read only as sigmoid(pre) negated (exactly): the kernel's _sigmoid_neg skips a negation pass
+    W[0:2] *= -1
+    W[3:4] *= -1
     # every gate reads x and h only through gi + gh: where W fits in a core's L2 cache (1 MiB here), one
     # product per step, [x_t | 1 | h] @ W, instead of the input projections in blocks and a strided add of
     # them into each step's recurrent product (one core, medium LSTM forward 9.44 -> 8.70 ms); a larger W

@@ -12,7 +12,7 @@ Tape per step: f, g, o, tanh_c.
 import numpy
 
 from . import _runtime
-from ._runtime import _sigmoid  # noqa: F401 - used by the printed kernels of some cells
+from ._runtime import _sigmoid, _sigmoid_neg  # noqa: F401 - used by the printed kernels of some cells
 
 CELL = "lstm_cifg"
 STATES = ("h", "c")
@@ -56,10 +56,10 @@ def _forward(H, gi, gh, S, N, T, P):
     pre_f = gh[0]
     pre_g = gh[1]
     pre_o = gh[2]
-    _sigmoid(pre_f, out=f)
+    _sigmoid_neg(pre_f, out=f)
     numpy.tanh(pre_g, out=g)
     numpy.add(c*f, g*(1 - f), out=next_c)
-    _sigmoid(pre_o, out=o)
+    _sigmoid_neg(pre_o, out=o)
     numpy.tanh(next_c, out=tanh_c)
     numpy.multiply(o, tanh_c, out=next_h)
 
@@ -112,6 +112,9 @@ def forward(x, params, state0=None, *, save=False):
     W[:, :X] = p["weight_ih"].reshape(3, H, X).transpose(0, 2, 1)
     W[:, X] = bias.reshape(3, H)
     W[:, X + 1:] = p["weight_hh"].reshape(3, H, H).transpose(0, 2, 1)
+    # the gates read only as sigmoid(pre) negated (exactly): the kernel's _sigmoid_neg skips a negation pass
+    W[0:1] *= -1
+    W[2:3] *= -1
     # every gate reads x and h only through gi + gh: where W fits in a core's L2 cache (1 MiB here), one
     # product per step, [x_t | 1 | h] @ W, instead of the input projections in blocks and a strided add of
     # them into each step's recurrent product (one core, medium LSTM forward 9.44 -> 8.70 ms); a larger W
