@@ -173,6 +173,8 @@ def _outcome(call):
         return type(exc), str(exc)
     if isinstance(result, dict):  # a backward: the gradients
         return [(n, numpy.array(a)) for n, a in result.items()]
+    if all(isinstance(a, numpy.ndarray) for a in result):  # a step: the next state
+        return [numpy.array(result)]
     y, state, tape = result
     return [y, numpy.array(state), tape.x, *tape.params.values(), numpy.array(tape.state0), tape.slots,
             *tape.seq.values()]
@@ -269,13 +271,19 @@ def test_ready_path_changes_no_outcome(cell, monkeypatch):
     *_, other = kernel(cell, "numpy").forward(p.x, p.params, p.state0, save=True)
     forward_cases = list(_forward_variants(k, p))
     backward_cases = list(_backward_variants(k, p, tape, other))
-    both = [[_outcome(lambda a=a: k.forward(*a, save=True)) for _, *a in forward_cases],
-            [_outcome(lambda a=a: k.backward(*a)) for _, *a in backward_cases]]
+    # step's arguments: forward's, with each sequence's first step (x_t of shape (B, X), or a list of its rows)
+    step_cases = [(name, x[0] if len(x) else x, params, state) for name, x, params, state in forward_cases]
+
+    def outcomes():
+        return [[_outcome(lambda a=a: k.forward(*a, save=True)) for _, *a in forward_cases],
+                [_outcome(lambda a=a: k.backward(*a)) for _, *a in backward_cases],
+                [_outcome(lambda a=a: k.step(*a)) for _, *a in step_cases]]
+
+    both = outcomes()
     monkeypatch.setattr(loader.CKernels, "_ready_forward", lambda *a: None)
     monkeypatch.setattr(loader.CKernels, "_ready_backward", lambda *a: None)
-    checked = [[_outcome(lambda a=a: k.forward(*a, save=True)) for _, *a in forward_cases],
-               [_outcome(lambda a=a: k.backward(*a)) for _, *a in backward_cases]]
-    for cases, got, want in zip((forward_cases, backward_cases), both, checked, strict=True):
+    checked = outcomes()
+    for cases, got, want in zip((forward_cases, backward_cases, step_cases), both, checked, strict=True):
         for (name, *_), g, w in zip(cases, got, want, strict=True):
             assert _same(g, w), f"{cell}, {name}: {g!r:.300} != {w!r:.300}"
 
@@ -294,10 +302,12 @@ def test_ready_path_serves_the_common_cases(cell, monkeypatch):
 
     monkeypatch.setattr(loader.CKernels, "_checked_forward", refuse)
     monkeypatch.setattr(loader.CKernels, "_checked_backward", refuse)
+    monkeypatch.setattr(loader.CKernels, "_checked_step", refuse)
     for state0, dstate in ((None, None), (p.state0, p.dstate), (list(p.state0), list(p.dstate))):
         y, state, tape = k.forward(p.x, p.params, state0, save=True)
         k.backward(tape, p.dy, dstate)
         k.forward(p.x, p.params, state0)
+        k.step(p.x[0], p.params, state0)
     k.backward(other, p.dy)
 
 
