@@ -53,7 +53,7 @@ def test_argtypes_match_the_header(cell):
             if param.startswith("size_t"):
                 assert argtype is ctypes.c_size_t
             else:
-                assert "float *" in param and argtype is ctypes.c_void_p  # an address, after _addr's checks
+                assert "float *" in param and argtype is ctypes.c_void_p  # an address, after _pointer's checks
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru_v3"])
@@ -152,17 +152,20 @@ def test_stale_generated_source_is_refused(monkeypatch, tmp_path):
 
 
 def test_addresses_only_for_arrays_c_can_read():
-    """The last guard before C: the address of a C-contiguous array of the build's dtype, else TypeError."""
+    """The last guard before C: a pointer to a C-contiguous array of the build's dtype, else TypeError."""
     k = load("lstm", numpy.float32)
+
+    def address(ptr):
+        return ptr.value if isinstance(ptr, ctypes.c_void_p) else ctypes.addressof(ptr)
+
     a = numpy.zeros((3, 4), numpy.float32)
-    assert k._addr(a, False) == a.ctypes.data
-    assert k._addr(None, True) is None
+    assert address(k._pointer(a)) == a.ctypes.data
+    assert k._pointer(None, optional=True) is None
     a.flags.writeable = False  # read-only arrays (e.g. weights a caller froze) take the other path
-    assert k._addr(a, False) == a.ctypes.data
+    assert address(k._pointer(a)) == a.ctypes.data
     for bad in (a.astype(numpy.float64), a.T, a.tolist(), None):
         with pytest.raises(TypeError, match="C-contiguous float32"):
-            k._addr(bad, False)
-
+            k._pointer(bad)
 
 
 def _outcome(call):

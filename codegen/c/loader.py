@@ -137,8 +137,8 @@ class CKernels:
         self._rows = (lambda a: (a[0],)) if len(ir.states) == 1 else operator.itemgetter(*range(len(ir.states)))
         self._shape_cache: dict[tuple[int, int], tuple] = {}  # see _shapes
         ctype = next(c for c in CTYPES if c.numpy == dtype.name)
-        # Pointers are passed as addresses (c_void_p) after _addr checks dtype and layout, or as zero-length
-        # ctypes views of arrays _ready accepted: an ndpointer argtype checks the same but costs some 4 us per
+        # Pointers are passed as zero-length ctypes views (or addresses) of arrays _ready accepted or _pointer
+        # checked: an ndpointer argtype checks the same but costs some 4 us per
         # array argument, a third of a small call.
         self._fn = {}
         self._sizes: dict[tuple, int] = {}  # results of the size functions (see _sized)
@@ -202,20 +202,11 @@ class CKernels:
         self._local.__dict__.clear()
         self._tapes.release()
 
-    def _addr(self, arr, optional: bool):
-        """The address of an array C may read as this build's type; TypeError for anything else."""
-        if arr is None and optional:
-            return None
-        if not (type(arr) is numpy.ndarray and arr.dtype == self.dtype and arr.flags.c_contiguous
-                and arr.flags.aligned):
-            raise TypeError(f"internal: expected a C-contiguous {self.dtype} array, got {type(arr).__name__} "
-                            f"{getattr(arr, 'dtype', '')}")
-        return _data(arr)
-
-    def _run(self, stem: str, *args) -> None:
-        """Call C with arguments ready for ctypes (sizes, addresses, views)."""
-        if self._fn[stem](*args) != 0:  # unreachable after validation; kept so C never fails silently
-            raise RuntimeError(f"symcell_{self.CELL}_{stem} rejected its arguments")
+    def _rejected(self, stem: str) -> RuntimeError:
+        """The error for a C call that returned nonzero: unreachable after validation, raised so that C never
+        fails silently. (The calls are written out where they are made: a helper packing and unpacking their
+        arguments once more cost 0.3 us a call.)"""
+        return RuntimeError(f"symcell_{self.CELL}_{stem} rejected its arguments")
 
     def _stack(self, arrays) -> numpy.ndarray:
         """The (B, H) arrays of a checked state tuple as one new C-ordered (S, B, H) array (numpy.stack costs
@@ -260,10 +251,15 @@ class CKernels:
         return tuple(state)
 
     def _pointer(self, arr, optional: bool = False):
-        """An array C may read (see _addr) as ctypes passes it: a view or pointer that keeps the array alive
-        until C returns (a copy made for C may have no other reference)."""
-        if self._addr(arr, optional) is None:
+        """An array C may read as this build's type, as ctypes passes it: a view or pointer that keeps the array
+        alive until C returns (a copy made for C may have no other reference); None for an optional None;
+        TypeError for anything else (the last guard before C)."""
+        if arr is None and optional:
             return None
+        if not (type(arr) is numpy.ndarray and arr.dtype == self.dtype and arr.flags.c_contiguous
+                and arr.flags.aligned):
+            raise TypeError(f"internal: expected a C-contiguous {self.dtype} array, got {type(arr).__name__} "
+                            f"{getattr(arr, 'dtype', '')}")
         if arr.flags.writeable:
             return _NOTHING.from_buffer(arr)
         return arr.ctypes.data_as(ctypes.c_void_p)  # read-only arrays cannot lend a writable buffer
@@ -313,9 +309,8 @@ class CKernels:
             flat = _NOTHING.from_buffer(flat)
         else:
             flat = None
-        # the C call written out, not through _run: packing and unpacking its arguments again cost 0.3 us
         if self._fn["forward"](T, B, X, H, *c_args, _NOTHING.from_buffer(y), _NOTHING.from_buffer(state), flat, work):
-            raise RuntimeError(f"symcell_{self.CELL}_forward rejected its arguments")  # see _run
+            raise self._rejected("forward")
         state = self._rows(state)
         if not save:
             return y, state
@@ -419,8 +414,8 @@ class CKernels:
         grads = {n: numpy.empty(s, dt) for n, s in self._shapes(X, H)}
         work = self._workspace("backward_workspace_size", (T, B, X, H))
         if self._fn["backward"](T, B, X, H, *c_args, _NOTHING.from_buffer(dx), _NOTHING.from_buffer(dstate0),
-                                *map(_NOTHING.from_buffer, grads.values()), work):  # as in forward
-            raise RuntimeError(f"symcell_{self.CELL}_backward rejected its arguments")  # see _run
+                                *map(_NOTHING.from_buffer, grads.values()), work):
+            raise self._rejected("backward")
         return {"x": dx, "state0": self._rows(dstate0), **grads}
 
     def step(self, x_t, params, state):
@@ -428,29 +423,24 @@ class CKernels:
 
         Arguments that already are what C reads take forward's one-pass check (_ready_forward, on x_t as a
         sequence of one step): a small LSTM step (B = 1, X = 1, H = 40, float32, C included) 22.2 -> 11.5 us, one
-        core, medians of 15 alternating timeit rounds against _checked_step. Anything else takes _checked_step,
+        core, medians of 15 alternating timeit rounds against the full checks. Anything else takes _checked_step,
         with the NumPy module's checks and errors (tests/test_c_loader.py compares the two)."""
         ready = self._ready_forward(x_t[None], params, state) if type(x_t) is numpy.ndarray and x_t.ndim == 2 else None
-        if ready is None:
-            return self._checked_step(x_t, params, state)
-        x, _, _, H, c_args = ready
+        x, _, _, H, c_args = ready or self._checked_step(x_t, params, state)
         _, B, X = x.shape
         nxt = numpy.empty((len(self.STATES), B, H), self.dtype)
         work = self._workspace("step_workspace_size", (B, X, H))
         if self._fn["step"](B, X, H, *c_args, _NOTHING.from_buffer(nxt), work):
-            raise RuntimeError(f"symcell_{self.CELL}_step rejected its arguments")  # see _run
+            raise self._rejected("step")
         return self._rows(nxt)
 
     def _checked_step(self, x_t, params, state):
-        """step for any arguments the NumPy module accepts (C-ordered copies where needed)."""
+        """_ready_forward's result for step's arguments, for any the NumPy module accepts (C-ordered copies
+        where needed); the NumPy runtime's exception, naming x_t, for anything else."""
         x_t = _runtime.as_float_array("x_t", x_t)
         if x_t.ndim != 2:
             raise ValueError(f"x_t must have shape (B, X) (2 dimensions); got shape {x_t.shape}")
         x, p, s0, H = _runtime.check_forward(self._G, self.STATES, x_t[None], params, state, **self._layout)
         self._same_dtype("x_t", x.dtype)
-        _, B, X = x.shape
-        nxt = numpy.empty((len(self.STATES), B, H), self.dtype)
-        work = self._workspace("step_workspace_size", (B, X, H))
-        self._run("step", B, X, H, self._pointer(_c(x_t)), *(self._pointer(_c(p[n])) for n in self._params),
-                  None if state is None else self._pointer(self._stack(s0)), _NOTHING.from_buffer(nxt), work)
-        return self._rows(nxt)
+        return x, p, s0, H, (self._pointer(_c(x_t)), *(self._pointer(_c(p[n])) for n in self._params),
+                             None if state is None else self._pointer(self._stack(s0)))

@@ -451,7 +451,7 @@ static void sc_gemm_packed_f64(size_t M, size_t N, size_t K, const double *restr
     for (q = 0; q < np; ++q) {
         const size_t p = per ? (q % groups) * per + q / groups : q;
         const double *restrict w = Bp + p * K * SC_NR;
-        const size_t n0 = p * SC_NR, nc = N - n0 < SC_NR ? N - n0 : SC_NR;
+        const size_t n0 = p * SC_NR, nc = N - n0 < SC_NR ? N - n0 : SC_NR, ws = SC_WIDTH(nc); /* ws: sc_pack's */
         const size_t mf = nc == SC_NR ? M - M % SC_MR : 0; /* rows in whole tiles */
         /* whole tiles, k in slices of SC_KC so that a slice of the panel stays in L1 for every tile; the
          * sums go through C between slices, each still over k in order (same bits as one pass) */
@@ -482,7 +482,6 @@ static void sc_gemm_packed_f64(size_t M, size_t N, size_t K, const double *restr
             const double *restrict a = A + m * lda;
             const double *restrict ad = add ? add + m * ldc + n0 : NULL;
             double *restrict ci = C + m * ldc + n0;
-            const size_t ws = SC_WIDTH(nc);
             double s[SC_NR];
             if (K < 4) { /* as the tiles sum: one chain from the base (sc_chunk relies on it) */
                 for (l = 0; l < nc; ++l) {
@@ -1232,7 +1231,7 @@ static void sc_gemm_packed_f32(size_t M, size_t N, size_t K, const float *restri
     for (q = 0; q < np; ++q) {
         const size_t p = per ? (q % groups) * per + q / groups : q;
         const float *restrict w = Bp + p * K * SC_NR;
-        const size_t n0 = p * SC_NR, nc = N - n0 < SC_NR ? N - n0 : SC_NR;
+        const size_t n0 = p * SC_NR, nc = N - n0 < SC_NR ? N - n0 : SC_NR, ws = SC_WIDTH(nc); /* ws: sc_pack's */
         const size_t mf = nc == SC_NR ? M - M % SC_MR : 0; /* rows in whole tiles */
         /* whole tiles, k in slices of SC_KC so that a slice of the panel stays in L1 for every tile; the
          * sums go through C between slices, each still over k in order (same bits as one pass) */
@@ -1263,7 +1262,6 @@ static void sc_gemm_packed_f32(size_t M, size_t N, size_t K, const float *restri
             const float *restrict a = A + m * lda;
             const float *restrict ad = add ? add + m * ldc + n0 : NULL;
             float *restrict ci = C + m * ldc + n0;
-            const size_t ws = SC_WIDTH(nc);
             float s[SC_NR];
             if (K < 4) { /* as the tiles sum: one chain from the base (sc_chunk relies on it) */
                 for (l = 0; l < nc; ++l) {
