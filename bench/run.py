@@ -11,6 +11,7 @@ import importlib
 import json
 import os
 import platform
+import subprocess
 from pathlib import Path
 
 import numpy
@@ -18,6 +19,7 @@ import numpy
 from . import memory
 from .gemm_bound import blas_bound, gemm_shapes
 from .harness import interleaved
+from .targets import gemm_flops, peak_markdown
 
 CONFIGS = {
     "small": dict(T=100, B=1, X=1, H=40),
@@ -115,11 +117,14 @@ def main(argv=None) -> int:
             gates = len(importlib.import_module(f"generated.numpy.{cell}").GATES)
             timings = interleaved(contenders(cell, **dims), rounds=args.rounds)
             bound = blas_bound(**dims, G=gates, rounds=args.rounds)
-            rows.append({"config": config, **dims, "cell": cell, "bound_s": bound["total_s"],
+            rows.append({"config": config, **dims, "cell": cell, "gemm_flops": gemm_flops(**dims, G=gates),
+                         "bound_s": bound["total_s"],
                          "bound_parts_s": bound["parts_s"],
                          "timings": {k: t.as_dict() for k, t in timings.items()}})
             print(_row_text(rows[-1]), flush=True)
     result = {"machine": machine(), "rounds": args.rounds, "rows": rows}
+    if rows:
+        result["fma_peak"] = _fma_peak(torch.get_num_threads())
     if "streaming" in sections:
         try:
             from . import streaming
@@ -134,6 +139,16 @@ def main(argv=None) -> int:
     Path(args.out + ".md").write_text(text)
     print(text)
     return 0
+
+
+def _fma_peak(cores: int) -> dict | None:
+    """The FMA peak of ``cores`` cores at once (bench.peak), or None where no C compiler is found."""
+    from .peak import fma_peak
+
+    try:
+        return fma_peak(cores)
+    except (OSError, RuntimeError, subprocess.CalledProcessError):  # CompilerNotFoundError is a RuntimeError
+        return None  # the peak table is then left out
 
 
 def _row_text(row: dict) -> str:
@@ -181,7 +196,7 @@ def training_markdown(result: dict) -> str:
             vals += [cell(f"{impl} fwd"), cell(f"{impl} fwd+bwd"),
                      f"{train / t['torch fwd+bwd']['median_s']:.2f}x", f"{train / r['bound_s']:.2f}x"]
         lines.append("| " + " | ".join(vals) + " |")
-    return "\n".join(lines) + "\n\n" + bound_markdown(result)
+    return "\n".join(lines) + "\n\n" + bound_markdown(result) + "\n" + peak_markdown(result)
 
 
 def bound_markdown(result: dict) -> str:

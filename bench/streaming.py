@@ -3,9 +3,9 @@
 Each model (LSTM and GRU at H = 8, 16, 32, 64, random weights baked in) is generated with
 ``symcell generate-c``'s generator and built with -O3 -march=native (no -ffast-math) into one C
 program, which runs 48,000 steps (one second of 48 kHz audio) of every model per round, rounds
-interleaved, and times each run with clock_gettime. The same program measures the machine's
-single-core FMA peak with a loop of independent vector FMAs, so each model's GFLOP/s (2 flops per
-multiply-add of its matrix-vector products, activations not counted) is also a fraction of peak.
+interleaved, and times each run with clock_gettime. bench.peak measures the machine's single-core FMA
+peak, so each model's GFLOP/s (2 flops per multiply-add of its matrix-vector products, activations not
+counted) is also a fraction of peak.
 
 Usage: python -m bench.streaming [--rounds N]; ``run(rounds)`` and ``markdown(result)`` for bench.run.
 """
@@ -25,61 +25,14 @@ from codegen.c.build import compiler
 from codegen.c.fixed import generate
 from codegen.ir import lower
 
+from .peak import fma_peak
+
 STEPS = 48_000
 SIZES = (8, 16, 32, 64)
 CELLS = ("lstm", "gru")
 #: the issue's targets, ns per step: 0.9x the best compile-time configuration of RTNeural
 TARGETS = {"lstm": {8: 48, 16: 71, 32: 192, 64: 705}, "gru": {8: 41, 16: 58, 32: 170, 64: 513}}
 FLAGS = ("-O3", "-march=native", "-std=c99")
-
-PEAK_C = r"""
-/* Single-core FMA peak: 12 independent chains of vector FMAs in 12 register variables (enough to
- * cover the FMA latency on any current core), GCC/Clang vector extensions at the widest width the
- * target offers. */
-#include <stdio.h>
-#include <time.h>
-#if defined(__AVX512F__)
-#define BYTES 64
-#elif defined(__AVX__)
-#define BYTES 32
-#else
-#define BYTES 16
-#endif
-typedef float vf __attribute__((vector_size(BYTES)));
-#define FMA12 a0 = a0 * m + a; a1 = a1 * m + a; a2 = a2 * m + a; a3 = a3 * m + a; a4 = a4 * m + a; \
-    a5 = a5 * m + a; a6 = a6 * m + a; a7 = a7 * m + a; a8 = a8 * m + a; a9 = a9 * m + a; \
-    a10 = a10 * m + a; a11 = a11 * m + a;
-int main(void)
-{
-    vf m, a, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11;
-    long i, n = 20000000;
-    int j, r;
-    double best = 0;
-    float sink = 0;
-    for (j = 0; j < (int)(BYTES / 4); ++j) { m[j] = 0.9999999f; a[j] = 1e-7f; }
-    for (r = 0; r < 5; ++r) {
-        struct timespec t0, t1;
-        a0 = a * (float)(r + 1), a1 = a * (float)(r + 2), a2 = a * (float)(r + 3), a3 = a * (float)(r + 4);
-        a4 = a * (float)(r + 5), a5 = a * (float)(r + 6), a6 = a * (float)(r + 7), a7 = a * (float)(r + 8);
-        a8 = a * (float)(r + 9), a9 = a * (float)(r + 10), a10 = a * (float)(r + 11), a11 = a * (float)(r + 12);
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-        for (i = 0; i < n; ++i) {
-            FMA12
-        }
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        {
-            double s = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
-            double flops = 2.0 * 12 * (BYTES / 4) * (double)n / s;
-            if (flops > best) best = flops;
-        }
-        a0 = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11;
-        sink += a0[0];
-    }
-    printf("%.6g %d %g\n", best, BYTES * 8, (double)sink);
-    return 0;
-}
-"""
-
 
 def _flops(cell: str, H: int, X: int = 1, N: int = 1) -> int:
     """2 x the multiply-adds of one step's matrix-vector products (input, recurrent, dense head)."""
@@ -170,20 +123,17 @@ def run(rounds: int = 7) -> dict:
                     (d / rel).write_text(text)
                 models.append((name, cell))
         (d / "main.c").write_text(_driver(models, rounds))
-        (d / "peak.c").write_text(PEAK_C)
         cc = compiler()
         srcs = ["main.c", *(f"{n}.c" for n, _ in models)]
         subprocess.run([*cc, *FLAGS, "-o", "stream", *srcs, "-lm"], cwd=d, check=True, capture_output=True)
-        subprocess.run([*cc, "-O2", "-march=native", "-std=gnu99", "-ffp-contract=fast", "-o", "peak", "peak.c"],
-                       cwd=d, check=True, capture_output=True)
-        peak_out = subprocess.run([str(d / "peak")], check=True, capture_output=True, text=True).stdout.split()
         out = subprocess.run([str(d / "stream")], check=True, capture_output=True, text=True).stdout
+    fma = fma_peak(1)
     samples: dict[tuple[str, str], list[float]] = {}
     for line in out.splitlines():
         parts = line.split()
         if len(parts) == 3:
             samples.setdefault((parts[0], parts[1]), []).append(float(parts[2]))
-    peak = float(peak_out[0])
+    peak = fma["gflops"] * 1e9
     rows = []
     for name, cell in models:
         H = int(name[len(cell):])
@@ -197,7 +147,7 @@ def run(rounds: int = 7) -> dict:
         row["peak_fraction"] = row["gflops"] * 1e9 / peak
         rows.append(row)
     return {"steps": STEPS, "flags": " ".join(FLAGS), "fma_peak_gflops": peak / 1e9, "l1d_bytes": _l1d_bytes(),
-            "vector_bits": int(peak_out[1]), "models": rows}
+            "vector_bits": fma["vector_bits"], "models": rows}
 
 
 def markdown(result: dict) -> str:
