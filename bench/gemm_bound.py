@@ -24,8 +24,10 @@ def gemm_shapes(T: int, B: int, X: int, H: int, G: int) -> list[tuple[str, int, 
     ]
 
 
-def blas_bound(T: int, B: int, X: int, H: int, G: int, dtype=numpy.float32, rounds: int = 5) -> dict:
-    """Median seconds of each GEMM kind times its count, and their sum (the bound)."""
+def blas_bound(T: int, B: int, X: int, H: int, G: int, dtype=numpy.float32, rounds: int = 5,
+               placement=None) -> dict:
+    """Median seconds of each GEMM kind times its count, and their sum (the bound); ``placement`` as for
+    harness.interleaved."""
     rng = numpy.random.default_rng(0)
     calls = {}
     for label, count, m, k, n in gemm_shapes(T, B, X, H, G):
@@ -38,6 +40,6 @@ def blas_bound(T: int, B: int, X: int, H: int, G: int, dtype=numpy.float32, roun
                 numpy.matmul(a, b, out=out)
 
         calls[label] = run
-    timings = interleaved(calls, rounds=rounds)
+    timings = interleaved(calls, rounds=rounds, placement=placement)
     parts = {label: t.median for label, t in timings.items()}
     return {"parts_s": parts, "total_s": sum(parts.values())}

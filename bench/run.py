@@ -11,7 +11,9 @@ import importlib
 import json
 import os
 import platform
+import statistics
 import subprocess
+import tempfile
 from pathlib import Path
 
 import numpy
@@ -19,6 +21,7 @@ import numpy
 from . import memory
 from .gemm_bound import blas_bound, gemm_shapes
 from .harness import interleaved
+from .placement import placement
 from .targets import gemm_flops, peak_markdown
 
 CONFIGS = {
@@ -111,18 +114,22 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(min(2, os.cpu_count() or 1))  # = the BLAS thread count on these machines
     rows = []
+    tmp = tempfile.TemporaryDirectory()  # the placement probe's program, for the whole run
+    probe = placement(Path(tmp.name)) if "training" in sections else None
     for config in args.configs.split(",") if "training" in sections else []:
         dims = CONFIGS[config]
         for cell in args.cells.split(","):
             gates = len(importlib.import_module(f"generated.numpy.{cell}").GATES)
-            timings = interleaved(contenders(cell, **dims), rounds=args.rounds)
-            bound = blas_bound(**dims, G=gates, rounds=args.rounds)
+            timings = interleaved(contenders(cell, **dims), rounds=args.rounds, placement=probe)
+            bound = blas_bound(**dims, G=gates, rounds=args.rounds, placement=probe)
             rows.append({"config": config, **dims, "cell": cell, "gemm_flops": gemm_flops(**dims, G=gates),
                          "bound_s": bound["total_s"],
                          "bound_parts_s": bound["parts_s"],
                          "timings": {k: t.as_dict() for k, t in timings.items()}})
             print(_row_text(rows[-1]), flush=True)
-    result = {"machine": machine(), "rounds": args.rounds, "rows": rows}
+    result = {"machine": machine(), "rounds": args.rounds, "rows": rows,
+              "placement_probes_ns": probe.probes if probe else []}
+    tmp.cleanup()
     if rows:
         result["fma_peak"] = _fma_peak(torch.get_num_threads())
     if "streaming" in sections:
@@ -175,7 +182,7 @@ def training_markdown(result: dict) -> str:
     lines = [
         f"Measured on {m['cpu']}, {m['cores']} cores; NumPy {m['numpy']} with {m['blas']}; "
         f"PyTorch {m['torch']} CPU with {m['torch_threads']} threads; float32; median of "
-        f"{result['rounds']} interleaved rounds (min-max).",
+        f"{result['rounds']} interleaved rounds (min-max).{_placement_text(result)}",
         "",
     ]
     impls = sorted({k.rsplit(" ", 1)[0] for r in result["rows"] for k in r["timings"]} - {"torch"})
@@ -197,6 +204,22 @@ def training_markdown(result: dict) -> str:
                      f"{train / t['torch fwd+bwd']['median_s']:.2f}x", f"{train / r['bound_s']:.2f}x"]
         lines.append("| " + " | ".join(vals) + " |")
     return "\n".join(lines) + "\n\n" + bound_markdown(result) + "\n" + peak_markdown(result)
+
+
+def _placement_text(result: dict) -> str:
+    """How the vCPU placement probes came out, and how many blocks were taken again for it."""
+    probes = result.get("placement_probes_ns") or []
+    if not probes:
+        return ""
+    near = [p for p in probes if p <= 2 * min(probes)]
+    far = [p for p in probes if p > 2 * min(probes)]
+    blocks = [t for r in result["rows"] for t in r["timings"].values()]
+    text = (f" Core-to-core round trip probed around every timed block (bench/placement.py): {len(near)} of "
+            f"{len(probes)} probes near ({statistics.median(near):.0f} ns median)")
+    if far:
+        text += f", {len(far)} far ({statistics.median(far):.0f} ns)"
+    return text + (f"; {sum(t.get('retaken', 0) for t in blocks)} of {sum(t['rounds'] for t in blocks)} "
+                   "symcell and PyTorch blocks were taken again for a far probe.")
 
 
 def bound_markdown(result: dict) -> str:
