@@ -14,7 +14,8 @@ warm up: what a user calling it in a loop sees), then time a block of calls last
 Given a ``placement`` (bench.placement), the core-to-core round trip is probed before the untimed call and
 after the block; a block either probe saw in the far placement (the host had moved our vCPUs to cores that
 share no cache) is taken again, up to ``retries`` times, and the retakes are counted. Every contender is
-then timed with its threads in the same placement, the one the targets' machine class always has.
+then timed with its threads in the same placement, the one a single-die machine (like the Ice Lake the
+targets were set on) always has.
 """
 
 from __future__ import annotations

@@ -2,12 +2,13 @@
 
 On the 2-vCPU cloud machines this project runs on, the host moves the two vCPUs between cores that share
 an L3 cache and cores that do not, every few seconds. A cache line handed from one thread to another and
-back took 56-84 ns in one placement and 336-354 ns in the other (this module's probe, sampled every 8 s),
-and anything that passes data between threads follows: NumPy's medium LSTM backward (each step's gate
-gradients, written by the main thread, read by both of OpenBLAS's threads) ran 12.0-12.9 ms in the near
-placement and 19.5-21.0 ms in the far one, same process, same code. Such a switch in the middle of a
-benchmark moves every multi-threaded contender by a different amount, so the harness probes before and
-after each timed block and takes the block again when either probe saw the far placement (see harness).
+back took 51-84 ns in one placement and 331-354 ns in the other (probes a few seconds apart; the far
+placement in about one of five probes over a whole `make bench`), and anything that passes data between
+threads follows: NumPy's medium LSTM backward (each step's gate gradients, written by the main thread,
+read by both of OpenBLAS's threads) ran 12.0-12.9 ms in the near placement and 19.5-21.0 ms in the far
+one, same process, same code. Such a switch in the middle of a benchmark moves every multi-threaded
+contender by a different amount, so the harness probes before and after each timed block and takes the
+block again when either probe saw the far placement (see harness).
 
 The probe is a small C program: two threads pinned to two CPUs this process may run on, passing a counter
 back and forth through one cache line (atomics, acquire/release), 20,000 round trips timed after
