@@ -18,6 +18,7 @@ back and forth through one cache line (atomics, acquire/release), 20,000 round t
 from __future__ import annotations
 
 import os
+import statistics
 import subprocess
 import tempfile
 from pathlib import Path
@@ -97,6 +98,19 @@ class Placement:
 
     def near(self, ns: float) -> bool:
         return ns <= 2 * self.fastest
+
+    def summary(self) -> dict:
+        """How the probes of the run came out, each judged against the fastest of them all."""
+        return summarize(self.probes)
+
+
+def summarize(probes: list[float]) -> dict:
+    """Counts and median round trips (ns) of the near and far probes: near means within 2x the fastest."""
+    near = [p for p in probes if p <= 2 * min(probes)] if probes else []
+    far = [p for p in probes if p > 2 * min(probes)] if probes else []
+    return {"probes": len(probes), "near": len(near), "far": len(far),
+            "near_median_ns": statistics.median(near) if near else None,
+            "far_median_ns": statistics.median(far) if far else None}
 
 
 def placement(workdir: Path) -> Placement | None:

@@ -11,7 +11,6 @@ import importlib
 import json
 import os
 import platform
-import statistics
 import subprocess
 import tempfile
 from pathlib import Path
@@ -128,7 +127,7 @@ def main(argv=None) -> int:
                          "timings": {k: t.as_dict() for k, t in timings.items()}})
             print(_row_text(rows[-1]), flush=True)
     result = {"machine": machine(), "rounds": args.rounds, "rows": rows,
-              "placement_probes_ns": probe.probes if probe else []}
+              "placement": probe.summary() if probe else None}
     tmp.cleanup()
     if rows:
         result["fma_peak"] = _fma_peak(torch.get_num_threads())
@@ -208,16 +207,14 @@ def training_markdown(result: dict) -> str:
 
 def _placement_text(result: dict) -> str:
     """How the vCPU placement probes came out, and how many blocks were taken again for it."""
-    probes = result.get("placement_probes_ns") or []
-    if not probes:
+    p = result.get("placement")
+    if not p or not p["probes"]:
         return ""
-    near = [p for p in probes if p <= 2 * min(probes)]
-    far = [p for p in probes if p > 2 * min(probes)]
     blocks = [t for r in result["rows"] for t in r["timings"].values()]
-    text = (f" Core-to-core round trip probed around every timed block (bench/placement.py): {len(near)} of "
-            f"{len(probes)} probes near ({statistics.median(near):.0f} ns median)")
-    if far:
-        text += f", {len(far)} far ({statistics.median(far):.0f} ns)"
+    text = (f" Core-to-core round trip probed around every timed block (bench/placement.py): {p['near']} of "
+            f"{p['probes']} probes near ({p['near_median_ns']:.0f} ns median)")
+    if p["far"]:
+        text += f", {p['far']} far ({p['far_median_ns']:.0f} ns)"
     return text + (f"; {sum(t.get('retaken', 0) for t in blocks)} of {sum(t['rounds'] for t in blocks)} "
                    "symcell and PyTorch blocks were taken again for a far probe.")
 

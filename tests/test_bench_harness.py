@@ -43,3 +43,12 @@ def test_no_placement_times_each_block_once():
     calls = []
     timing = interleaved({"k": lambda: calls.append(1)}, rounds=3, settle=0, block=0)["k"]
     assert (timing.rounds, timing.retaken, len(calls)) == (3, 0, 2 + 3 * 2)
+
+
+def test_placement_summary_splits_probes_at_twice_the_fastest():
+    from bench.placement import summarize
+
+    s = summarize([56.0, 60.0, 111.0, 113.0, 340.0, 330.0])
+    assert (s["probes"], s["near"], s["far"]) == (6, 3, 3)  # 111 <= 2 x 56 < 113
+    assert (s["near_median_ns"], s["far_median_ns"]) == (60.0, 330.0)
+    assert summarize([])["probes"] == 0
