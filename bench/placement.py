@@ -86,8 +86,10 @@ class Placement:
     a probe saw the placement the rest of the run mostly had at its best: within 2x the fastest probe so far
     (the two placements here differ 4-6x; on a machine without them every probe is near)."""
 
-    def __init__(self, binary: Path, cpus: tuple[int, int]):
-        self.binary, self.cpus, self.fastest, self.probes = binary, cpus, float("inf"), []
+    def __init__(self, workdir: tempfile.TemporaryDirectory, cpus: tuple[int, int]):
+        # the probe program lives in workdir, which goes with this object
+        self._workdir, self.cpus, self.fastest, self.probes = workdir, cpus, float("inf"), []
+        self.binary = Path(workdir.name) / "probe"
 
     def probe(self) -> float:
         out = subprocess.run([str(self.binary), *map(str, self.cpus)], check=True, capture_output=True, text=True)
@@ -106,32 +108,34 @@ class Placement:
 
 def summarize(probes: list[float]) -> dict:
     """Counts and median round trips (ns) of the near and far probes: near means within 2x the fastest."""
-    near = [p for p in probes if p <= 2 * min(probes)] if probes else []
-    far = [p for p in probes if p > 2 * min(probes)] if probes else []
+    limit = 2 * min(probes) if probes else 0.0
+    near = [p for p in probes if p <= limit]
+    far = [p for p in probes if p > limit]
     return {"probes": len(probes), "near": len(near), "far": len(far),
             "near_median_ns": statistics.median(near) if near else None,
             "far_median_ns": statistics.median(far) if far else None}
 
 
-def placement(workdir: Path) -> Placement | None:
-    """A Placement whose probe is built in ``workdir``, or None where it cannot run: fewer than two CPUs, or
-    no C compiler (the harness then times every block once, as it would without a probe)."""
+def placement() -> Placement | None:
+    """A Placement with its probe built in a temporary directory, or None where it cannot run: fewer than two
+    CPUs, or no C compiler (the harness then times every block once, as it would without a probe)."""
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     if len(cpus) < 2:
         return None
+    workdir = tempfile.TemporaryDirectory()
     try:
-        (workdir / "probe.c").write_text(PROBE_C)
-        subprocess.run([*compiler(), "-O2", "-std=gnu11", "-pthread", "-o", "probe", "probe.c"], cwd=workdir,
+        (Path(workdir.name) / "probe.c").write_text(PROBE_C)
+        subprocess.run([*compiler(), "-O2", "-std=gnu11", "-pthread", "-o", "probe", "probe.c"], cwd=workdir.name,
                        check=True, capture_output=True)
     except (CompilerNotFoundError, OSError, subprocess.CalledProcessError):
+        workdir.cleanup()
         return None
-    p = Placement(workdir / "probe", (cpus[0], cpus[1]))
+    p = Placement(workdir, (cpus[0], cpus[1]))
     for _ in range(5):  # a first idea of the fastest
         p.probe()
     return p
 
 
 if __name__ == "__main__":
-    with tempfile.TemporaryDirectory() as tmp:
-        pl = placement(Path(tmp))
-        print("no probe here" if pl is None else [round(pl.probe()) for _ in range(10)])
+    pl = placement()
+    print("no probe here" if pl is None else [round(pl.probe()) for _ in range(10)])

@@ -12,7 +12,6 @@ import json
 import os
 import platform
 import subprocess
-import tempfile
 from pathlib import Path
 
 import numpy
@@ -21,7 +20,7 @@ from . import memory
 from .gemm_bound import blas_bound, gemm_shapes
 from .harness import interleaved
 from .placement import placement
-from .targets import gemm_flops, peak_markdown
+from .targets import gemm_flops, implementations, peak_markdown
 
 CONFIGS = {
     "small": dict(T=100, B=1, X=1, H=40),
@@ -113,8 +112,7 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(min(2, os.cpu_count() or 1))  # = the BLAS thread count on these machines
     rows = []
-    tmp = tempfile.TemporaryDirectory()  # the placement probe's program, for the whole run
-    probe = placement(Path(tmp.name)) if "training" in sections else None
+    probe = placement() if "training" in sections else None
     for config in args.configs.split(",") if "training" in sections else []:
         dims = CONFIGS[config]
         for cell in args.cells.split(","):
@@ -128,7 +126,6 @@ def main(argv=None) -> int:
             print(_row_text(rows[-1]), flush=True)
     result = {"machine": machine(), "rounds": args.rounds, "rows": rows,
               "placement": probe.summary() if probe else None}
-    tmp.cleanup()
     if rows:
         result["fma_peak"] = _fma_peak(torch.get_num_threads())
     if "streaming" in sections:
@@ -184,7 +181,7 @@ def training_markdown(result: dict) -> str:
         f"{result['rounds']} interleaved rounds (min-max).{_placement_text(result)}",
         "",
     ]
-    impls = sorted({k.rsplit(" ", 1)[0] for r in result["rows"] for k in r["timings"]} - {"torch"})
+    impls = implementations(result)
     head = ["config", "cell", "torch fwd", "torch fwd+bwd", "BLAS bound"]
     for impl in impls:
         head += [f"{impl} fwd", f"{impl} fwd+bwd", f"{impl} / torch", f"{impl} / bound"]

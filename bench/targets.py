@@ -23,6 +23,11 @@ def target(impl: str, config: str, cell: str) -> float | None:
     return t.get((config, cell), t.get(config))
 
 
+def implementations(result: dict) -> list[str]:
+    """The symcell implementations a benchmark result times ("c", "numpy"), in table order."""
+    return sorted({k.rsplit(" ", 1)[0] for r in result["rows"] for k in r["timings"]} - {"torch"})
+
+
 def gemm_flops(T: int, B: int, X: int, H: int, G: int) -> int:
     """Floating-point operations of the GEMMs of one forward+backward (2 per multiply-add): the products of
     the BLAS bound; the elementwise work is not counted."""
@@ -35,7 +40,7 @@ def peak_markdown(result: dict) -> str:
     peak = result.get("fma_peak")
     if not peak or not result["rows"]:
         return ""
-    impls = [i for i in ("c", "numpy") if f"{i} fwd+bwd" in result["rows"][0]["timings"]]
+    impls = implementations(result)
     lines = [
         f"Forward+backward against the FMA peak: {peak['gflops']:.0f} GFLOP/s float32 on "
         f"{len(peak['per_core'])} cores at once ({peak['vector_bits']}-bit vectors, bench/peak.py). GFLOP counts "
