@@ -431,12 +431,34 @@ static void sc_row_quarter_f64(size_t K, const double *restrict a, const double 
         s[l] = (s0[l] + s1[l]) + (s2[l] + s3[l]);
 }
 
+/* c (SC_MR x SC_NR sums) += A (SC_MR rows of K values, leading dimension lda) times w (K x SC_NR of a packed
+ * panel), one FMA chain per sum, k in order. A function of its own rather than loops inline in sc_gemm_packed:
+ * there GCC ran out of general registers for the eight row addresses and moved them through vector registers
+ * at every k, which took FMA slots (one core, float, M x N x K = 32 x 2048 x 512: 90 -> 108 GFLOP/s, 16 x 512
+ * x 128: 88 -> 108, of a 117 GFLOP/s peak). */
+static void sc_tile_f64(size_t K, const double *restrict A, size_t lda, const double *restrict w,
+                        double c[SC_MR][SC_NR])
+{
+    double s[SC_MR][SC_NR];
+    size_t k, i, l;
+    for (i = 0; i < SC_MR; ++i)
+        for (l = 0; l < SC_NR; ++l)
+            s[i][l] = c[i][l];
+    for (k = 0; k < K; ++k)
+        for (i = 0; i < SC_MR; ++i)
+            for (l = 0; l < SC_NR; ++l)
+                s[i][l] = SC_FMA_D(A[i * lda + k], w[k * SC_NR + l], s[i][l]);
+    for (i = 0; i < SC_MR; ++i)
+        for (l = 0; l < SC_NR; ++l)
+            c[i][l] = s[i][l];
+}
+
 /* C (M x N) = C0 + A (M x K) * B, B packed by sc_pack_f64; C0 is C itself when acc is set, else the
  * row bias (N values), else 0; plus the matrix add (leading dimension ldc) when it is not NULL. These are
  * each time step's products (input and recurrent). Tiles of SC_MR x SC_NR outputs keep their sums in
  * registers over all of K (one FMA chain per output, k in order; SC_MR x SC_NR / vector width independent
  * chains hide the FMA latency), reading the packed panel once per SC_MR rows. A BLAS call would repack the
- * weights at every step; this runs at about 100 GFLOP/s on one core here (docs/c-api.md). */
+ * weights at every step; this runs at about 105-110 GFLOP/s on one core here (docs/c-api.md). */
 static void sc_gemm_packed_f64(size_t M, size_t N, size_t K, const double *restrict A, size_t lda,
                                  const double *restrict Bp, const double *restrict bias, int acc,
                                  const double *restrict add, double *restrict C, size_t ldc, size_t groups)
@@ -464,10 +486,7 @@ static void sc_gemm_packed_f64(size_t M, size_t N, size_t K, const double *restr
                         c[i][l] = k0 ? C[(m + i) * ldc + n0 + l]
                                 : (acc ? C[(m + i) * ldc + n0 + l] : bias ? bias[n0 + l] : (double)0)
                                   + (add ? add[(m + i) * ldc + n0 + l] : (double)0);
-                for (k = k0; k < k1; ++k)
-                    for (i = 0; i < SC_MR; ++i)
-                        for (l = 0; l < SC_NR; ++l)
-                            c[i][l] = SC_FMA_D(A[(m + i) * lda + k], w[k * SC_NR + l], c[i][l]);
+                sc_tile_f64(k1 - k0, A + m * lda + k0, lda, w + k0 * SC_NR, c);
                 for (i = 0; i < SC_MR; ++i)
                     for (l = 0; l < SC_NR; ++l)
                         C[(m + i) * ldc + n0 + l] = c[i][l];
@@ -1196,12 +1215,34 @@ static void sc_row_quarter_f32(size_t K, const float *restrict a, const float *r
         s[l] = (s0[l] + s1[l]) + (s2[l] + s3[l]);
 }
 
+/* c (SC_MR x SC_NR sums) += A (SC_MR rows of K values, leading dimension lda) times w (K x SC_NR of a packed
+ * panel), one FMA chain per sum, k in order. A function of its own rather than loops inline in sc_gemm_packed:
+ * there GCC ran out of general registers for the eight row addresses and moved them through vector registers
+ * at every k, which took FMA slots (one core, float, M x N x K = 32 x 2048 x 512: 90 -> 108 GFLOP/s, 16 x 512
+ * x 128: 88 -> 108, of a 117 GFLOP/s peak). */
+static void sc_tile_f32(size_t K, const float *restrict A, size_t lda, const float *restrict w,
+                        float c[SC_MR][SC_NR])
+{
+    float s[SC_MR][SC_NR];
+    size_t k, i, l;
+    for (i = 0; i < SC_MR; ++i)
+        for (l = 0; l < SC_NR; ++l)
+            s[i][l] = c[i][l];
+    for (k = 0; k < K; ++k)
+        for (i = 0; i < SC_MR; ++i)
+            for (l = 0; l < SC_NR; ++l)
+                s[i][l] = SC_FMA(A[i * lda + k], w[k * SC_NR + l], s[i][l]);
+    for (i = 0; i < SC_MR; ++i)
+        for (l = 0; l < SC_NR; ++l)
+            c[i][l] = s[i][l];
+}
+
 /* C (M x N) = C0 + A (M x K) * B, B packed by sc_pack_f32; C0 is C itself when acc is set, else the
  * row bias (N values), else 0; plus the matrix add (leading dimension ldc) when it is not NULL. These are
  * each time step's products (input and recurrent). Tiles of SC_MR x SC_NR outputs keep their sums in
  * registers over all of K (one FMA chain per output, k in order; SC_MR x SC_NR / vector width independent
  * chains hide the FMA latency), reading the packed panel once per SC_MR rows. A BLAS call would repack the
- * weights at every step; this runs at about 100 GFLOP/s on one core here (docs/c-api.md). */
+ * weights at every step; this runs at about 105-110 GFLOP/s on one core here (docs/c-api.md). */
 static void sc_gemm_packed_f32(size_t M, size_t N, size_t K, const float *restrict A, size_t lda,
                                  const float *restrict Bp, const float *restrict bias, int acc,
                                  const float *restrict add, float *restrict C, size_t ldc, size_t groups)
@@ -1229,10 +1270,7 @@ static void sc_gemm_packed_f32(size_t M, size_t N, size_t K, const float *restri
                         c[i][l] = k0 ? C[(m + i) * ldc + n0 + l]
                                 : (acc ? C[(m + i) * ldc + n0 + l] : bias ? bias[n0 + l] : (float)0)
                                   + (add ? add[(m + i) * ldc + n0 + l] : (float)0);
-                for (k = k0; k < k1; ++k)
-                    for (i = 0; i < SC_MR; ++i)
-                        for (l = 0; l < SC_NR; ++l)
-                            c[i][l] = SC_FMA(A[(m + i) * lda + k], w[k * SC_NR + l], c[i][l]);
+                sc_tile_f32(k1 - k0, A + m * lda + k0, lda, w + k0 * SC_NR, c);
                 for (i = 0; i < SC_MR; ++i)
                     for (l = 0; l < SC_NR; ++l)
                         C[(m + i) * ldc + n0 + l] = c[i][l];
