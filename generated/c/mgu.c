@@ -62,6 +62,12 @@
  * that narrow, so that no row of it spends a cache line on padding (the LSTM backward's weights at H = 40: 30 KiB
  * with a padded last panel, in a 32 KiB L1 beside the step's data; 25 KiB without). */
 #define SC_WIDTH(nc) ((nc) <= SC_NR / 4 ? SC_NR / 4 : (nc) <= SC_NR / 2 ? SC_NR / 2 : SC_NR)
+/* sc_tile stays a call of its own (its reason there); GCC would otherwise inline a static function called once */
+#if defined(__GNUC__)
+#define SC_NOINLINE __attribute__((noinline))
+#else
+#define SC_NOINLINE
+#endif
 #ifndef SC_KC
 #define SC_KC 256 /* k per slice: a slice of a panel is 32 KiB in float */
 #endif
@@ -433,7 +439,7 @@ static void sc_row_quarter_f64(size_t K, const double *restrict a, const double 
  * there GCC ran out of general registers for the eight row addresses and moved them through vector registers
  * at every k, which took FMA slots (one core, float, M x N x K = 32 x 2048 x 512: 90 -> 108 GFLOP/s, 16 x 512
  * x 128: 88 -> 108, of a 117 GFLOP/s peak). */
-static void sc_tile_f64(size_t K, const double *restrict A, size_t lda, const double *restrict w,
+SC_NOINLINE static void sc_tile_f64(size_t K, const double *restrict A, size_t lda, const double *restrict w,
                         double c[SC_MR][SC_NR])
 {
     double s[SC_MR][SC_NR];
@@ -1297,7 +1303,7 @@ static void sc_row_quarter_f32(size_t K, const float *restrict a, const float *r
  * there GCC ran out of general registers for the eight row addresses and moved them through vector registers
  * at every k, which took FMA slots (one core, float, M x N x K = 32 x 2048 x 512: 90 -> 108 GFLOP/s, 16 x 512
  * x 128: 88 -> 108, of a 117 GFLOP/s peak). */
-static void sc_tile_f32(size_t K, const float *restrict A, size_t lda, const float *restrict w,
+SC_NOINLINE static void sc_tile_f32(size_t K, const float *restrict A, size_t lda, const float *restrict w,
                         float c[SC_MR][SC_NR])
 {
     float s[SC_MR][SC_NR];
