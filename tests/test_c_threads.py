@@ -4,7 +4,8 @@ Each run is a subprocess (libgomp reads OMP_NUM_THREADS once, and the loader kee
 per process) built with SYMCELL_CFLAGS forcing the threaded path and small product tiles even at these
 small shapes, so that whole tiles, edge tiles, slices of k, several row blocks and the unit blocks of the
 elementwise loops all occur. It runs forward (with tape) and backward for every cell in float64, on one
-and three threads, and once more with k in one pass and without the forward's batch split: all three give the same bits.
+and three threads, and once more with k in one pass, without the forward's batch split and with the weight
+gradients' bigger row blocks (those past SC_REREAD_BYTES): all three give the same bits.
 """
 
 from __future__ import annotations
@@ -59,11 +60,12 @@ def test_threaded_kernels_match_numpy_and_do_not_depend_on_the_thread_count():
     if not openmp(tuple(compiler())):
         pytest.fail("the C compiler does not build OpenMP code (gcc needs libgomp): the threaded path is untested")
     one, three = _run(1), _run(3)
-    # every product in one pass over k, and the forward's steps split by outputs even where the batch could be
-    whole = _run(3, FORCE.replace("-DSC_KC=3", "-DSC_KC=100000") + " -DSC_SPLIT_BYTES=0")
+    # every product in one pass over k, the forward's steps split by outputs even where the batch could be, and
+    # the weight gradients in the row blocks of products too big for the cache
+    whole = _run(3, FORCE.replace("-DSC_KC=3", "-DSC_KC=100000") + " -DSC_SPLIT_BYTES=0 -DSC_REREAD_BYTES=0")
     assert one.keys() == three.keys() == whole.keys() and len(one) == len(CELLS) * len(SHAPES)
     for key in one:
         c1, c3, cw, ref = (numpy.array(v) for v in (one[key]["c"], three[key]["c"], whole[key]["c"], one[key]["numpy"]))
         assert numpy.array_equal(c1, c3), f"{key}: 1 and 3 threads differ (max {numpy.abs(c1 - c3).max():.3g})"
-        assert numpy.array_equal(cw, c3), f"{key}: slicing k changed the bits (max {numpy.abs(cw - c3).max():.3g})"
+        assert numpy.array_equal(cw, c3), f"{key}: slicing k or the blocks changed the bits (max {numpy.abs(cw - c3).max():.3g})"
         numpy.testing.assert_allclose(c3, ref, rtol=1e-12, atol=1e-12, err_msg=key)
