@@ -67,5 +67,6 @@ def test_threaded_kernels_match_numpy_and_do_not_depend_on_the_thread_count():
     for key in one:
         c1, c3, cw, ref = (numpy.array(v) for v in (one[key]["c"], three[key]["c"], whole[key]["c"], one[key]["numpy"]))
         assert numpy.array_equal(c1, c3), f"{key}: 1 and 3 threads differ (max {numpy.abs(c1 - c3).max():.3g})"
-        assert numpy.array_equal(cw, c3), f"{key}: slicing k or the blocks changed the bits (max {numpy.abs(cw - c3).max():.3g})"
+        assert numpy.array_equal(cw, c3), (f"{key}: slicing k or the blocks changed the bits "
+                                           f"(max {numpy.abs(cw - c3).max():.3g})")
         numpy.testing.assert_allclose(c3, ref, rtol=1e-12, atol=1e-12, err_msg=key)
