@@ -69,7 +69,12 @@
 #define SC_NOINLINE
 #endif
 #ifndef SC_KC
-#define SC_KC 256 /* k per slice: a slice of a panel is 32 KiB in float */
+/* k per slice of the per-step products: a slice of a panel is 256 KiB in float, within a server core's L2. Slices
+ * small enough for L1 were slower once the tile loop got its own function (one core, float, GFLOP/s at KC = 128
+ * / 256 / 512 / 2048: 32 x 2048 x 512 99 / 109 / 113 / 113, 32 x 512 x 2048 105 / 110 / 113 / 115; large LSTM
+ * forward+backward on two threads against KC = 256, per-round ratios: 2048 0.964, 4096 0.969 and 0.987, 1024
+ * 0.978 and 0.979). */
+#define SC_KC 2048
 #endif
 
 /* Built with OpenMP (-fopenmp; the loader does when the compiler has it), the time loops run on a team of
@@ -496,7 +501,7 @@ static void sc_gemm_packed_f64(size_t M, size_t N, size_t K, const double *restr
         const double *restrict w = Bp + p * K * SC_NR;
         const size_t n0 = p * SC_NR, nc = N - n0 < SC_NR ? N - n0 : SC_NR, ws = SC_WIDTH(nc); /* ws: sc_pack's */
         const size_t mf = nc == SC_NR ? M - M % SC_MR : 0; /* rows in whole tiles */
-        /* whole tiles, k in slices of SC_KC so that a slice of the panel stays in L1 for every tile; the
+        /* whole tiles, k in slices of SC_KC so that a slice of the panel stays in cache for every tile; the
          * sums go through C between slices, each still over k in order (same bits as one pass) */
         for (k0 = 0; k0 < K && mf; k0 += SC_KC) {
             const size_t k1 = K - k0 < SC_KC ? K : k0 + SC_KC;
@@ -1259,7 +1264,7 @@ static void sc_gemm_packed_f32(size_t M, size_t N, size_t K, const float *restri
         const float *restrict w = Bp + p * K * SC_NR;
         const size_t n0 = p * SC_NR, nc = N - n0 < SC_NR ? N - n0 : SC_NR, ws = SC_WIDTH(nc); /* ws: sc_pack's */
         const size_t mf = nc == SC_NR ? M - M % SC_MR : 0; /* rows in whole tiles */
-        /* whole tiles, k in slices of SC_KC so that a slice of the panel stays in L1 for every tile; the
+        /* whole tiles, k in slices of SC_KC so that a slice of the panel stays in cache for every tile; the
          * sums go through C between slices, each still over k in order (same bits as one pass) */
         for (k0 = 0; k0 < K && mf; k0 += SC_KC) {
             const size_t k1 = K - k0 < SC_KC ? K : k0 + SC_KC;
