@@ -481,7 +481,7 @@ SC_NOINLINE static void sc_tile_f64(size_t K, const double *restrict A, size_t l
  * each time step's products (input and recurrent). Tiles of SC_MR x SC_NR outputs keep their sums in
  * registers over all of K (one FMA chain per output, k in order; SC_MR x SC_NR / vector width independent
  * chains hide the FMA latency), reading the packed panel once per SC_MR rows. A BLAS call would repack the
- * weights at every step; this runs at about 105-110 GFLOP/s on one core here (docs/c-api.md). */
+ * weights at every step; this runs at about 108-115 GFLOP/s on one core here (docs/c-api.md). */
 static void sc_gemm_packed_f64(size_t M, size_t N, size_t K, const double *restrict A, size_t lda,
                                  const double *restrict Bp, const double *restrict bias, int acc,
                                  const double *restrict add, double *restrict C, size_t ldc, size_t groups)
@@ -1352,7 +1352,7 @@ SC_NOINLINE static void sc_tile_f32(size_t K, const float *restrict A, size_t ld
  * each time step's products (input and recurrent). Tiles of SC_MR x SC_NR outputs keep their sums in
  * registers over all of K (one FMA chain per output, k in order; SC_MR x SC_NR / vector width independent
  * chains hide the FMA latency), reading the packed panel once per SC_MR rows. A BLAS call would repack the
- * weights at every step; this runs at about 105-110 GFLOP/s on one core here (docs/c-api.md). */
+ * weights at every step; this runs at about 108-115 GFLOP/s on one core here (docs/c-api.md). */
 static void sc_gemm_packed_f32(size_t M, size_t N, size_t K, const float *restrict A, size_t lda,
                                  const float *restrict Bp, const float *restrict bias, int acc,
                                  const float *restrict add, float *restrict C, size_t ldc, size_t groups)
