@@ -124,7 +124,7 @@ static size_t sc_nblocks(size_t n, size_t rows, int par)
     return nb;
 }
 
-/* The rows of a weight-gradient block when each block's call reads `bytes` (x and h of every step). */
+/* The fewest rows of a weight-gradient block when each block's call reads `bytes` (x and h of every step). */
 static size_t sc_grad_rows(double bytes)
 {
     return bytes > SC_REREAD_BYTES ? 4 * SC_BLOCK_ROWS : SC_BLOCK_ROWS;
