@@ -100,9 +100,8 @@ def contenders(cell: str, T: int, B: int, X: int, H: int) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
-    # a streaming round is short (about 2 s for all 16 runs) and one run is one second of audio on one core, which
-    # a busy host slows for seconds at a time (LSTM H = 64: 586-740 ns a step in one run of 5 rounds here):
-    # more rounds, spread over more time, let the median pass over those stretches
+    # a streaming round is a process of its own running every model once (about 1 s; see bench.streaming): 15 of
+    # them let the median pass over a process that holds one model slow, and over slow stretches of the host
     parser.add_argument("--stream-rounds", type=int, default=15)
     parser.add_argument("--configs", default="small,medium,large")
     parser.add_argument("--cells", default="rnn_tanh,gru,lstm")
