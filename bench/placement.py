@@ -25,6 +25,9 @@ from pathlib import Path
 
 from codegen.c.build import CompilerNotFoundError, compiler
 
+#: a probe within this factor of the fastest is in the near placement (the two placements here differ 4-6x)
+NEAR_WITHIN = 2
+
 PROBE_C = r"""
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -99,7 +102,7 @@ class Placement:
         return ns
 
     def near(self, ns: float) -> bool:
-        return ns <= 2 * self.fastest
+        return ns <= NEAR_WITHIN * self.fastest
 
     def summary(self) -> dict:
         """How the probes of the run came out, each judged against the fastest of them all."""
@@ -108,7 +111,7 @@ class Placement:
 
 def summarize(probes: list[float]) -> dict:
     """Counts and median round trips (ns) of the near and far probes: near means within 2x the fastest."""
-    limit = 2 * min(probes) if probes else 0.0
+    limit = NEAR_WITHIN * min(probes) if probes else 0.0
     near = [p for p in probes if p <= limit]
     far = [p for p in probes if p > limit]
     return {"probes": len(probes), "near": len(near), "far": len(far),

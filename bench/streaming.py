@@ -64,8 +64,9 @@ def _l1d_bytes() -> int | None:
     return None
 
 
-def _driver(models: list[tuple[str, str]], rounds: int) -> str:
-    """One program: every model's 48,000 steps per round (packed and PyTorch-layout step), interleaved."""
+def _driver(models: list[tuple[str, str]]) -> str:
+    """One program: every model's 48,000 steps once (packed and PyTorch-layout step), in turn; a round is one run
+    of it (see the module's docstring)."""
     inc = "\n".join(f'#include "{n}.h"' for n, _ in models)
     runs = []
     for n, _ in models:
@@ -96,12 +97,10 @@ int main(void)
 {{
     struct timespec t0, t1;
     float y = 0, sink = 0;
-    int t, r;
+    int t;
     for (t = 0; t < {STEPS}; ++t)
         xs[t] = (float)(0.5 * sin(2.0 * 3.14159265358979 * 440.0 * t / 48000.0));
-    for (r = 0; r < {rounds}; ++r) {{
 {body}
-    }}
     printf("sink %g\\n", (double)sink);
     return 0;
 }}
@@ -126,7 +125,7 @@ def run(rounds: int = 7) -> dict:
                 for rel, text in generate(cell, 1, H, w, 1, name=name).items():
                     (d / rel).write_text(text)
                 models.append((name, cell))
-        (d / "main.c").write_text(_driver(models, 1))
+        (d / "main.c").write_text(_driver(models))
         cc = compiler()
         srcs = ["main.c", *(f"{n}.c" for n, _ in models)]
         subprocess.run([*cc, *FLAGS, "-o", "stream", *srcs, "-lm"], cwd=d, check=True, capture_output=True)
