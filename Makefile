@@ -59,7 +59,7 @@ bench: $(STAMP)
 # generated/latex/gradflow.tex. One BLAS thread: the matrices are small and threads only contend.
 .PHONY: figures
 figures: $(STAMP)
-	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(BIN)/python -m analysis.figures
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(BIN)/python -m symcell.analysis.figures
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

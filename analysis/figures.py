@@ -1,6 +1,6 @@
 """The gradient-flow figures: norm against lag on a semilog axis, for the settings the paper discusses.
 
-``python -m analysis.figures`` (``make figures``) measures every setting in SETTINGS, draws three figures
+``python -m symcell.analysis.figures`` (``make figures``) measures every setting in SETTINGS, draws three figures
 as PNG and PDF into generated/figures/, prints the table of fitted per-step factors and writes it, with
 the figures, as the LaTeX fragment generated/latex/gradflow.tex. The output is byte-for-byte
 deterministic (fixed seeds, matplotlib's default style, no dates or versions in the files), so it is
@@ -248,7 +248,7 @@ def build(out: Path = GENERATED, config: Config = Config(), figdirs: tuple[str, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m analysis.figures", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m symcell.analysis.figures", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=GENERATED, help="folder that gets figures/ and latex/")
     args = parser.parse_args(argv)
     start = time.perf_counter()

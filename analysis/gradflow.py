@@ -17,10 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy
-
-import derive
-from derive import get_cell
-from derive.bounds import elman_form
+import symcell.derive as derive
+from symcell.derive import get_cell
+from symcell.derive.bounds import elman_form
 
 from .weights import Init, kernel, load_params, make_params, parse_init, set_gate_bias
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from codegen.render import environment
+from symcell.codegen.render import environment
 
 from .gradflow import GradFlow
 

@@ -14,8 +14,7 @@ from pathlib import Path
 from types import ModuleType
 
 import numpy
-
-from derive import get_cell
+from symcell.derive import get_cell
 
 KINDS = ("default", "orthogonal", "gaussian")
 
@@ -56,7 +55,7 @@ def parse_init(text: str | Init) -> Init:
 
 def kernel(cell: str) -> ModuleType:
     """The generated NumPy module of a registered cell (UnknownCellError names the choices)."""
-    return importlib.import_module(f"generated.numpy.{get_cell(cell).name}")
+    return importlib.import_module(f"symcell.kernels.numpy.{get_cell(cell).name}")
 
 
 def _orthogonal(n: int, rng: numpy.random.Generator) -> numpy.ndarray:

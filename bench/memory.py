@@ -11,9 +11,8 @@ Everything else the elementwise backward reads can be recomputed from those.
 from __future__ import annotations
 
 import sympy
-
-from codegen.ir import lower
-from derive import ACTIVATIONS, elementwise, registry
+from symcell.codegen.ir import lower
+from symcell.derive import ACTIVATIONS, elementwise, registry
 
 
 def minimum_values(cell: str) -> int:

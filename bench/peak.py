@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from codegen.c.build import compiler
+from symcell.cbuild import compiler
 
 PEAK_C = r"""
 /* Single-core FMA peak: 12 independent chains of vector FMAs in 12 register variables (enough to

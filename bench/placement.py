@@ -23,7 +23,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from codegen.c.build import CompilerNotFoundError, compiler
+from symcell.cbuild import CompilerNotFoundError, compiler
 
 #: a probe within this factor of the fastest is in the near placement (the two placements here differ 4-6x)
 NEAR_WITHIN = 2

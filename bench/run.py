@@ -55,9 +55,9 @@ def machine() -> dict:
 
 def backends(cell: str) -> dict:
     """symcell backends available for ``cell`` in float32: the NumPy module, and C when it is built."""
-    out = {"numpy": importlib.import_module(f"generated.numpy.{cell}")}
+    out = {"numpy": importlib.import_module(f"symcell.kernels.numpy.{cell}")}
     try:
-        from codegen.c import load  # the C backend, when present
+        from symcell.ckernels import load  # the C backend, when present
     except ImportError:
         return out
     out["c"] = load(cell, numpy.float32)
@@ -119,7 +119,7 @@ def main(argv=None) -> int:
     for config in args.configs.split(",") if "training" in sections else []:
         dims = CONFIGS[config]
         for cell in args.cells.split(","):
-            gates = len(importlib.import_module(f"generated.numpy.{cell}").GATES)
+            gates = len(importlib.import_module(f"symcell.kernels.numpy.{cell}").GATES)
             timings = interleaved(contenders(cell, **dims), rounds=args.rounds, placement=probe)
             bound = blas_bound(**dims, G=gates, rounds=args.rounds, placement=probe)
             rows.append({"config": config, **dims, "cell": cell, "gemm_flops": gemm_flops(**dims, G=gates),

@@ -23,10 +23,10 @@ import tempfile
 from pathlib import Path
 
 import numpy
+from symcell.codegen.c.fixed import generate
+from symcell.codegen.ir import lower
 
-from codegen.c.build import compiler
-from codegen.c.fixed import generate
-from codegen.ir import lower
+from symcell.cbuild import compiler
 
 from .peak import fma_peak
 
@@ -117,7 +117,7 @@ def run(rounds: int = 7) -> dict:
         for cell in CELLS:
             for H in SIZES:
                 name = f"{cell}{H}"
-                from generated.numpy import _runtime
+                from symcell.kernels.numpy import _runtime
 
                 G = len(lower(cell).gates)
                 w = _runtime.init_params(G, 1, H, rng, numpy.float64)

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from derive import load_cell_file, registry
+from symcell.derive import load_cell_file, registry
 
 from . import generate as gen
 from .render import GENERATED
@@ -44,11 +44,18 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     plan = gen.plan()
-    stale = gen.stale(plan, Path(args.out))
+    out = Path(args.out)
+    stale, orphans = gen.stale(plan, out), gen.orphans(plan, out)
     if stale:
         print(f"symcell check: {len(stale)} generated file(s) are stale; run `make kernels`:")
         for rel in stale:
-            print(f"  {Path(args.out) / rel}")
+            print(f"  {out / rel}")
+    if orphans:
+        print(f"symcell check: {len(orphans)} file(s) in {_shown(args.out)} that no registered cell generates "
+              "(left by a removed or renamed cell); delete them:")
+        for rel in orphans:
+            print(f"  {out / rel}")
+    if stale or orphans:
         return 1
     print(f"symcell check: all {len(plan.files)} generated files are up to date")
     return 0

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from derive import registry
+from symcell.derive import registry
 
 from .render import write_if_changed
 
@@ -34,8 +34,8 @@ def cmd_generate_c(args: argparse.Namespace) -> int:
 def cmd_build_c(args: argparse.Namespace) -> int:
     import numpy
 
-    from .c import load
-    from .c.build import cache_dir
+    from ..ckernels import load
+    from ..paths import cache_dir
 
     start = time.perf_counter()
     cells = args.cell or list(registry())

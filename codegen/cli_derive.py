@@ -6,10 +6,9 @@ import argparse
 import functools
 import json
 
+from symcell.derive import registry
+from symcell.derive.bounds import activations, block_bounds, classify, gamma, statements
 from sympy.printing.str import StrPrinter
-
-from derive import registry
-from derive.bounds import activations, block_bounds, classify, gamma, statements
 
 from .latex import NOTATIONS
 

@@ -21,7 +21,7 @@ def _float(text: str) -> float:
 
 
 def cmd_gradflow(args: argparse.Namespace) -> int:
-    from analysis import KERNEL_RTOL, gradflow  # imported here: `symcell generate` need not load it
+    from symcell.analysis import KERNEL_RTOL, gradflow  # imported here: `symcell generate` need not load it
 
     if args.plot is not None and Path(args.plot).suffix not in (".png", ".pdf"):
         raise ValueError(f"--plot must name a .png or .pdf file; got {args.plot}")
@@ -29,7 +29,7 @@ def cmd_gradflow(args: argparse.Namespace) -> int:
                  forget_bias=args.forget_bias, update_bias=args.update_bias, weights=args.weights,
                  burn_in=args.burn_in, check_lags=args.check)
     if args.plot is not None:
-        from analysis.figures import plot
+        from symcell.analysis.figures import plot
 
         plot(r, Path(args.plot))
     if args.json:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from derive import registry
+from symcell.derive import registry
 
 from .c import c_files
 from .ir import CellIR, lower
@@ -76,6 +76,24 @@ def plan(cells: list[str] | None = None) -> Plan:
 def write(p: Plan, out: Path = GENERATED) -> list[str]:
     """Write the planned files under ``out``; return the relative paths that changed."""
     return [rel for rel, text in p.files.items() if write_if_changed(Path(out) / rel, text)]
+
+
+#: What lives in generated/ without `symcell generate` writing it: `make figures` output, `make paper`'s PDF
+#: (not committed) and Python's caches.
+NOT_GENERATED = ("figures/", "latex/gradflow.tex", "latex/derivations.pdf")
+
+
+def orphans(p: Plan, out: Path = GENERATED) -> list[str]:
+    """Relative paths under ``out`` that generation would not write: left behind by a removed or renamed cell."""
+    planned = set(p.files)
+    found = []
+    for path in sorted(Path(out).rglob("*")):
+        rel = path.relative_to(out).as_posix()
+        if path.is_dir() or "__pycache__" in path.parts or rel.startswith(NOT_GENERATED):
+            continue
+        if rel not in planned:
+            found.append(rel)
+    return found
 
 
 def stale(p: Plan, out: Path = GENERATED) -> list[str]:

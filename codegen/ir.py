@@ -16,8 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sympy
-
-from derive import ACTIVATIONS, Elementwise, elementwise, get_cell
+from symcell.derive import ACTIVATIONS, Elementwise, elementwise, get_cell
 
 from .schedule import Kernel, Stmt, build_kernel
 

@@ -11,10 +11,9 @@ import re
 from dataclasses import dataclass
 
 import sympy
+from symcell.derive import get_cell
 from sympy import MatAdd
 from sympy.printing.latex import LatexPrinter
-
-from derive import get_cell
 
 NOTATIONS = ("goodfellow", "ng")
 _OWN_FUNCTIONS = {"OpNorm", "SigmaMax", "SpectralRadius", "MaxAbs", "Jt", "Gradient", "At", "Dg"}

@@ -9,9 +9,8 @@ pre-activations a_k = U_k x + W_k h + b_k, because derive keeps those matrix pro
 from __future__ import annotations
 
 import sympy
-
-from derive import get_cell, registry
-from derive.bounds import (
+from symcell.derive import get_cell, registry
+from symcell.derive.bounds import (
     activations,
     classify,
     diagonal_form,
@@ -22,7 +21,7 @@ from derive.bounds import (
     spectral_radius_counterexample,
     statements,
 )
-from derive.jacobian import BlockRef, jacobian
+from symcell.derive.jacobian import BlockRef, jacobian
 
 from .latex import Notation, latex, matrix_terms, notation, split_sum
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import sympy
-
-from derive import sigmoid
+from symcell.derive import sigmoid
 
 from .ir import CellIR
 from .numpy_printer import print_kernel, sigmoid_neg

@@ -9,9 +9,8 @@ from __future__ import annotations
 import re
 
 import sympy
+from symcell.derive import relu, sigmoid
 from sympy.printing.numpy import NumPyPrinter
-
-from derive import relu, sigmoid
 
 from .schedule import Kernel, Stmt
 

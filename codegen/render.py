@@ -13,9 +13,12 @@ from pathlib import Path
 
 import jinja2
 
-ROOT = Path(__file__).resolve().parent.parent
-TEMPLATES = ROOT / "templates"
-GENERATED = ROOT / "generated"
+from .. import templates
+from ..paths import KERNELS
+
+TEMPLATES = Path(templates.__file__).resolve().parent
+#: Where `symcell generate` writes the registered cells by default: the installed kernels (a checkout's generated/).
+GENERATED = KERNELS
 
 
 def _pytuple(items) -> str:

@@ -195,7 +195,7 @@ def validate(cell: Cell) -> None:
         funcs = {type(f) for f in expr.atoms(sympy.Function)} - set(ACTIVATIONS)
         if funcs:
             names = sorted(f.__name__ for f in funcs)
-            raise CellError(f"cell {name!r}: {target!r} uses functions {names}; use derive.activations")
+            raise CellError(f"cell {name!r}: {target!r} uses functions {names}; use symcell.derive.activations")
     used = set().union(*(sympy.sympify(e).free_symbols for e in [*update.values(), *hidden.values()]))
     for g in cell.gates:
         if gi[g] not in used:

@@ -8,10 +8,13 @@ compiles per dtype (C) returns the build for ``dtype``.
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
 import numpy
+from symcell.derive import registry
 
-from derive import registry
+#: The checkout the tests run in.
+ROOT = Path(__file__).resolve().parent.parent
 
 #: Backends the contract suite runs on.
 BACKENDS = ["numpy", "c"]
@@ -29,9 +32,19 @@ FORCE_THREADED = ["-DSC_PARALLEL_MIN=1", "-DSC_BLOCKS=4", "-DSC_BLOCK_ROWS=2", "
 def kernel(cell: str, backend: str = "numpy", dtype=numpy.float64):
     """The generated kernel module (or loaded library) for ``cell`` on ``backend``."""
     if backend == "numpy":
-        return importlib.import_module(f"generated.numpy.{cell}")
+        return importlib.import_module(f"symcell.kernels.numpy.{cell}")
     if backend == "c":  # one compiled build per dtype, cached on disk and in memory by codegen.c
-        from codegen.c import load
+        from symcell.ckernels import load
 
         return load(cell, dtype)
     raise ValueError(f"unknown backend {backend!r}")
+
+
+def c_kernels(ir, lib, dtype):
+    """CKernels for a library the test compiled itself from ``ir``'s sources (its manifest taken from ``ir``)."""
+    from symcell.codegen.c.manifest import manifest_text
+
+    from symcell.ckernels import CKernels
+    from symcell.manifest import Manifest
+
+    return CKernels(Manifest.parse(manifest_text(ir).encode(), f"{ir.name}.json"), lib, numpy.dtype(dtype))

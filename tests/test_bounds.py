@@ -11,9 +11,8 @@ import pytest
 import sympy
 from hypothesis import given
 from hypothesis import strategies as st
-
-from derive import Cell, gamma, jacobian, jacobian_numeric, jacobian_product, jacobian_sequence, sigmoid, tanh
-from derive.bounds import (
+from symcell.derive import Cell, gamma, jacobian, jacobian_numeric, jacobian_product, jacobian_sequence, sigmoid, tanh
+from symcell.derive.bounds import (
     MaxAbs,
     SigmaMax,
     SpectralRadius,
@@ -27,6 +26,7 @@ from derive.bounds import (
     spectral_radius_counterexample,
     statements,
 )
+
 from tests.support import CELLS, kernel
 
 SEEDS = st.integers(0, 2**32 - 1)

@@ -13,13 +13,12 @@ import subprocess
 
 import numpy
 import pytest
+from symcell.codegen.ir import lower
+from symcell.codegen.render import GENERATED
 
-from codegen.c import build
-from codegen.c.loader import CKernels
-from codegen.ir import lower
-from codegen.render import GENERATED
+from symcell import cbuild as build
 from tests.conftest import assert_close, make_problem
-from tests.support import kernel
+from tests.support import c_kernels, kernel
 
 # T*B*X*G*H and B*H*G*H are well above SYMCELL_BLAS_MIN (8192 multiply-adds) for every cell
 SIZES = (6, 8, 24, 32)
@@ -49,13 +48,13 @@ def test_blas_source_compiles_strictly(cell, tmp_path):
     assert run.returncode == 0 and not run.stderr, run.stderr
 
 
-def _kernels(cell: str, monkeypatch, choice: str | None, dtype) -> CKernels:
+def _kernels(cell: str, monkeypatch, choice: str | None, dtype):
     """A fresh build of ``cell`` with SYMCELL_BLAS = choice (the loader's own cache is keyed by cell only)."""
     if choice is None:
         monkeypatch.delenv("SYMCELL_BLAS", raising=False)
     else:
         monkeypatch.setenv("SYMCELL_BLAS", choice)
-    return CKernels(lower(cell), ctypes.CDLL(str(build.library(cell))), numpy.dtype(dtype))
+    return c_kernels(lower(cell), ctypes.CDLL(str(build.library(cell))), numpy.dtype(dtype))
 
 
 @pytest.mark.parametrize("cell", ["rnn_tanh", "gru", "gru_v3", "lstm"])

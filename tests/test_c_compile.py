@@ -8,16 +8,15 @@ import subprocess
 
 import numpy
 import pytest
+from symcell.codegen.c.backend import c_files
+from symcell.codegen.c.fixed import generate
+from symcell.codegen.c.printer import c_name
+from symcell.codegen.ir import lower
+from symcell.codegen.render import GENERATED
+from symcell.derive import Cell, sigmoid, tanh
 
-from codegen.c.backend import c_files
-from codegen.c.build import compiler
-from codegen.c.fixed import generate
-from codegen.c.loader import CKernels
-from codegen.c.printer import c_name
-from codegen.ir import lower
-from codegen.render import GENERATED
-from derive import Cell, sigmoid, tanh
-from tests.support import CELLS, kernel
+from symcell.cbuild import compiler
+from tests.support import CELLS, c_kernels, kernel
 
 STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O2"]
 
@@ -84,7 +83,7 @@ def test_c_hostile_names_compile(tmp_path):
     _compile(tmp_path, "-Wshadow", "-c", "hostile.c")
     _compile(tmp_path, "-fPIC", "-shared", "-o", "hostile.so", "hostile.c", "-lm")
 
-    hostile = CKernels(lower(Hostile()), ctypes.CDLL(str(tmp_path / "hostile.so")), numpy.dtype(numpy.float64))
+    hostile = c_kernels(lower(Hostile()), ctypes.CDLL(str(tmp_path / "hostile.so")), numpy.dtype(numpy.float64))
     lstm = kernel("lstm", "c")
     X, H = 3, 4
     p = lstm.init_params(X, H, numpy.random.default_rng(1))

@@ -10,16 +10,15 @@ import subprocess
 
 import numpy
 import pytest
+from symcell.codegen.c.api import param_arg
+from symcell.codegen.c.fixed import generate
+from symcell.codegen.c.weights import read_arrays, select
+from symcell.codegen.cli import main
+from symcell.codegen.ir import lower
 
-from codegen.c.api import param_arg
-from codegen.c.build import compiler
-from codegen.c.fixed import generate
-from codegen.c.weights import read_arrays, select
-from codegen.cli import main
-from codegen.ir import lower
-from codegen.render import ROOT
+from symcell.cbuild import compiler
 from tests.conftest import assert_close
-from tests.support import CELLS, kernel
+from tests.support import CELLS, ROOT, kernel
 
 STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]
 

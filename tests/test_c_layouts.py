@@ -13,15 +13,15 @@ import types
 
 import numpy
 import pytest
+from symcell.codegen.c.backend import c_files
+from symcell.codegen.c.fixed import generate
+from symcell.codegen.generate import numpy_files
+from symcell.codegen.ir import lower
+from symcell.derive import Cell, relu, sigmoid, tanh
 
-from codegen.c.backend import c_files
-from codegen.c.build import compiler
-from codegen.c.fixed import generate
-from codegen.c.loader import CKernels
-from codegen.generate import numpy_files
-from codegen.ir import lower
-from derive import Cell, relu, sigmoid, tanh
+from symcell.cbuild import compiler
 from tests.conftest import assert_close, make_problem
+from tests.support import c_kernels
 
 STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-Wshadow", "-O2"]
 
@@ -55,8 +55,8 @@ class IndRNN(Cell):
 
 def _numpy_module(ir):
     """The NumPy backend's module for an unregistered cell, imported beside the real ones."""
-    module = types.ModuleType(f"generated.numpy.{ir.name}")
-    module.__package__ = "generated.numpy"
+    module = types.ModuleType(f"symcell.kernels.numpy.{ir.name}")
+    module.__package__ = "symcell.kernels.numpy"
     exec(numpy_files([ir])[f"numpy/{ir.name}.py"], module.__dict__)  # the generated text, as import would run it
     return module
 
@@ -67,7 +67,7 @@ def _c_module(ir, tmp_path, dtype=numpy.float64):
     run = subprocess.run([*compiler(), *STRICT, "-fPIC", "-shared", "-o", f"{ir.name}.so", f"{ir.name}.c", "-lm"],
                          cwd=tmp_path, capture_output=True, text=True)
     assert run.returncode == 0 and not run.stderr, run.stderr
-    return CKernels(ir, ctypes.CDLL(str(tmp_path / f"{ir.name}.so")), numpy.dtype(dtype))
+    return c_kernels(ir, ctypes.CDLL(str(tmp_path / f"{ir.name}.so")), numpy.dtype(dtype))
 
 
 @pytest.mark.parametrize("cell", [Peephole(), IndRNN()], ids=lambda c: c.name)

@@ -1,4 +1,4 @@
-"""codegen.c.load: the NumPy module's API, argument checks in Python before any C call, a clear error
+"""symcell.load(cell, "c"): the NumPy module's API, argument checks in Python before any C call, a clear error
 without a compiler, and a build cache keyed by source, compiler and flags."""
 
 from __future__ import annotations
@@ -6,6 +6,7 @@ from __future__ import annotations
 import ctypes
 import os
 import re
+import shutil
 import subprocess
 import sys
 from dataclasses import replace
@@ -13,11 +14,13 @@ from types import MappingProxyType
 
 import numpy
 import pytest
+from symcell.codegen.c.api import functions
+from symcell.codegen.ir import lower
+from symcell.codegen.render import GENERATED
 
-from codegen.c import build, load, loader
-from codegen.c.api import functions
-from codegen.ir import lower
-from codegen.render import GENERATED
+from symcell import cbuild as build
+from symcell import ckernels as loader
+from symcell.ckernels import load
 from tests.conftest import make_problem
 from tests.support import CELLS, kernel
 
@@ -96,7 +99,7 @@ def test_missing_compiler_is_a_clear_error(monkeypatch, tmp_path):
     with pytest.raises(build.CompilerNotFoundError, match="C compiler.*not found"):
         build.library("rnn_tanh")
     env = dict(os.environ, CC=str(tmp_path / "no-such-cc"), SYMCELL_CACHE_DIR=str(tmp_path / "cache"))
-    run = subprocess.run([sys.executable, "-m", "codegen", "build-c", "--cell", "rnn_tanh"],
+    run = subprocess.run([sys.executable, "-m", "symcell.codegen", "build-c", "--cell", "rnn_tanh"],
                          capture_output=True, text=True, env=env)
     assert run.returncode == 2 and "C compiler" in run.stderr and "Traceback" not in run.stderr
 
@@ -117,13 +120,11 @@ def test_compile_error_names_the_file(monkeypatch, tmp_path):
     (tmp_path / "c").mkdir()
     (tmp_path / "c" / "rnn_tanh.c").write_text("this is not C\n")
     (tmp_path / "c" / "rnn_tanh.h").write_text("")
-    monkeypatch.setattr(build, "GENERATED", tmp_path)
     monkeypatch.setenv("SYMCELL_CACHE_DIR", str(tmp_path / "cache"))
     with pytest.raises(build.CompileError, match="rnn_tanh.c"):
-        build.library("rnn_tanh")
-    monkeypatch.setattr(build, "GENERATED", tmp_path / "empty")
-    with pytest.raises(FileNotFoundError, match="make kernels"):
-        build.library("rnn_tanh")
+        build.library("rnn_tanh", tmp_path)
+    with pytest.raises(FileNotFoundError, match="symcell generate"):
+        build.library("rnn_tanh", tmp_path / "empty")
 
 
 def test_doc_python_example_runs():
@@ -138,17 +139,31 @@ def test_doc_python_example_runs():
     assert numpy.allclose(scope["grads"]["weight_hh"], want["weight_hh"], rtol=1e-12, atol=1e-14)
 
 
-def test_stale_generated_source_is_refused(monkeypatch, tmp_path):
-    """A generated/c file that no longer matches the cell would disagree with the argtypes and tape
-    layout taken from the cell's IR; load refuses it instead of calling into it."""
+def test_a_manifest_from_another_generation_is_refused(monkeypatch, tmp_path):
+    """The loader takes argtypes and the tape layout from c/<cell>.json; a library built from another
+    generation than that file (its compiled-in digest differs) is refused instead of called."""
     (tmp_path / "c").mkdir()
-    for suffix in (".c", ".h"):
-        text = (GENERATED / "c" / f"rnn_tanh{suffix}").read_text()
-        (tmp_path / "c" / f"rnn_tanh{suffix}").write_text(text.replace("0 on success", "0 if fine"))
-    monkeypatch.setattr(loader, "GENERATED", tmp_path)
+    for suffix in (".c", ".h", ".json"):
+        shutil.copy(GENERATED / "c" / f"rnn_tanh{suffix}", tmp_path / "c")
+    monkeypatch.setenv("SYMCELL_CACHE_DIR", str(tmp_path / "cache"))
+    assert load("rnn_tanh", path=tmp_path).CELL == "rnn_tanh"  # a faithful copy loads
+    manifest = tmp_path / "c" / "rnn_tanh.json"
+    manifest.write_text(manifest.read_text().replace('"tape": []', '"tape": ["h"]'))
     monkeypatch.setattr(loader, "_LOADED", {})
-    with pytest.raises(RuntimeError, match="stale.*make kernels"):
-        loader.load("rnn_tanh")
+    with pytest.raises(RuntimeError, match="another generation.*symcell generate"):
+        load("rnn_tanh", path=tmp_path)
+    manifest.write_text("{not json")
+    with pytest.raises(ValueError, match="rnn_tanh.json is not a symcell C manifest"):
+        load("rnn_tanh", path=tmp_path)
+
+
+def test_an_unknown_cell_names_the_cells_there(tmp_path):
+    with pytest.raises(ValueError, match="no C kernels for cell 'nope'.*lstm.*--cell-file"):
+        load("nope")
+    with pytest.raises(ValueError, match="it has none"):
+        load("lstm", path=tmp_path)
+    with pytest.raises(TypeError, match="cell must be a cell name"):
+        load(3)
 
 
 def test_addresses_only_for_arrays_c_can_read():

@@ -17,11 +17,11 @@ import subprocess
 from string import Template
 
 import pytest
+from symcell.codegen.c.api import grad_arg, param_arg
+from symcell.codegen.ir import lower
+from symcell.codegen.render import GENERATED
 
-from codegen.c.api import grad_arg, param_arg
-from codegen.c.build import compiler
-from codegen.ir import lower
-from codegen.render import GENERATED
+from symcell.cbuild import compiler
 from tests.support import CELLS, FORCE_THREADED
 
 SHAPES = [(3, 2, 3, 4), (1, 1, 1, 1), (5, 3, 1, 7), (2, 7, 2, 5), (5, 1, 2, 20)]  # B = 7: the threaded forward splits

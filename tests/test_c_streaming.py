@@ -18,11 +18,11 @@ import subprocess
 
 import numpy
 import pytest
+from symcell.codegen.c import approx
+from symcell.codegen.c.api import param_arg
+from symcell.codegen.c.fixed import generate
 
-from codegen.c import approx
-from codegen.c.api import param_arg
-from codegen.c.build import compiler
-from codegen.c.fixed import generate
+from symcell.cbuild import compiler
 from tests.conftest import assert_close
 from tests.support import CELLS, kernel
 from tests.test_c_fixed import _build_and_run, _c_array, _reference

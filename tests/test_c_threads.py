@@ -18,7 +18,7 @@ import sys
 import numpy
 import pytest
 
-from codegen.c.build import compiler, openmp
+from symcell.cbuild import compiler, openmp
 from tests.support import CELLS, FORCE_THREADED
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -28,10 +28,10 @@ SHAPES = [(4, 3, 2, 9), (2, 5, 3, 4), (3, 7, 2, 5), (5, 1, 3, 6)]  # B = 7 on 3 
 
 SCRIPT = r"""
 import importlib, json, sys, numpy
-from codegen.c import load
+from symcell.ckernels import load
 out = {}
 for cell in sys.argv[1].split(","):
-    backends = (("c", load(cell, numpy.float64)), ("numpy", importlib.import_module(f"generated.numpy.{cell}")))
+    backends = (("c", load(cell, numpy.float64)), ("numpy", importlib.import_module(f"symcell.kernels.numpy.{cell}")))
     for T, B, X, H in json.loads(sys.argv[2]):
         results = {}
         for name, mod in backends:

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy
 import pytest
+from symcell.codegen.ir import lower
 
-from codegen.ir import lower
 from tests.support import CELLS, kernel
 
 

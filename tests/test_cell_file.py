@@ -23,7 +23,7 @@ from tests.conftest import gradients, loss_terms, make_problem
 from tests.test_contract_gradients import ATOL_PER_LOSS_SCALE, RTOL, _central_differences
 
 TOY = textwrap.dedent('''
-    from derive import Cell, register, sigmoid, tanh
+    from symcell.derive import Cell, register, sigmoid, tanh
 
 
     @register
@@ -43,7 +43,7 @@ TOY = textwrap.dedent('''
 
 
 def _symcell() -> str:
-    """The installed console script beside this interpreter, else `python -m codegen`."""
+    """The installed console script beside this interpreter, else `python -m symcell.codegen`."""
     exe = Path(sys.executable).with_name("symcell")
     return str(exe) if exe.exists() else shutil.which("symcell") or ""
 
@@ -53,7 +53,7 @@ def generated_toy(tmp_path):
     """The toy cell's NumPy module, generated into tmp_path/toykernels and imported from there."""
     cell_file = tmp_path / "my_cell.py"
     cell_file.write_text(TOY)
-    command = [_symcell()] if _symcell() else [sys.executable, "-m", "codegen"]
+    command = [_symcell()] if _symcell() else [sys.executable, "-m", "symcell.codegen"]
     run = subprocess.run([*command, "generate", "--cell-file", str(cell_file), "--out", str(tmp_path / "toykernels")],
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
@@ -92,7 +92,7 @@ def test_the_recipe_in_docs_cells_md_works_as_written(tmp_path):
     doc = (Path(__file__).resolve().parent.parent / "docs" / "cells.md").read_text()
     cell, usage = re.findall(r"```python\n(.*?)```", doc, flags=re.S)[:2]
     (tmp_path / "my_cell.py").write_text(cell)
-    command = [_symcell()] if _symcell() else [sys.executable, "-m", "codegen"]
+    command = [_symcell()] if _symcell() else [sys.executable, "-m", "symcell.codegen"]
     run = subprocess.run([*command, "generate", "--cell-file", "my_cell.py", "--out", "mykernels"], cwd=tmp_path,
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr

@@ -20,8 +20,8 @@ import sympy
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from symcell.derive import get_cell
 
-from derive import get_cell
 from tests.conftest import SEEDS, assert_close, make_problem
 from tests.support import BACKENDS, CELLS, kernel
 

@@ -8,9 +8,8 @@ import re
 
 import numpy
 import pytest
-
-import derive
-from analysis import FIGURE_OUTPUTS, figures
+import symcell.derive as derive
+from symcell.analysis import FIGURE_OUTPUTS, figures
 
 SMALL = figures.Config(input_size=3, hidden_size=4, max_lag=8, seeds=3, burn_in=5)
 MAGIC = {".png": b"\x89PNG\r\n\x1a\n", ".pdf": b"%PDF-"}
@@ -78,7 +77,7 @@ def test_a_wrong_jacobian_stops_the_figures(monkeypatch):
 
 
 def test_plot_of_one_measurement(tmp_path):
-    from analysis import gradflow
+    from symcell.analysis import gradflow
 
     r = gradflow("gru", 2, 3, 6, 2, update_bias=2.0, burn_in=0)
     for suffix in MAGIC:

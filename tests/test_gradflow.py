@@ -13,11 +13,18 @@ import json
 import numpy
 import pytest
 import torch
+from symcell.analysis import KERNEL_RTOL, gradflow, make_params, parse_init
+from symcell.analysis.gradflow import (
+    chain_log_norms,
+    elman_gamma,
+    fit_factor,
+    kernel_jacobian,
+    step_jacobians,
+    trajectory,
+)
+from symcell.analysis.weights import kernel, set_gate_bias
+from symcell.codegen.cli import main
 
-from analysis import KERNEL_RTOL, gradflow, make_params, parse_init
-from analysis.gradflow import chain_log_norms, elman_gamma, fit_factor, kernel_jacobian, step_jacobians, trajectory
-from analysis.weights import kernel, set_gate_bias
-from codegen.cli import main
 from tests.support import CELLS
 
 ELMAN = [c for c in CELLS if elman_gamma(c)[0] is not None]

@@ -1,6 +1,6 @@
 """The symbolic Jacobians against float64 central differences of the generated kernels.
 
-Every check differentiates the generated forward step (generated.numpy.<cell>.step) by central
+Every check differentiates the generated forward step (symcell.kernels.numpy.<cell>.step) by central
 differences in float64 with eps = 1e-6 (error ~ eps^2 |f'''| + 1e-16 |f| / eps, about 1e-10 here) and
 compares with rtol = 1e-6, atol = 1e-8. The Jacobian side is derive.jacobian_numeric, evaluated from the
 symbolic blocks, so a wrong block (a missed gate path, a wrong chain through the second stage) fails.
@@ -13,10 +13,10 @@ import pytest
 import sympy
 from hypothesis import given
 from hypothesis import strategies as st
+from symcell.derive import Cell, jacobian, jacobian_numeric, jacobian_product, jacobian_sequence, sigmoid, tanh
+from symcell.derive.jacobian import BlockRef, Diag, recurrent_matrix
+from symcell.derive.jacobian_numeric import bptt, step_numeric
 
-from derive import Cell, jacobian, jacobian_numeric, jacobian_product, jacobian_sequence, sigmoid, tanh
-from derive.jacobian import BlockRef, Diag, recurrent_matrix
-from derive.jacobian_numeric import bptt, step_numeric
 from tests.support import CELLS, kernel
 
 EPS = 1e-6

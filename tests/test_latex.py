@@ -13,11 +13,11 @@ import shutil
 import subprocess
 
 import pytest
+from symcell.codegen import cli
+from symcell.codegen import generate as gen
+from symcell.codegen.latex_doc import body, document
+from symcell.derive import Cell, gamma, registry, relu
 
-from codegen import cli
-from codegen import generate as gen
-from codegen.latex_doc import body, document
-from derive import Cell, gamma, registry, relu
 from tests.support import CELLS
 
 INSTALL = "apt-get update && apt-get install -y texlive-latex-base texlive-latex-recommended"

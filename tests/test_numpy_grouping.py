@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 import sympy
+from symcell.codegen.generate import _kernels
+from symcell.codegen.ir import lower
+from symcell.codegen.numpy_backend import context
+from symcell.codegen.numpy_printer import print_kernel
+from symcell.codegen.render import GENERATED, render
+from symcell.codegen.schedule import Kernel, Stmt
+from symcell.derive import sigmoid
 
-from codegen.generate import _kernels
-from codegen.ir import lower
-from codegen.numpy_backend import context
-from codegen.numpy_printer import print_kernel
-from codegen.render import GENERATED, render
-from codegen.schedule import Kernel, Stmt
-from derive import sigmoid
 from tests.conftest import assert_close, make_problem
 from tests.support import CELLS, kernel
 

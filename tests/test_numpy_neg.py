@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import numpy
 import pytest
-
-from codegen.ir import lower
-from codegen.numpy_backend import _with_pre, neg_gates, pre_gates
-from generated.numpy import _runtime, lstm
+from symcell.codegen.ir import lower
+from symcell.codegen.numpy_backend import _with_pre, neg_gates, pre_gates
+from symcell.kernels.numpy import _runtime, lstm
 
 
 @pytest.mark.parametrize("cell, expected", [("lstm", ("i", "f", "o")), ("lstm_cifg", ("f", "o"))])

@@ -40,7 +40,7 @@ def test_every_registered_cell_is_in_the_cell_table():
 
 
 def test_example_state_has_the_documented_dtype():
-    from generated.numpy import lstm
+    from symcell.kernels.numpy import lstm
 
     params = lstm.init_params(3, 8, rng=0, dtype=numpy.float32)
     y, (h, c) = lstm.forward(numpy.zeros((2, 1, 3), numpy.float32), params)

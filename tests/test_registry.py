@@ -10,9 +10,8 @@ import re
 
 import pytest
 import sympy
-
-from derive import Cell, sigmoid, tanh, validate
-from derive.cell import CellError, UnknownCellError, get_cell, register, registry
+from symcell.derive import Cell, sigmoid, tanh, validate
+from symcell.derive.cell import CellError, UnknownCellError, get_cell, register, registry
 
 
 class Coupled(Cell):
@@ -103,7 +102,7 @@ def test_the_first_state_must_be_h():
 def test_functions_other_than_the_activations(function):
     cell = _variant(update=lambda self, s, a: {"h": sigmoid(a.f) * s.h + function(a.c)})
     name = getattr(function, "__name__", None) or type(function(sympy.Symbol("t"))).__name__
-    _refused(cell, "'coupled'", re.escape(name), "derive.activations")
+    _refused(cell, "'coupled'", re.escape(name), "symcell.derive.activations")
 
 
 def test_other_malformed_declarations():

@@ -1,4 +1,4 @@
-from derive import Cell, register, relu
+from symcell.derive import Cell, register, relu
 
 
 @register

@@ -1,4 +1,4 @@
-from derive import Cell, register, sigmoid, tanh
+from symcell.derive import Cell, register, sigmoid, tanh
 
 BETA = 1  # the paper's shift: the input gate is 1 - sigma(a_f - beta), slightly more open than 1 - f
 

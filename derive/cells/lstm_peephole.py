@@ -1,4 +1,4 @@
-from derive import Cell, register, sigmoid, tanh
+from symcell.derive import Cell, register, sigmoid, tanh
 
 
 @register

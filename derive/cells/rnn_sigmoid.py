@@ -1,4 +1,4 @@
-from derive import Cell, register, sigmoid
+from symcell.derive import Cell, register, sigmoid
 
 
 @register

@@ -1,4 +1,4 @@
-from derive import Cell, register, tanh
+from symcell.derive import Cell, register, tanh
 
 
 @register

@@ -21,6 +21,8 @@
 #define SYMCELL_GRU_NUM_STATES 1
 #define SYMCELL_GRU_NUM_GATES 3
 #define SYMCELL_GRU_TAPE_SLOTS 4
+/* SHA-256 of gru.json, the manifest the Python loader reads (argument order, tape layout) */
+#define SYMCELL_GRU_MANIFEST_SHA256 "4e6fc71409293ef257603fe952a59133e25fbd3f436bbbb56f46e1486a807141"
 
 #ifdef __cplusplus
 extern "C" {
@@ -34,6 +36,8 @@ size_t symcell_gru_forward_workspace_size(size_t T, size_t B, size_t X, size_t H
 size_t symcell_gru_backward_workspace_size(size_t T, size_t B, size_t X, size_t H);
 /* Elements of the workspace step needs (0 on overflow). */
 size_t symcell_gru_step_workspace_size(size_t B, size_t X, size_t H);
+/* The digest above, compiled in: a loader checks its manifest against the library it loads. */
+const char *symcell_gru_manifest_sha256(void);
 
 /* double (f64) */
 /* Run the whole sequence; with a tape, record what backward needs. 0 on success. */

@@ -22,6 +22,8 @@
 #define SYMCELL_GRU_V3_NUM_STATES 1
 #define SYMCELL_GRU_V3_NUM_GATES 3
 #define SYMCELL_GRU_V3_TAPE_SLOTS 4
+/* SHA-256 of gru_v3.json, the manifest the Python loader reads (argument order, tape layout) */
+#define SYMCELL_GRU_V3_MANIFEST_SHA256 "ceb1eaa09ef000b781544e953fdd19714f803eb463f645863eded9d35e1c1dfd"
 
 #ifdef __cplusplus
 extern "C" {
@@ -35,6 +37,8 @@ size_t symcell_gru_v3_forward_workspace_size(size_t T, size_t B, size_t X, size_
 size_t symcell_gru_v3_backward_workspace_size(size_t T, size_t B, size_t X, size_t H);
 /* Elements of the workspace step needs (0 on overflow). */
 size_t symcell_gru_v3_step_workspace_size(size_t B, size_t X, size_t H);
+/* The digest above, compiled in: a loader checks its manifest against the library it loads. */
+const char *symcell_gru_v3_manifest_sha256(void);
 
 /* double (f64) */
 /* Run the whole sequence; with a tape, record what backward needs. 0 on success. */

@@ -20,6 +20,8 @@
 #define SYMCELL_INDRNN_NUM_STATES 1
 #define SYMCELL_INDRNN_NUM_GATES 1
 #define SYMCELL_INDRNN_TAPE_SLOTS 0
+/* SHA-256 of indrnn.json, the manifest the Python loader reads (argument order, tape layout) */
+#define SYMCELL_INDRNN_MANIFEST_SHA256 "1692b4779ba4f64e5ed53a391cf3c95e62854f4bc5ab756b2a668912ad51fbb9"
 
 #ifdef __cplusplus
 extern "C" {
@@ -33,6 +35,8 @@ size_t symcell_indrnn_forward_workspace_size(size_t T, size_t B, size_t X, size_
 size_t symcell_indrnn_backward_workspace_size(size_t T, size_t B, size_t X, size_t H);
 /* Elements of the workspace step needs (0 on overflow). */
 size_t symcell_indrnn_step_workspace_size(size_t B, size_t X, size_t H);
+/* The digest above, compiled in: a loader checks its manifest against the library it loads. */
+const char *symcell_indrnn_manifest_sha256(void);
 
 /* double (f64) */
 /* Run the whole sequence; with a tape, record what backward needs. 0 on success. */

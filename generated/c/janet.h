@@ -20,6 +20,8 @@
 #define SYMCELL_JANET_NUM_STATES 1
 #define SYMCELL_JANET_NUM_GATES 2
 #define SYMCELL_JANET_TAPE_SLOTS 3
+/* SHA-256 of janet.json, the manifest the Python loader reads (argument order, tape layout) */
+#define SYMCELL_JANET_MANIFEST_SHA256 "fff348f7c4cfc9dd2941f6f8ae1a6c85ce107b941a32b861e6c28399e3eb24d6"
 
 #ifdef __cplusplus
 extern "C" {
@@ -33,6 +35,8 @@ size_t symcell_janet_forward_workspace_size(size_t T, size_t B, size_t X, size_t
 size_t symcell_janet_backward_workspace_size(size_t T, size_t B, size_t X, size_t H);
 /* Elements of the workspace step needs (0 on overflow). */
 size_t symcell_janet_step_workspace_size(size_t B, size_t X, size_t H);
+/* The digest above, compiled in: a loader checks its manifest against the library it loads. */
+const char *symcell_janet_manifest_sha256(void);
 
 /* double (f64) */
 /* Run the whole sequence; with a tape, record what backward needs. 0 on success. */

@@ -22,6 +22,8 @@
 #define SYMCELL_LSTM_NUM_STATES 2
 #define SYMCELL_LSTM_NUM_GATES 4
 #define SYMCELL_LSTM_TAPE_SLOTS 5
+/* SHA-256 of lstm.json, the manifest the Python loader reads (argument order, tape layout) */
+#define SYMCELL_LSTM_MANIFEST_SHA256 "2fcb2b8ddbc1b8ba800e9356a90cd04a66ebdc6cecb36eed76b6cc781abb855e"
 
 #ifdef __cplusplus
 extern "C" {
@@ -35,6 +37,8 @@ size_t symcell_lstm_forward_workspace_size(size_t T, size_t B, size_t X, size_t 
 size_t symcell_lstm_backward_workspace_size(size_t T, size_t B, size_t X, size_t H);
 /* Elements of the workspace step needs (0 on overflow). */
 size_t symcell_lstm_step_workspace_size(size_t B, size_t X, size_t H);
+/* The digest above, compiled in: a loader checks its manifest against the library it loads. */
+const char *symcell_lstm_manifest_sha256(void);
 
 /* double (f64) */
 /* Run the whole sequence; with a tape, record what backward needs. 0 on success. */

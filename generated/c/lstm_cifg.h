@@ -21,6 +21,8 @@
 #define SYMCELL_LSTM_CIFG_NUM_STATES 2
 #define SYMCELL_LSTM_CIFG_NUM_GATES 3
 #define SYMCELL_LSTM_CIFG_TAPE_SLOTS 4
+/* SHA-256 of lstm_cifg.json, the manifest the Python loader reads (argument order, tape layout) */
+#define SYMCELL_LSTM_CIFG_MANIFEST_SHA256 "f4d82c1d452cec440a9d269bc1a55ab45fdd7c5a4c4065477883aefc7163b261"
 
 #ifdef __cplusplus
 extern "C" {
@@ -34,6 +36,8 @@ size_t symcell_lstm_cifg_forward_workspace_size(size_t T, size_t B, size_t X, si
 size_t symcell_lstm_cifg_backward_workspace_size(size_t T, size_t B, size_t X, size_t H);
 /* Elements of the workspace step needs (0 on overflow). */
 size_t symcell_lstm_cifg_step_workspace_size(size_t B, size_t X, size_t H);
+/* The digest above, compiled in: a loader checks its manifest against the library it loads. */
+const char *symcell_lstm_cifg_manifest_sha256(void);
 
 /* double (f64) */
 /* Run the whole sequence; with a tape, record what backward needs. 0 on success. */

@@ -22,6 +22,8 @@
 #define SYMCELL_LSTM_PEEPHOLE_NUM_STATES 2
 #define SYMCELL_LSTM_PEEPHOLE_NUM_GATES 4
 #define SYMCELL_LSTM_PEEPHOLE_TAPE_SLOTS 5
+/* SHA-256 of lstm_peephole.json, the manifest the Python loader reads (argument order, tape layout) */
+#define SYMCELL_LSTM_PEEPHOLE_MANIFEST_SHA256 "6a33b8d73ec2a9f7f8bab4aeebe8dec10fd33fede9e6b6ddfc47123711c7daaa"
 
 #ifdef __cplusplus
 extern "C" {
@@ -35,6 +37,8 @@ size_t symcell_lstm_peephole_forward_workspace_size(size_t T, size_t B, size_t X
 size_t symcell_lstm_peephole_backward_workspace_size(size_t T, size_t B, size_t X, size_t H);
 /* Elements of the workspace step needs (0 on overflow). */
 size_t symcell_lstm_peephole_step_workspace_size(size_t B, size_t X, size_t H);
+/* The digest above, compiled in: a loader checks its manifest against the library it loads. */
+const char *symcell_lstm_peephole_manifest_sha256(void);
 
 /* double (f64) */
 /* Run the whole sequence; with a tape, record what backward needs. 0 on success. */

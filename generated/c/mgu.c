@@ -247,6 +247,11 @@ size_t symcell_mgu_step_workspace_size(size_t B, size_t X, size_t H)
     return sc_sizes(1, B, X, H, &tape, &fw, &bw) ? fw : 0;
 }
 
+const char *symcell_mgu_manifest_sha256(void)
+{
+    return SYMCELL_MGU_MANIFEST_SHA256;
+}
+
 /* ------------------------------------------------------------------ double (f64) */
 /* Logistic sigmoid without overflow: exp is only ever taken of -|x| (exact for x << 0 too). */
 static inline double sc_sigmoid_f64(double x)

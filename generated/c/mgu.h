@@ -20,6 +20,8 @@
 #define SYMCELL_MGU_NUM_STATES 1
 #define SYMCELL_MGU_NUM_GATES 2
 #define SYMCELL_MGU_TAPE_SLOTS 3
+/* SHA-256 of mgu.json, the manifest the Python loader reads (argument order, tape layout) */
+#define SYMCELL_MGU_MANIFEST_SHA256 "d74a0f5b2bae0bbd7f0bcb7021450ee4aa6ecaebe5a49f722b16fceec0728be2"
 
 #ifdef __cplusplus
 extern "C" {
@@ -33,6 +35,8 @@ size_t symcell_mgu_forward_workspace_size(size_t T, size_t B, size_t X, size_t H
 size_t symcell_mgu_backward_workspace_size(size_t T, size_t B, size_t X, size_t H);
 /* Elements of the workspace step needs (0 on overflow). */
 size_t symcell_mgu_step_workspace_size(size_t B, size_t X, size_t H);
+/* The digest above, compiled in: a loader checks its manifest against the library it loads. */
+const char *symcell_mgu_manifest_sha256(void);
 
 /* double (f64) */
 /* Run the whole sequence; with a tape, record what backward needs. 0 on success. */

@@ -20,6 +20,8 @@
 #define SYMCELL_RNN_RELU_NUM_STATES 1
 #define SYMCELL_RNN_RELU_NUM_GATES 1
 #define SYMCELL_RNN_RELU_TAPE_SLOTS 0
+/* SHA-256 of rnn_relu.json, the manifest the Python loader reads (argument order, tape layout) */
+#define SYMCELL_RNN_RELU_MANIFEST_SHA256 "5ee7b68868cb7fd0abe84f85e32829ccfe081fb02257ce199f1959030de2f14c"
 
 #ifdef __cplusplus
 extern "C" {
@@ -33,6 +35,8 @@ size_t symcell_rnn_relu_forward_workspace_size(size_t T, size_t B, size_t X, siz
 size_t symcell_rnn_relu_backward_workspace_size(size_t T, size_t B, size_t X, size_t H);
 /* Elements of the workspace step needs (0 on overflow). */
 size_t symcell_rnn_relu_step_workspace_size(size_t B, size_t X, size_t H);
+/* The digest above, compiled in: a loader checks its manifest against the library it loads. */
+const char *symcell_rnn_relu_manifest_sha256(void);
 
 /* double (f64) */
 /* Run the whole sequence; with a tape, record what backward needs. 0 on success. */

@@ -21,6 +21,8 @@
 #define SYMCELL_RNN_SIGMOID_NUM_STATES 1
 #define SYMCELL_RNN_SIGMOID_NUM_GATES 1
 #define SYMCELL_RNN_SIGMOID_TAPE_SLOTS 0
+/* SHA-256 of rnn_sigmoid.json, the manifest the Python loader reads (argument order, tape layout) */
+#define SYMCELL_RNN_SIGMOID_MANIFEST_SHA256 "42fb25b1499b86412b8f2a82825d1522bfde37ae3f0ed8660ce2c17f4c43160d"
 
 #ifdef __cplusplus
 extern "C" {
@@ -34,6 +36,8 @@ size_t symcell_rnn_sigmoid_forward_workspace_size(size_t T, size_t B, size_t X, 
 size_t symcell_rnn_sigmoid_backward_workspace_size(size_t T, size_t B, size_t X, size_t H);
 /* Elements of the workspace step needs (0 on overflow). */
 size_t symcell_rnn_sigmoid_step_workspace_size(size_t B, size_t X, size_t H);
+/* The digest above, compiled in: a loader checks its manifest against the library it loads. */
+const char *symcell_rnn_sigmoid_manifest_sha256(void);
 
 /* double (f64) */
 /* Run the whole sequence; with a tape, record what backward needs. 0 on success. */

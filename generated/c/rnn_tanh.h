@@ -20,6 +20,8 @@
 #define SYMCELL_RNN_TANH_NUM_STATES 1
 #define SYMCELL_RNN_TANH_NUM_GATES 1
 #define SYMCELL_RNN_TANH_TAPE_SLOTS 0
+/* SHA-256 of rnn_tanh.json, the manifest the Python loader reads (argument order, tape layout) */
+#define SYMCELL_RNN_TANH_MANIFEST_SHA256 "d23f19c06298ff4369f9372609d40448ca02b1dc1e5b27184cea4bbbc95310bd"
 
 #ifdef __cplusplus
 extern "C" {
@@ -33,6 +35,8 @@ size_t symcell_rnn_tanh_forward_workspace_size(size_t T, size_t B, size_t X, siz
 size_t symcell_rnn_tanh_backward_workspace_size(size_t T, size_t B, size_t X, size_t H);
 /* Elements of the workspace step needs (0 on overflow). */
 size_t symcell_rnn_tanh_step_workspace_size(size_t B, size_t X, size_t H);
+/* The digest above, compiled in: a loader checks its manifest against the library it loads. */
+const char *symcell_rnn_tanh_manifest_sha256(void);
 
 /* double (f64) */
 /* Run the whole sequence; with a tape, record what backward needs. 0 on success. */

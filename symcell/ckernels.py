@@ -1,30 +1,29 @@
-"""Load a cell's compiled C kernels with ctypes behind the generated NumPy module's API.
+"""Load a cell's compiled C kernels with ctypes behind the generated NumPy module's API (runtime: numpy only).
+
+What the loader needs of a cell (argument order, tape layout, parameter names) comes from its manifest,
+generated/c/<cell>.json, written at generation time and checked against the digest the library carries;
+nothing here lowers a cell, so loading needs neither SymPy nor Jinja2.
 
 Every argument is validated in Python and made a contiguous, aligned array of the build's dtype before
 any C call, so bad input raises TypeError/ValueError and never reaches C: arrays that already are what C
 reads pass a one-pass check of exactly that, anything else the NumPy runtime's own checks (see CKernels).
-The ctypes signatures come from codegen.c.api, the description the header is printed from.
 """
 
 from __future__ import annotations
 
 import ctypes
-import importlib
 import operator
 import threading
+from pathlib import Path
 
 import numpy
 
-from generated.numpy import _runtime
+from .cbuild import compiler, library, openmp
+from .kernels.numpy import _runtime
+from .manifest import Manifest
+from .paths import KERNELS
 
-from ..ir import CellIR, lower
-from ..render import GENERATED
-from .api import functions
-from .backend import c_files
-from .build import compiler, library, openmp
-from .printer import CTYPES
-
-_LOADED: dict[tuple[str, str], CKernels] = {}
+_LOADED: dict[tuple[str, str, str], CKernels] = {}
 _NOTHING = ctypes.c_char * 0
 _LOCK = threading.Lock()
 # ndarray.flags.num bits (NumPy's NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED | NPY_ARRAY_WRITEABLE): one attribute
@@ -42,19 +41,51 @@ def _dtype(dtype) -> numpy.dtype:
     return dt
 
 
-def load(cell, dtype=numpy.float64) -> CKernels:
-    """The C kernels of ``cell`` (a name or Cell) for ``dtype``, compiled and cached on first use."""
+def manifest_path(cell: str, path=None) -> Path:
+    """``path``/c/<cell>.json (default: the installed kernels); ValueError naming the cells that exist."""
+    if not isinstance(cell, str) or not cell.isidentifier():
+        raise TypeError(f"cell must be a cell name (a string); got {cell!r}")
+    directory = Path(KERNELS if path is None else path)
+    file = directory / "c" / f"{cell}.json"
+    if not file.is_file():
+        known = sorted(p.stem for p in (directory / "c").glob("*.json"))
+        raise ValueError(f"no C kernels for cell {cell!r} in {directory}"
+                         + (f" (it has {', '.join(known)})" if known else " (it has none)")
+                         + "; generate a cell of your own with `symcell generate --cell-file FILE --out DIR` "
+                         "and load it with path=DIR")
+    return file
+
+
+def load(cell: str, dtype=numpy.float64, path=None) -> CKernels:
+    """The C kernels of ``cell`` for ``dtype``, compiled and cached on first use.
+
+    ``path`` is a folder ``symcell generate --out`` wrote; default: the installed kernels.
+    """
     dt = _dtype(dtype)
-    ir = lower(cell)
+    file = manifest_path(cell, path)
     with _LOCK:
-        key = (ir.name, dt.name)
+        key = (str(file.resolve()), dt.name)
         if key not in _LOADED:
-            _check_fresh(ir)
-            lib = ctypes.CDLL(str(library(ir.name)))
+            manifest = Manifest.read(file)
+            so = library(cell, file.parent.parent)
+            lib = ctypes.CDLL(str(so))
+            check = lib[f"symcell_{cell}_manifest_sha256"]
+            check.argtypes, check.restype = [], ctypes.c_char_p
+            manifest.check(check().decode(), str(so))
             if openmp(tuple(compiler())):
                 _single_threaded_blas(lib)
-            _LOADED[key] = CKernels(ir, lib, dt)
+            _LOADED[key] = CKernels(manifest, lib, dt, _state_dict_converter(cell, path))
         return _LOADED[key]
+
+
+def _state_dict_converter(cell: str, path):
+    """The NumPy module's params_from_state_dict, so the two backends convert state_dicts alike."""
+    from . import numpy_module
+
+    try:
+        return numpy_module(cell, path).params_from_state_dict
+    except (ValueError, ImportError):  # a cell generated only for C (tests of unregistered cells)
+        return _runtime.params_from_state_dict
 
 
 def _single_threaded_blas(lib: ctypes.CDLL) -> None:
@@ -72,15 +103,6 @@ def _single_threaded_blas(lib: ctypes.CDLL) -> None:
         setter.argtypes, setter.restype = [ctypes.c_int], None
         setter(1)
         return
-
-
-def _check_fresh(ir: CellIR) -> None:
-    """The argtypes and tape layout come from ``ir``: refuse a generated source rendered from another."""
-    for rel, text in c_files([ir]).items():
-        path = GENERATED / rel
-        if path.exists() and path.read_text() != text:
-            raise RuntimeError(f"{path} is stale (it does not match the cell {ir.name!r} as defined now); "
-                               "run `make kernels` (symcell generate)")
 
 
 def _data(arr: numpy.ndarray) -> int:
@@ -117,26 +139,23 @@ class CKernels:
     a call, never its outcome.
     """
 
-    def __init__(self, ir: CellIR, lib: ctypes.CDLL, dtype: numpy.dtype):
-        self.CELL, self.STATES, self.GATES, self.TAPE = ir.name, ir.states, ir.gates, ir.tape
+    def __init__(self, manifest: Manifest, lib: ctypes.CDLL, dtype: numpy.dtype, params_from_state_dict=None):
+        m = manifest
+        self.CELL, self.STATES, self.GATES, self.TAPE = m.cell, m.states, m.gates, m.tape
         self.dtype = dtype
-        try:  # the NumPy module's own converter, so the two backends convert state_dicts alike
-            self.params_from_state_dict = importlib.import_module(f"generated.numpy.{ir.name}").params_from_state_dict
-        except ModuleNotFoundError:  # a cell generated only for C (tests of unregistered cells)
-            self.params_from_state_dict = _runtime.params_from_state_dict
-        self._G = len(ir.gates)
+        self.params_from_state_dict = params_from_state_dict or _runtime.params_from_state_dict
+        self._G = len(m.gates)
         # the parameter layout, passed to the NumPy runtime's checks only where it is not the standard one
-        self._layout = {"recurrent_matrix": False} if not ir.recurrent_matrix else {}
-        self._layout |= {"unit_params": ir.unit_params} if ir.unit_params else {}
-        self._params = ir.param_names
+        self._layout = {"recurrent_matrix": False} if not m.recurrent_matrix else {}
+        self._layout |= {"unit_params": m.unit_params} if m.unit_params else {}
+        self._params = m.params
         if tuple(self.param_shapes(1, 1)) != self._params:  # the ready path checks params in C's order
-            raise RuntimeError(f"internal: {ir.name}'s params are not in param_shapes' order")
-        self._bparams = tuple(n for n in ir.param_names if n not in ("bias_ih", "bias_hh"))
-        self._seq = tuple(s for s in ir.states if s != "h" and s in ir.seq_states)
+            raise RuntimeError(f"internal: {m.cell}'s params are not in param_shapes' order")
+        self._bparams = tuple(n for n in m.params if n not in ("bias_ih", "bias_hh"))
+        self._seq = tuple(s for s in m.states if s != "h" and s in m.seq_states)
         # an (S, B, H) array as a tuple of its S rows: tuple(array) iterates, at 0.35 us a row; this 0.08
-        self._rows = (lambda a: (a[0],)) if len(ir.states) == 1 else operator.itemgetter(*range(len(ir.states)))
+        self._rows = (lambda a: (a[0],)) if len(m.states) == 1 else operator.itemgetter(*range(len(m.states)))
         self._shape_cache: dict[tuple[int, int], tuple] = {}  # see _shapes
-        ctype = next(c for c in CTYPES if c.numpy == dtype.name)
         # Pointers are passed as zero-length ctypes views (or addresses) of arrays _ready accepted or _pointer
         # checked: an ndpointer argtype checks the same but costs some 4 us per
         # array argument, a third of a small call.
@@ -144,8 +163,8 @@ class CKernels:
         self._sizes: dict[tuple, int] = {}  # results of the size functions (see _sized)
         self._local = threading.local()  # per-thread reusable workspace (see _workspace)
         self._tapes = _runtime.TapeBuffers()  # per-thread recycled tape buffers, the NumPy modules' kind
-        for f in functions(ir):
-            fn = getattr(lib, f.name(f"symcell_{ir.name}", ctype if f.typed else None))
+        for f in m.functions:
+            fn = getattr(lib, f.symbol(m.cell, dtype.name))
             fn.restype = ctypes.c_int if f.ret == "int" else ctypes.c_size_t
             fn.argtypes = [ctypes.c_size_t if a.kind == "size" else ctypes.c_void_p for a in f.args]
             self._fn[f.stem] = fn
@@ -165,7 +184,7 @@ class CKernels:
     def _same_dtype(self, name: str, dtype) -> None:
         if dtype != self.dtype:
             raise TypeError(f"{name} has dtype {dtype}, but these C kernels were built for {self.dtype}; "
-                            f"load them with codegen.c.load({self.CELL!r}, numpy.{dtype})")
+                            f"load them with symcell.load({self.CELL!r}, \"c\", dtype=numpy.{dtype})")
 
     def _sized(self, stem: str, sizes: tuple) -> int:
         """A size function's result, asked of C once per shape: they are pure, and a dict look-up costs a

@@ -1,4 +1,4 @@
-"""Compile generated/c/<cell>.c into a cached shared library with the system C compiler.
+"""Compile a generated <cell>.c into a cached shared library with the system C compiler (runtime: no SymPy).
 
 The library is named by a hash of the source, the header, the compiler's identity and the flags, so
 a change to any of them builds a new one and a stale one is never loaded. It is written to a temp
@@ -17,7 +17,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from ..render import GENERATED, ROOT
+from .paths import KERNELS, cache_dir
 
 # -march=native: the library is built on and for this machine (its CPU is part of the cache key), and
 # the vectorized activations need the target's blend/select instructions (SSE2 alone has none).
@@ -81,11 +81,6 @@ class CompileError(RuntimeError):
     """The C compiler rejected a generated source file."""
 
 
-def cache_dir() -> Path:
-    """Where libraries go: $SYMCELL_CACHE_DIR, else .cache/symcell in the project root (git-ignored)."""
-    return Path(os.environ.get("SYMCELL_CACHE_DIR") or ROOT / ".cache" / "symcell")
-
-
 def compiler() -> list[str]:
     """The compiler command: $CC (may carry flags) or ``cc``; a clear error if it is not installed."""
     cmd = shlex.split(os.environ.get("CC") or "cc")
@@ -119,19 +114,20 @@ def _cpu() -> str:
         return platform.machine() + platform.processor()
 
 
-def source(cell: str) -> Path:
-    """generated/c/<cell>.c, or a clear error naming the command that makes it."""
-    path = GENERATED / "c" / f"{cell}.c"
+def source(cell: str, directory: Path | None = None) -> Path:
+    """``directory``/c/<cell>.c (default: the installed kernels), or a clear error naming the command that makes it."""
+    path = Path(KERNELS if directory is None else directory) / "c" / f"{cell}.c"
     if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist; run `make kernels` (symcell generate) first")
+        raise FileNotFoundError(f"{path} does not exist; run `symcell generate` (make kernels) first")
     return path
 
 
-def library(cell: str) -> Path:
+def library(cell: str, directory: Path | None = None) -> Path:
     """The shared library for ``cell``, compiled now unless the cache already has this exact build.
 
-    $SYMCELL_CFLAGS adds flags (part of the hash), e.g. ``-DSC_PARALLEL_MIN=1`` to thread even tiny steps."""
-    src = source(cell)
+    ``directory`` is a folder ``symcell generate --out`` wrote (default: the installed kernels). $SYMCELL_CFLAGS adds
+    flags (part of the hash), e.g. ``-DSC_PARALLEL_MIN=1`` to thread even tiny steps."""
+    src = source(cell, directory)
     cmd = compiler()
     cflags, libs = blas()
     cflags = (*openmp(tuple(cmd)), *cflags, *shlex.split(os.environ.get("SYMCELL_CFLAGS", "")))
