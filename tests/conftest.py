@@ -15,6 +15,13 @@ import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 
+
+def pytest_addoption(parser):
+    parser.addoption("--update-golden", action="store_true",
+                     help="write a fresh generation into generated/ (and delete orphaned files) before the golden "
+                          "test compares; then review `git diff generated/` and commit")
+
+
 settings.register_profile("symcell", derandomize=True, deadline=None, print_blob=True)
 settings.load_profile("symcell")
 

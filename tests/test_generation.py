@@ -19,6 +19,8 @@ from symcell.derive import registry
 
 from tests.support import ROOT
 
+UPDATE = "update with `pytest tests/test_generation.py --update-golden`, review `git diff generated/`, commit"
+
 
 @pytest.fixture(scope="module")
 def plan():
@@ -36,19 +38,26 @@ def _tree(folder) -> dict[str, bytes]:
     }
 
 
-def test_golden_regeneration_matches_the_committed_tree_byte_for_byte(plan, tmp_path):
+def test_golden_regeneration_matches_the_committed_tree_byte_for_byte(plan, tmp_path, request):
     """Regenerate into a temporary folder; it must equal generated/ file for file, byte for byte, with no
-    file missing and no orphan left in generated/ by a renamed cell or backend."""
+    file missing and no orphan left in generated/ by a renamed cell or backend.
+
+    To update the golden tree after an intended change: `make kernels` (or this test with --update-golden,
+    which also deletes orphans), then review `git diff generated/` and commit it."""
+    if request.config.getoption("--update-golden"):
+        gen.write(plan)
+        for rel in gen.orphans(plan):
+            (GENERATED / rel).unlink()
     written = gen.write(plan, tmp_path)
     assert sorted(written) == sorted(plan.files)
     fresh, committed = _tree(tmp_path), _tree(GENERATED)
     assert sorted(fresh) == sorted(plan.files)
     missing = sorted(set(fresh) - set(committed))
     orphans = sorted(set(committed) - set(fresh))
-    assert not missing, f"generated/ lacks {missing}; run `make kernels` and commit"
-    assert not orphans, f"generated/ holds files generation no longer writes: {orphans}"
+    assert not missing, f"generated/ lacks {missing}; {UPDATE}"
+    assert not orphans, f"generated/ holds files generation no longer writes: {orphans}; {UPDATE}"
     differ = [rel for rel in fresh if fresh[rel] != committed[rel]]
-    assert not differ, f"generated/ differs from a fresh generation in {differ}; run `make kernels` and commit"
+    assert not differ, f"generated/ differs from a fresh generation in {differ}; {UPDATE}"
 
 
 def test_regenerating_twice_is_identical_and_the_second_write_changes_nothing(plan, tmp_path):
