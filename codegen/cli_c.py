@@ -17,6 +17,12 @@ def cmd_generate_c(args: argparse.Namespace) -> int:
     from .c.weights import read_arrays, select
     from .ir import lower
 
+    if args.model:  # a trained model file (codegen.models)
+        from .models.cli import generate_c_model
+
+        return generate_c_model(args)
+    if args.cell is None or args.input_size is None or args.hidden_size is None:
+        raise ValueError("generate-c needs a cell with --input-size and --hidden-size, or --model FILE")
     weights = None
     if args.weights:
         shapes = param_shapes(lower(args.cell), args.input_size, args.hidden_size)
@@ -53,9 +59,12 @@ def cmd_build_c(args: argparse.Namespace) -> int:
 
 def add(sub) -> None:
     p = sub.add_parser("generate-c", help="fixed-size C for one model (embedded / real-time streaming)")
-    p.add_argument("cell", help="a registered cell (see `symcell list`)")
-    p.add_argument("--input-size", type=int, required=True, help="X, the input features per step")
-    p.add_argument("--hidden-size", type=int, required=True, help="H, the hidden units")
+    p.add_argument("cell", nargs="?", help="a registered cell (see `symcell list`); not with --model")
+    p.add_argument("--input-size", type=int, help="X, the input features per step")
+    p.add_argument("--hidden-size", type=int, help="H, the hidden units")
+    p.add_argument("--model", metavar="FILE", help="a trained model: .pt, .keras, .h5, .onnx, RTNeural or GuitarML "
+                   ".json (docs/models.md); gives the cell, sizes and weights")
+    p.add_argument("--stack", metavar="JSON", help="with a state_dict --model: what it cannot tell (docs/models.md)")
     p.add_argument("--weights", help="bake these weights in: a .npz of the params or a torch.save'd state_dict")
     p.add_argument("--dense", type=int, metavar="N", help="add a dense output layer H -> N")
     p.add_argument("--out", default=".", help="output folder (default: the current one)")

@@ -1,0 +1,124 @@
+"""Keras models without TensorFlow: ``.keras`` (a zip of config.json and model.weights.h5) and legacy ``.h5``.
+
+A Sequential model of LSTM, GRU (either reset_after), SimpleRNN, Dense, TimeDistributed(Dense), Activation
+(folded into the Dense before it) and Dropout (the identity at inference). The layer list and settings
+come from the config JSON; the weights from HDF5 through h5py: in a .keras file at
+``layers/<name>/vars/<i>`` (Dense) or ``layers/<name>/cell/vars/<i>`` (recurrent layers), in an .h5 file at
+``model_weights/<name>/<weight_names[i]>``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+
+from . import keras_layers
+from .stack import Stack
+
+RECURRENT = ("LSTM", "GRU", "SimpleRNN")
+
+
+def _h5py():
+    try:
+        import h5py
+    except ImportError:
+        raise ValueError("reading a Keras model needs h5py installed (pip install h5py)") from None
+    return h5py
+
+
+def _vars(group) -> list:
+    """A .keras weights group's arrays in order (vars/0, vars/1, ...)."""
+    if group is None or "vars" not in group:
+        return []
+    v = group["vars"]
+    return [v[str(i)][()] for i in range(len(v))]
+
+
+def _read_keras(path: Path) -> tuple[dict, dict]:
+    try:
+        with zipfile.ZipFile(path) as z:
+            config = json.loads(z.read("config.json"))
+            data = z.read("model.weights.h5")
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: not a Keras .keras archive (config.json + model.weights.h5): {exc}") from None
+    h5py = _h5py()
+    weights = {}
+    with h5py.File(io.BytesIO(data), "r") as f:
+        layers = f.get("layers")
+        for entry in _layer_entries(config, path):
+            name = entry["config"]["name"]
+            group = layers.get(name) if layers is not None else None
+            if entry["class_name"] in RECURRENT:
+                weights[name] = _vars(group.get("cell") if group is not None else None)
+            elif entry["class_name"] == "TimeDistributed":
+                weights[name] = _vars(group.get("layer") if group is not None else None)
+            else:
+                weights[name] = _vars(group)
+    return config, weights
+
+
+def _read_h5(path: Path) -> tuple[dict, dict]:
+    h5py = _h5py()
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise ValueError(f"{path}: not an HDF5 file: {exc}") from None
+    with f:
+        if "model_config" not in f.attrs or "model_weights" not in f:
+            raise ValueError(f"{path}: an HDF5 file without model_config and model_weights is not a saved Keras model")
+        config = json.loads(f.attrs["model_config"])
+        mw = f["model_weights"]
+        weights = {}
+        for name in mw:
+            g = mw[name]
+            names = [n.decode() if isinstance(n, bytes) else str(n) for n in g.attrs.get("weight_names", [])]
+            weights[name] = [g[n][()] for n in names]
+    return config, weights
+
+
+def _layer_entries(config: dict, path) -> list[dict]:
+    if config.get("class_name") != "Sequential":
+        raise ValueError(f"{path}: a Keras {config.get('class_name')!r} model; symcell reads Sequential models")
+    return list(config["config"]["layers"])
+
+
+def stack_from_config(config: dict, weights: dict, source: str = "") -> Stack:
+    """A Stack from a Keras model config and {layer name: [arrays]}."""
+    layers: list = []
+    for entry in _layer_entries(config, source):
+        kind, cfg = entry["class_name"], entry["config"]
+        name = cfg["name"]
+        if kind in ("InputLayer", "Dropout"):
+            continue
+        if kind == "Activation":
+            keras_layers.fold_activation(layers, name, cfg.get("activation"))
+            continue
+        if kind == "TimeDistributed":
+            inner = cfg["layer"]
+            if inner["class_name"] != "Dense":
+                raise ValueError(f"layer {name!r}: TimeDistributed({inner['class_name']}) has no symcell form")
+            layers.append(keras_layers.dense(name, weights.get(name, []), inner["config"].get("activation")))
+            continue
+        if kind == "Dense":
+            layers.append(keras_layers.dense(name, weights.get(name, []), cfg.get("activation")))
+            continue
+        if kind not in RECURRENT:
+            raise ValueError(f"layer {name!r}: a Keras {kind} has no symcell form (it reads {', '.join(RECURRENT)}, "
+                             "Dense, TimeDistributed(Dense), Activation, Dropout)")
+        for flag in ("go_backwards", "stateful_reversed"):
+            if cfg.get(flag):
+                raise ValueError(f"layer {name!r}: {flag}=True cannot run sample by sample")
+        layers.append(keras_layers.recurrent(
+            kind, name, weights.get(name, []), activation=cfg.get("activation", "tanh"),
+            recurrent_activation=cfg.get("recurrent_activation", "sigmoid"),
+            reset_after=cfg.get("reset_after") if kind == "GRU" else None))
+    return Stack(tuple(layers), 0, source)
+
+
+def read(path: Path) -> Stack:
+    """A .keras or .h5 Keras model file."""
+    path = Path(path)
+    config, weights = _read_keras(path) if path.suffix == ".keras" else _read_h5(path)
+    return stack_from_config(config, weights, str(path))
