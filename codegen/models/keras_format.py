@@ -3,14 +3,17 @@
 A Sequential model of LSTM, GRU (either reset_after), SimpleRNN, Dense, TimeDistributed(Dense), Activation
 (folded into the Dense before it) and Dropout (the identity at inference). The layer list and settings
 come from the config JSON; the weights from HDF5 through h5py: in a .keras file at
-``layers/<name>/vars/<i>`` (Dense) or ``layers/<name>/cell/vars/<i>`` (recurrent layers), in an .h5 file at
-``model_weights/<name>/<weight_names[i]>``.
+``layers/<path>/vars/<i>`` (Dense), ``layers/<path>/cell/vars/<i>`` (recurrent layers) or
+``layers/<path>/layer/vars/<i>`` (TimeDistributed), where <path> is not the layer's name but its class in
+snake case, numbered in order among the layers of its class (``lstm``, ``lstm_1``; Keras's saving_lib does
+this so that paths do not depend on generated names); in an .h5 file at ``model_weights/<name>/<weight_names[i]>``.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import re
 import zipfile
 from pathlib import Path
 
@@ -36,6 +39,13 @@ def _vars(group) -> list:
     return [v[str(i)][()] for i in range(len(v))]
 
 
+def _snake_case(name: str) -> str:
+    """keras.src.utils.naming.to_snake_case: the name saving_lib files a layer's weights under."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
 def _read_keras(path: Path) -> tuple[dict, dict]:
     try:
         with zipfile.ZipFile(path) as z:
@@ -47,9 +57,12 @@ def _read_keras(path: Path) -> tuple[dict, dict]:
     weights = {}
     with h5py.File(io.BytesIO(data), "r") as f:
         layers = f.get("layers")
+        used: dict[str, int] = {}
         for entry in _layer_entries(config, path):
-            name = entry["config"]["name"]
-            group = layers.get(name) if layers is not None else None
+            name, stem = entry["config"]["name"], _snake_case(entry["class_name"])
+            key = stem if stem not in used else f"{stem}_{used[stem] + 1}"
+            used[stem] = used[stem] + 1 if stem in used else 0
+            group = layers.get(key) if layers is not None else None
             if entry["class_name"] in RECURRENT:
                 weights[name] = _vars(group.get("cell") if group is not None else None)
             elif entry["class_name"] == "TimeDistributed":
