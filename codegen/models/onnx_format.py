@@ -19,6 +19,8 @@ import numpy
 
 from .stack import Dense, Recurrent, Stack
 
+#: ops whose output is all zeros when their first input is
+ZERO_PRESERVING = ("Expand", "Identity", "Cast", "Slice", "Reshape", "Squeeze", "Unsqueeze", "Gather")
 ACTIVATION_OPS = {"Tanh": "tanh", "Relu": "relu", "Sigmoid": "sigmoid"}
 RNN_CELLS = {"Tanh": "rnn_tanh", "Relu": "rnn_relu", "Sigmoid": "rnn_sigmoid"}
 #: per op: symcell's gate blocks in ONNX's block order, and the activations symcell's cell has
@@ -38,6 +40,7 @@ def _onnx():
 
 class _Graph:
     def __init__(self, graph, numpy_helper):
+        self.numpy_helper = numpy_helper
         self.nodes = list(graph.node)
         self.const = {i.name: numpy_helper.to_array(i).astype(numpy.float64) for i in graph.initializer}
         for node in self.nodes:
@@ -59,11 +62,14 @@ class _Graph:
         return self.const[name]
 
     def is_zero(self, name: str) -> bool:
-        """Whether tensor ``name`` is all zeros: a constant, or an Expand/Identity/Cast of one."""
+        """Whether tensor ``name`` is all zeros: a constant, or a reshaping or slicing of one (the exporter's
+        initial states are Expands of a zero constant or a ConstantOfShape, sliced per layer)."""
         if name in self.const:
             return not numpy.any(self.const[name])
         node = self.producer.get(name)
-        return node is not None and node.op_type in ("Expand", "Identity", "Cast") and self.is_zero(node.input[0])
+        if node is not None and node.op_type == "ConstantOfShape":  # its value attribute, default 0
+            return not any(numpy.any(self.numpy_helper.to_array(a.t)) for a in node.attribute if a.name == "value")
+        return node is not None and node.op_type in ZERO_PRESERVING and self.is_zero(node.input[0])
 
 
 def _attrs(node, onnx) -> dict:
@@ -96,7 +102,7 @@ def _recurrent(g: _Graph, node, onnx) -> Recurrent:
             raise ValueError(f"layer {name!r}: activations {acts} have no symcell cell "
                              f"({DEFAULT_ACTIVATIONS[op]} only)")
         cell = "lstm" if op == "LSTM" else ("gru" if a.get("linear_before_reset", 0) else "gru_v3")
-    W, R, B = (g.array(node, j, w) for j, w in enumerate(("W", "R", "B")))
+    W, R, B = (g.array(node, j, w) for j, w in enumerate(("W", "R", "B"), start=1))
     if W is None or R is None or W.ndim != 3 or R.ndim != 3 or W.shape[0] != 1:
         raise ValueError(f"layer {name!r}: needs constant W (1, G*H, X) and R (1, G*H, H)")
     H, X, G = R.shape[2], W.shape[2], GATES[op]
