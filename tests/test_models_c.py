@@ -2,8 +2,8 @@
 .h5 and RTNeural's lstm_1d.json becomes the fixed-size C pair, which compiles with -std=c99 -Wall -Wextra
 -Werror -pedantic (and, for the torch model, AddressSanitizer and UndefinedBehaviorSanitizer) and, streamed
 sample by sample through both its plain and packed step, matches the framework over 4,096 steps: double C
-to 1e-12 against torch float64, float C (its fast tanh/sigmoid, each within 5e-7) to 1e-5 against the
-float32 framework. A stack it cannot generate yet is a one-line CLI error."""
+to 1e-12 against torch float64, float C (its fast tanh/sigmoid, each within 5e-7) to 1e-6 against the
+float32 framework (measured: at most 1.8e-7). A stack it cannot generate yet is a one-line CLI error."""
 
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ def test_torch_model_to_c_matches_torch(tmp_path):
 
     _assert_both(_generate_and_run(tmp_path, tmp_path / "amp.pt", x, 1, "double", SANITIZE), framework(torch.float64),
                  1e-12, "double")
-    _assert_both(_generate_and_run(tmp_path, tmp_path / "amp.pt", x, 1, "float"), framework(torch.float32), 1e-5,
+    _assert_both(_generate_and_run(tmp_path, tmp_path / "amp.pt", x, 1, "float"), framework(torch.float32), 1e-6,
                  "float")
 
 
@@ -103,7 +103,7 @@ def test_keras_gru_v3_to_c_matches_keras(tmp_path):
     x = numpy.random.default_rng(2).uniform(-1, 1, (STEPS, 1)).astype(numpy.float32)
     with torch.no_grad():
         want = model(torch.from_numpy(x[None]), training=False)[0].cpu().numpy().astype(numpy.float64)
-    _assert_both(_generate_and_run(tmp_path, tmp_path / "gru.h5", x, 3, "float"), want, 1e-5, "float")
+    _assert_both(_generate_and_run(tmp_path, tmp_path / "gru.h5", x, 3, "float"), want, 1e-6, "float")
 
 
 def test_rtneural_lstm_1d_to_c_reproduces_its_reference_output(tmp_path):
@@ -111,7 +111,7 @@ def test_rtneural_lstm_1d_to_c_reproduces_its_reference_output(tmp_path):
     x = numpy.loadtxt(data / "test_data" / "lstm_1d_x_python.csv", delimiter=",")[:, None]
     want = numpy.loadtxt(data / "test_data" / "lstm_1d_y_python.csv", delimiter=",")[:, None]
     _assert_both(_generate_and_run(tmp_path, data / "models" / "lstm_1d.json", x, 1, "double"), want, 1e-6, "double")
-    _assert_both(_generate_and_run(tmp_path, data / "models" / "lstm_1d.json", x, 1, "float"), want, 1e-5, "float")
+    _assert_both(_generate_and_run(tmp_path, data / "models" / "lstm_1d.json", x, 1, "float"), want, 1e-6, "float")
 
 
 def test_stacks_not_generated_yet_are_one_line_errors(tmp_path, capsys):
