@@ -20,12 +20,13 @@ STEPS = 4096
 
 
 class Exported(torch.nn.Module):
-    def __init__(self, rnn, head):
+    def __init__(self, rnn, head, skip: int = 0):
         super().__init__()
-        self.rnn, self.head = rnn, head
+        self.rnn, self.head, self.skip = rnn, head, skip
 
     def forward(self, x):
-        return self.head(self.rnn(x)[0])
+        y = self.head(self.rnn(x)[0])
+        return y + x[:, :, 0:self.skip] if self.skip else y
 
 
 def _exported():
@@ -35,6 +36,7 @@ def _exported():
             torch.nn.Linear(16, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))), ["lstm", "lstm", None, None]),
         "gru_linear_sigmoid": (Exported(torch.nn.GRU(1, 12), torch.nn.Sequential(torch.nn.Linear(12, 1),
                                                                                   torch.nn.Sigmoid())), ["gru", None]),
+        "guitarml_lstm_skip": (Exported(torch.nn.LSTM(2, 20), torch.nn.Linear(20, 1), skip=1), ["lstm", None]),
     }
 
 
@@ -54,6 +56,7 @@ def test_torch_exported_onnx_matches_torch(case, tmp_path):
                           input_names=["x"], output_names=["y"], dynamic_axes={"x": {0: "T"}, "y": {0: "T"}})
     stack = read_model(tmp_path / "m.onnx")
     assert [getattr(lay, "cell", None) for lay in stack.layers] == cells
+    assert stack.skip == model.skip
     x = _x(X)
     with torch.no_grad():
         want = model(torch.from_numpy(x)[:, None, :])[:, 0, :].numpy().astype(numpy.float64)

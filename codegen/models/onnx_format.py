@@ -3,7 +3,8 @@
 The reader follows the data path from the graph's one input to its one output: every node on it must be
 one of those (or a Squeeze/Identity, as torch's exporter puts after each recurrent node to drop its
 num_directions axis); nodes off the path (Shape, Gather, Expand computing the initial states) are allowed
-only where the initial states they feed are zeros, checked. ONNX layouts (ONNX operator specs):
+only where the initial states they feed are zeros, checked. A last Add of the input, or of a Slice of it
+keeping its first k channels (``x[..., :k]``), is the Stack's skip. ONNX layouts (ONNX operator specs):
 W (1, G*H, X), R (1, G*H, H), B (1, 2*G*H) = [Wb, Rb];
 LSTM gate blocks i, o, f, c -> symcell's i, f, g, o; peepholes P (1, 3H) = [p_i, p_o, p_f] -> lstm_peephole's
 w_ci, w_cf, w_co (ONNX's o gate peeks at the new cell state, as lstm_peephole's does);
@@ -135,14 +136,21 @@ def stack_from_graph(graph, source: str = "") -> Stack:
     if len(g.inputs) != 1 or len(g.outputs) != 1:
         raise ValueError(f"{source}: symcell reads graphs of one input and one output; got inputs {g.inputs}, "
                          f"outputs {g.outputs}")
-    current, layers = g.inputs[0], []
+    source_input = g.inputs[0]
+    current, layers, skip = source_input, [], 0
+    residual = {source_input: None}  # tensors a skip may add: the input, or its first k channels (k)
     for node in g.nodes:
-        if current not in node.input:
-            continue
         name = node.name or node.op_type
         op = node.op_type
+        if op == "Slice" and node.input[0] == source_input:  # x[..., :k], the skip's operand
+            residual[node.output[0]] = _leading_channels(g, node)
+            continue
+        if current not in node.input:
+            continue
         if op == "Shape":  # the exporter's way to size the initial states: off the data path
             continue
+        if skip:
+            raise ValueError(f"layer {name!r}: a node after the skip connection; the skip must be the last node")
         if op in ("LSTM", "GRU", "RNN"):
             if node.input[0] != current:
                 raise ValueError(f"layer {name!r}: the sequence must be its first input")
@@ -166,6 +174,12 @@ def stack_from_graph(graph, source: str = "") -> Stack:
             if W is None or W.ndim != 2:
                 raise ValueError(f"layer {name!r}: a MatMul's weight must be a constant matrix")
             layers.append(Dense(name, W.T, numpy.zeros(W.shape[1])))
+        elif op == "Add" and (node.input[1] if node.input[0] == current else node.input[0]) in residual:
+            other = node.input[1] if node.input[0] == current else node.input[0]
+            k = residual[other]
+            if not layers:
+                raise ValueError(f"layer {name!r}: a skip needs layers to skip over")
+            skip = k if k is not None else layers[0].input_size
         elif op == "Add":
             other = node.input[1] if node.input[0] == current else node.input[0]
             last = layers[-1] if layers else None
@@ -183,7 +197,18 @@ def stack_from_graph(graph, source: str = "") -> Stack:
         current = node.output[0]
     if current != g.outputs[0]:
         raise ValueError(f"{source}: the graph's output {g.outputs[0]} is not the end of its data path ({current})")
-    return Stack(tuple(layers), 0, source)
+    return Stack(tuple(layers), skip, source)
+
+
+def _leading_channels(g: _Graph, node) -> int | None:
+    """k for a Slice of the input that keeps channels 0..k-1 of its last axis (a skip's operand); None else."""
+    starts, ends = g.const.get(node.input[1]), g.const.get(node.input[2])
+    axes = g.const.get(node.input[3]) if len(node.input) > 3 and node.input[3] else None
+    steps = g.const.get(node.input[4]) if len(node.input) > 4 and node.input[4] else None
+    if (starts is None or ends is None or axes is None or starts.size != 1 or int(starts[0]) != 0
+            or int(axes.reshape(-1)[0]) not in (2, -1) or (steps is not None and int(steps.reshape(-1)[0]) != 1)):
+        raise ValueError(f"layer {node.name or 'Slice'!r}: a Slice of the input is read only as x[..., :k] (a skip)")
+    return int(ends.reshape(-1)[0])
 
 
 def read(path: Path) -> Stack:
