@@ -49,11 +49,13 @@ int main(void)
 """
 
 
-def _generate_and_run(tmp_path, model_file, x: numpy.ndarray, N: int, dtype: str, extra=()) -> numpy.ndarray:
+def _generate_and_run(tmp_path, model_file, x: numpy.ndarray, N: int, dtype: str, extra=(),
+                      options=()) -> numpy.ndarray:
     """generate-c --model, compile, stream x (T, X) through; (T, N, 2): the plain and the packed outputs."""
     out = tmp_path / dtype
     name = f"m_{dtype}"
-    assert main(["generate-c", "--model", str(model_file), "--dtype", dtype, "--name", name, "--out", str(out)]) == 0
+    assert main(["generate-c", "--model", str(model_file), *options, "--dtype", dtype, "--name", name,
+                 "--out", str(out)]) == 0
     (out / "main.c").write_text(_program(name, dtype, x.shape[1], N))
     cc = subprocess.run([*compiler(), *STRICT, *extra, "-O2", "-o", "main", "main.c", f"{name}.c", "-lm"], cwd=out,
                         capture_output=True, text=True)
@@ -86,6 +88,25 @@ def test_torch_model_to_c_matches_torch(tmp_path):
                  1e-12, "double")
     _assert_both(_generate_and_run(tmp_path, tmp_path / "amp.pt", x, 1, "float"), framework(torch.float32), 1e-6,
                  "float")
+
+
+def test_stack_description_names_the_cell(tmp_path, capsys):
+    """An nn.RNN(nonlinearity="relu") state_dict cannot say relu: --stack says it, and the C matches torch."""
+    torch.manual_seed(6)
+    model = torch.nn.ModuleDict({"rnn": torch.nn.RNN(1, 8, nonlinearity="relu"), "out": torch.nn.Linear(8, 2)})
+    model = model.double()
+    torch.save(model.state_dict(), tmp_path / "relu.pt")
+    (tmp_path / "stack.json").write_text('{"cells": {"rnn": "rnn_relu"}}')
+    x = numpy.random.default_rng(3).uniform(-1, 1, (STEPS, 1))
+    with torch.no_grad():
+        want = model["out"](model["rnn"](torch.from_numpy(x)[:, None, :])[0])[:, 0, :].numpy()
+    got = _generate_and_run(tmp_path, tmp_path / "relu.pt", x, 2, "double",
+                            options=["--stack", str(tmp_path / "stack.json")])
+    _assert_both(got, want, 1e-12, "double")
+    assert "rnn_relu 1->8, dense 8->2 (none)" in capsys.readouterr().out
+    (tmp_path / "bad.json").write_text("{not json")
+    assert main(["generate-c", "--model", str(tmp_path / "relu.pt"), "--stack", str(tmp_path / "bad.json")]) == 2
+    assert capsys.readouterr().err.startswith("symcell: error: --stack")
 
 
 def test_keras_gru_v3_to_c_matches_keras(tmp_path):
