@@ -2,7 +2,7 @@
 in both formats, read back by codegen.models and run by its reference runner, agree with Keras's own
 forward pass over 4,096 single-stream steps to 1e-6 absolute (float32). Covers LSTM, GRU with reset_after True
 (symcell's gru) and False (gru_v3), SimpleRNN tanh/relu, Dense tanh/relu/sigmoid/linear, TimeDistributed(Dense),
-Activation and Dropout layers."""
+Activation and Dropout layers, and a Functional chain ending in an Add of the input (the skip)."""
 
 from __future__ import annotations
 
@@ -39,7 +39,15 @@ def _models():
             keras.Input((None, 3)), L.SimpleRNN(8, activation="relu", return_sequences=True, **INIT),
             L.SimpleRNN(6, return_sequences=True, **INIT), L.TimeDistributed(L.Dense(4, **INIT)),
             L.Activation("relu"), L.Dense(2, **INIT)]), ["rnn_relu", "rnn_tanh", None, None]),
+        "functional_skip": (_functional_skip(), ["lstm", None]),
     }
+
+
+def _functional_skip():
+    """GuitarML's shape in the Functional API: y = Dense(LSTM(x)) + x."""
+    x = keras.Input((None, 1))
+    y = L.Dense(1, **INIT)(L.LSTM(20, return_sequences=True, **INIT)(x))
+    return keras.Model(x, L.Add()([y, x]))
 
 
 @pytest.mark.parametrize("case", list(_models()))
@@ -53,6 +61,7 @@ def test_keras_files_match_keras(case, tmp_path):
         model.save(tmp_path / f"model{suffix}")
         stack = read_model(tmp_path / f"model{suffix}")
         assert [getattr(lay, "cell", None) for lay in stack.layers] == cells, suffix
+        assert stack.skip == (1 if case == "functional_skip" else 0)
         got = run(stack, x, numpy.float32)
         assert numpy.abs(got - want).max() <= 1e-6, (suffix, numpy.abs(got - want).max())
 
@@ -74,9 +83,10 @@ def test_keras_layers_without_a_symcell_form_are_refused(tmp_path):
         with pytest.raises(ValueError, match=message):
             read_model(tmp_path / "m.keras")
     inputs = keras.Input((None, 1))
-    keras.Model(inputs, L.Dense(1)(inputs)).save(tmp_path / "functional.keras")
-    with pytest.raises(ValueError, match="'Functional' model; symcell reads Sequential"):
-        read_model(tmp_path / "functional.keras")
+    branch = L.Dense(1, name="a")(inputs), L.Dense(1, name="b")(inputs)
+    keras.Model(inputs, L.Add(name="sum")(list(branch))).save(tmp_path / "branches.keras")
+    with pytest.raises(ValueError, match="layer 'b': reads \\['input_layer.*'\\], not the layer before it \\('a'\\)"):
+        read_model(tmp_path / "branches.keras")
     (tmp_path / "junk.keras").write_bytes(b"PK not a zip")
     with pytest.raises(ValueError, match="not a Keras .keras archive"):
         read_model(tmp_path / "junk.keras")

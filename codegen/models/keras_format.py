@@ -1,6 +1,7 @@
 """Keras models without TensorFlow: ``.keras`` (a zip of config.json and model.weights.h5) and legacy ``.h5``.
 
-A Sequential model of LSTM, GRU (either reset_after), SimpleRNN, Dense, TimeDistributed(Dense), Activation
+A Sequential model (or a Functional one that is a chain, optionally ending in an Add of the input: the
+Stack's skip) of LSTM, GRU (either reset_after), SimpleRNN, Dense, TimeDistributed(Dense), Activation
 (folded into the Dense before it) and Dropout (the identity at inference). The layer list and settings
 come from the config JSON; the weights from HDF5 through h5py: in a .keras file at
 ``layers/<path>/vars/<i>`` (Dense), ``layers/<path>/cell/vars/<i>`` (recurrent layers) or
@@ -21,6 +22,7 @@ from . import keras_layers
 from .stack import Stack
 
 RECURRENT = ("LSTM", "GRU", "SimpleRNN")
+MODELS = ("Sequential", "Functional")
 
 
 def _h5py():
@@ -92,15 +94,62 @@ def _read_h5(path: Path) -> tuple[dict, dict]:
 
 
 def _layer_entries(config: dict, path) -> list[dict]:
-    if config.get("class_name") != "Sequential":
-        raise ValueError(f"{path}: a Keras {config.get('class_name')!r} model; symcell reads Sequential models")
+    if config.get("class_name") not in MODELS:
+        raise ValueError(f"{path}: a Keras {config.get('class_name')!r} model; symcell reads Sequential models and "
+                         "Functional chains")
     return list(config["config"]["layers"])
+
+
+def _sources(inbound) -> list[str]:
+    """The layer names a Functional layer's inbound node reads: Keras 3's ``keras_history`` [name, node, index]
+    inside ``__keras_tensor__`` dicts, or Keras 2's [name, node, index, kwargs] lists."""
+    if isinstance(inbound, dict):
+        history = inbound.get("config", {}).get("keras_history") if inbound.get("class_name") == "__keras_tensor__" \
+            else None
+        return [history[0]] if history else [n for v in inbound.values() for n in _sources(v)]
+    if isinstance(inbound, list):
+        if len(inbound) >= 3 and isinstance(inbound[0], str) and isinstance(inbound[1], int):
+            return [inbound[0]]
+        return [n for v in inbound for n in _sources(v)]
+    return []
+
+
+def _chain(config: dict, path) -> tuple[list[dict], int]:
+    """The layers of a Sequential model, or of a Functional one that is a chain from its one input, possibly
+    ending in an Add of the chain and the input (the skip): (entries in order, skip)."""
+    entries = _layer_entries(config, path)
+    if config["class_name"] == "Sequential":
+        return entries, 0
+    first, chain, skip = entries[0], [entries[0]], 0
+    if first["class_name"] != "InputLayer":
+        raise ValueError(f"{path}: a Functional model whose first layer is not its InputLayer")
+    previous = source = first["config"]["name"]
+    for entry in entries[1:]:
+        name, nodes = entry["config"]["name"], entry.get("inbound_nodes", [])
+        reads = _sources(nodes[0]) if len(nodes) == 1 else None
+        if skip:
+            raise ValueError(f"layer {name!r}: a layer after the skip connection (an Add of the input) has no "
+                             "symcell form")
+        if entry["class_name"] == "Add" and reads is not None and sorted(reads) == sorted([previous, source]) \
+                and previous != source:
+            skip = int(first["config"].get("batch_shape", first["config"].get("batch_input_shape"))[-1])
+        elif reads != [previous]:
+            raise ValueError(f"layer {name!r}: reads {reads}, not the layer before it ({previous!r}); symcell reads "
+                             "Functional models that are chains")
+        else:
+            chain.append(entry)
+        previous = name
+    outputs = _sources(config["config"].get("output_layers", []))
+    if outputs != [previous]:
+        raise ValueError(f"{path}: the model's outputs {outputs} are not the end of its chain ({previous!r})")
+    return chain, skip
 
 
 def stack_from_config(config: dict, weights: dict, source: str = "") -> Stack:
     """A Stack from a Keras model config and {layer name: [arrays]}."""
     layers: list = []
-    for entry in _layer_entries(config, source):
+    entries, skip = _chain(config, source)
+    for entry in entries:
         kind, cfg = entry["class_name"], entry["config"]
         name = cfg["name"]
         if kind in ("InputLayer", "Dropout"):
@@ -127,7 +176,7 @@ def stack_from_config(config: dict, weights: dict, source: str = "") -> Stack:
             kind, name, weights.get(name, []), activation=cfg.get("activation", "tanh"),
             recurrent_activation=cfg.get("recurrent_activation", "sigmoid"),
             reset_after=cfg.get("reset_after") if kind == "GRU" else None))
-    return Stack(tuple(layers), 0, source)
+    return Stack(tuple(layers), skip, source)
 
 
 def read(path: Path) -> Stack:
