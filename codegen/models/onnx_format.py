@@ -155,9 +155,11 @@ def stack_from_graph(graph, source: str = "") -> Stack:
             if node.input[0] != current:
                 raise ValueError(f"layer {name!r}: the sequence must be its first input")
             layers.append(_recurrent(g, node, onnx))
-        elif op in ("Squeeze", "Identity"):
-            if not layers or not isinstance(layers[-1], Recurrent) and op == "Squeeze":
-                raise ValueError(f"layer {name!r}: a Squeeze is read only after a recurrent node")
+        elif op == "Identity":
+            pass
+        elif op == "Squeeze":  # drops a recurrent node's num_directions axis (and, for a Gemm after it, the batch)
+            if not layers or not isinstance(layers[-1], Recurrent):
+                raise ValueError(f"layer {name!r}: a Squeeze is read only right after a recurrent node")
         elif op == "Gemm":
             a = _attrs(node, onnx)
             if a.get("transA", 0) or node.input[0] != current:
@@ -165,7 +167,7 @@ def stack_from_graph(graph, source: str = "") -> Stack:
             W = g.array(node, 1, "B")
             W = a.get("alpha", 1.0) * (W if a.get("transB", 0) else W.T)
             C = g.array(node, 2, "C")
-            bias = numpy.zeros(W.shape[0]) if C is None else a.get("beta", 1.0) * numpy.broadcast_to(C, W.shape[:1])
+            bias = numpy.zeros(W.shape[0]) if C is None else a.get("beta", 1.0) * _vector(C, W.shape[0], name)
             layers.append(Dense(name, W, bias))
         elif op == "MatMul":
             if node.input[0] != current:
@@ -185,7 +187,7 @@ def stack_from_graph(graph, source: str = "") -> Stack:
             last = layers[-1] if layers else None
             if other not in g.const or not isinstance(last, Dense) or last.activation != "none":
                 raise ValueError(f"layer {name!r}: an Add is read only as a constant bias right after a MatMul or Gemm")
-            bias = last.bias + numpy.broadcast_to(g.const[other], last.bias.shape)
+            bias = last.bias + _vector(g.const[other], last.bias.shape[0], name)
             layers[-1] = Dense(last.name, last.weight, bias)
         elif op in ACTIVATION_OPS:
             last = layers[-1] if layers else None
@@ -198,6 +200,15 @@ def stack_from_graph(graph, source: str = "") -> Stack:
     if current != g.outputs[0]:
         raise ValueError(f"{source}: the graph's output {g.outputs[0]} is not the end of its data path ({current})")
     return Stack(tuple(layers), skip, source)
+
+
+def _vector(a: numpy.ndarray, n: int, name: str) -> numpy.ndarray:
+    """A bias constant as an (n,) vector: (n,), (1, n), (1, 1, n) or a scalar broadcast."""
+    if a.size == n:
+        return a.reshape(n)
+    if a.size == 1:
+        return numpy.full(n, float(a.reshape(-1)[0]))
+    raise ValueError(f"layer {name!r}: a bias of shape {a.shape} does not fit {n} outputs")
 
 
 def _leading_channels(g: _Graph, node) -> int | None:
