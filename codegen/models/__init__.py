@@ -12,21 +12,21 @@ from pathlib import Path
 from .runner import Streamer, run
 from .stack import ACTIVATIONS, Dense, Recurrent, Stack
 
-SUFFIXES = (".pt", ".pth", ".keras", ".h5", ".onnx", ".json")
+SUFFIXES = (".pt", ".pth", ".npz", ".keras", ".h5", ".onnx", ".json")
 
 
 def read_model(path, description=None) -> Stack:
-    """The Stack in a model file: .pt/.pth (torch state_dict), .keras/.h5 (Keras), .onnx, .json (RTNeural,
-    GuitarML or a state_dict as JSON). ``description`` (see torch_format) is for state_dicts only."""
+    """The Stack in a model file: .pt/.pth (torch state_dict) or .npz (its arrays), .keras/.h5 (Keras), .onnx,
+    .json (RTNeural, GuitarML or a state_dict as JSON). ``description`` (see torch_format) is for state_dicts only."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"model file {path} does not exist")
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
         raise ValueError(f"model file {path}: unknown suffix {suffix!r}; symcell reads {', '.join(SUFFIXES)}")
-    if description is not None and suffix not in (".pt", ".pth", ".json"):
-        raise ValueError(f"model file {path}: a stack description is for state_dicts (.pt, .json) only")
-    if suffix in (".pt", ".pth"):
+    if description is not None and suffix not in (".pt", ".pth", ".npz", ".json"):
+        raise ValueError(f"model file {path}: a stack description is for state_dicts (.pt, .npz, .json) only")
+    if suffix in (".pt", ".pth", ".npz"):
         from . import torch_format
 
         return torch_format.read(path, description)

@@ -1,4 +1,5 @@
-"""PyTorch state_dicts: nn.LSTM / nn.GRU / nn.RNN modules (any num_layers) followed by nn.Linear layers.
+"""PyTorch state_dicts (a torch.save'd .pt, or an .npz of the same arrays): nn.LSTM / nn.GRU / nn.RNN modules
+(any num_layers) followed by nn.Linear layers.
 
 torch's layout is symcell's, so the conversion is a grouping of keys: ``<prefix>.weight_ih_l<k>`` and its
 three siblings are layer k of the recurrent module ``<prefix>``; ``<prefix>.weight`` (N, K) with an optional
@@ -24,21 +25,6 @@ _RECURRENT_KEY = re.compile(r"^(?:(?P<prefix>.*)\.)?(?P<param>weight_ih|weight_h
                             r"_l(?P<layer>\d+)(?P<reverse>_reverse)?$")
 BY_GATES = {4: "lstm", 3: "gru", 1: "rnn_tanh"}
 DESCRIPTION_KEYS = ("cells", "activations", "skip", "layers")
-
-
-def load_pt(path: Path) -> dict[str, numpy.ndarray]:
-    """The arrays of a torch.save'd state_dict, read with torch.load(weights_only=True)."""
-    try:
-        import torch
-    except ImportError:
-        raise ValueError(f"{path}: reading a PyTorch file needs torch installed") from None
-    try:
-        sd = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a file it cannot read
-        raise ValueError(f"{path}: torch.load(weights_only=True) failed: {exc}") from None
-    if not isinstance(sd, Mapping) or not all(hasattr(v, "detach") for v in sd.values()):
-        raise ValueError(f"{path}: expected a state_dict (a dict of tensors); got {type(sd).__name__}")
-    return {str(k): v.detach().cpu().double().numpy() for k, v in sd.items()}
 
 
 def _check_description(description) -> dict:
@@ -138,5 +124,7 @@ def stack_from_state_dict(arrays: Mapping[str, numpy.ndarray], description=None,
 
 
 def read(path: Path, description=None) -> Stack:
-    """A .pt state_dict file."""
-    return stack_from_state_dict(load_pt(path), description, str(path))
+    """A torch.save'd state_dict (.pt, read with torch.load(weights_only=True)) or an .npz of its arrays."""
+    from ..c.weights import read_arrays
+
+    return stack_from_state_dict(read_arrays(Path(path)), description, str(path))
