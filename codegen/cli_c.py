@@ -14,12 +14,17 @@ from .render import write_if_changed
 
 def cmd_generate_c(args: argparse.Namespace) -> int:
     from .c.fixed import generate, param_shapes
+    from .c.limits import check_fixed_sizes
     from .c.weights import read_arrays, select
+    from .cli import check_writable_folder
     from .ir import lower
 
+    ir = lower(args.cell)
+    check_fixed_sizes(len(ir.gates), args.input_size, args.hidden_size, args.dense)  # before any size is used
+    check_writable_folder(Path(args.out))
     weights = None
     if args.weights:
-        shapes = param_shapes(lower(args.cell), args.input_size, args.hidden_size)
+        shapes = param_shapes(ir, args.input_size, args.hidden_size)
         weights = select(read_arrays(Path(args.weights)), shapes, args.hidden_size, args.dense)
     files = generate(args.cell, args.input_size, args.hidden_size, weights, args.dense, args.name, args.dtype)
     out = Path(args.out)
