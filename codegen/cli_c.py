@@ -25,7 +25,11 @@ def cmd_generate_c(args: argparse.Namespace) -> int:
     weights = None
     if args.weights:
         shapes = param_shapes(ir, args.input_size, args.hidden_size)
-        weights = select(read_arrays(Path(args.weights)), shapes, args.hidden_size, args.dense)
+        arrays = read_arrays(Path(args.weights))
+        try:
+            weights = select(arrays, shapes, args.hidden_size, args.dense)
+        except ValueError as exc:  # what the file holds does not fit: say which file
+            raise ValueError(f"--weights {args.weights}: {exc}") from None
     files = generate(args.cell, args.input_size, args.hidden_size, weights, args.dense, args.name, args.dtype)
     out = Path(args.out)
     for rel, text in files.items():

@@ -32,7 +32,12 @@ def read_arrays(path: Path) -> dict[str, numpy.ndarray]:
         raise ValueError(f"{path} is not an .npz, and reading a PyTorch state_dict needs torch installed") from None
     try:
         sd = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:  # weights_only refused an object: a whole module, an optimizer, ...
+    except pickle.UnpicklingError as exc:
+        if "Unsupported global" not in str(exc):  # not a pickled object (torch's words for one): not a pickle at all
+            detail = str(exc).splitlines()[-1] if str(exc) else "no detail"
+            raise ValueError(f"{path} is neither an .npz nor a file torch.load reads (UnpicklingError: {detail}); "
+                             "pass a .npz of the params or a torch.save'd state_dict") from None
+        # weights_only refused an object: a whole module, an optimizer, ...
         raise ValueError(f"{path} holds pickled Python objects, not only tensors (a whole torch.nn.Module?); "
                          f"save the weights alone with torch.save(model.state_dict(), {path.name!r})") from None
     except Exception as exc:  # noqa: BLE001 - torch raises many types for a file it cannot read
@@ -67,7 +72,7 @@ def _tensor_array(t) -> numpy.ndarray:
 def _read_npz(path: Path) -> dict[str, numpy.ndarray]:
     """The arrays of an .npz; ValueError naming it when it is empty, truncated, corrupt or holds objects."""
     try:
-        with numpy.load(path, allow_pickle=False) as npz:
+        with open(path, "rb") as f, numpy.load(f, allow_pickle=False) as npz:  # our handle: closed on any error
             arrays = {k: numpy.asarray(npz[k]) for k in npz.files}
     except (EOFError, zipfile.BadZipFile, zlib.error, OSError, ValueError) as exc:
         what = "is empty" if path.stat().st_size == 0 else f"cannot be read ({type(exc).__name__}: {exc})"
