@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -21,15 +22,39 @@ def _shown(path: str) -> str:
         return str(path)
 
 
+def _within(path: Path, folder: Path) -> bool:
+    """Whether ``path`` is ``folder`` or below it, however spelled: relative, through a symlink, with a trailing
+    slash or ``..``, or another mount of the same folder (its nearest existing ancestor is compared by inode)."""
+    resolved = path.resolve()
+    if resolved == folder.resolve() or folder.resolve() in resolved.parents:
+        return True
+    try:
+        return any(p.exists() and p.samefile(folder) for p in (resolved, *resolved.parents))
+    except OSError:
+        return False
+
+
+def _check_out(out: Path, *, partial: bool) -> None:
+    """Refuse an --out that cannot be written, and a partial generation into the installed kernels: the
+    project's generated/ (symcell.paths.KERNELS) holds every registered cell, and its package file and
+    derivations.tex list them, so writing a subset (a --cell-file's cells, or --cell) there would drop the rest."""
+    if partial and _within(out, GENERATED):
+        where = "is" if out.resolve() == GENERATED.resolve() else "is inside"
+        raise ValueError(f"--out {out} {where} the project's generated/ ({_shown(str(GENERATED))}), which holds "
+                         "every registered cell and nothing else, so some cells (--cell, --cell-file) would drop the "
+                         "others from it; pass --out DIR, a folder of your own (or no --cell: all cells)")
+    check_writable_folder(out)
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     cells = args.cell or None
+    out = Path(args.out)
+    _check_out(out, partial=bool(args.cell or args.cell_file))
     if args.cell_file:
-        if args.out == str(GENERATED):
-            raise ValueError("--cell-file needs --out DIR: the project's generated/ holds only registered cells")
         cells = sorted({*(cells or ()), *(n for f in args.cell_file for n in load_cell_file(f))})
     plan = gen.plan(cells)
-    changed = gen.write(plan, Path(args.out))
+    changed = gen.write(plan, out)
     total = time.perf_counter() - start
     noun = "cell" if len(plan.cells) == 1 else "cells"
     print(f"symcell: {len(plan.cells)} {noun} ({', '.join(plan.cells)}); {len(plan.files)} files in {_shown(args.out)}")
@@ -104,12 +129,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def check_writable_folder(out: Path) -> None:
+    """ValueError naming ``out`` and what to do when it cannot be an output folder: a file, below a file, or a
+    folder (or the nearest existing ancestor of one to be made) that this user cannot write."""
+    for p in (out, *out.parents):
+        if p.exists():
+            if not p.is_dir():
+                where = "is a file" if p == out else f"is below {p}, which is a file"
+                raise ValueError(f"--out {out} {where}; pass a folder (it is made if missing)")
+            if not os.access(p, os.W_OK | os.X_OK):
+                what = "" if p == out else f" (its parent {p} is not writable, so it cannot be made)"
+                raise ValueError(f"--out {out} is not writable{what}; pass a folder you can write")
+            return
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except (KeyError, ValueError) as exc:  # unknown cell, bad cell file, bad option values: one readable line
         print(f"symcell: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a file the command reads or writes: named, with the system's reason
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"symcell: error: {where}{exc.strerror or exc}; check the path and its permissions", file=sys.stderr)
         return 2
     except SyntaxError as exc:  # a --cell-file that is not valid Python
         print(f"symcell: error: {exc.filename}:{exc.lineno}: {exc.msg}", file=sys.stderr)

@@ -14,19 +14,28 @@ from .render import write_if_changed
 
 def cmd_generate_c(args: argparse.Namespace) -> int:
     from .c.fixed import generate, param_shapes
+    from .c.limits import check_fixed_sizes
     from .c.weights import read_arrays, select
+    from .cli import check_writable_folder
     from .ir import lower
 
+    check_writable_folder(Path(args.out))
     if args.model:  # a trained model file (codegen.models)
         from .models.cli import generate_c_model
 
         return generate_c_model(args)
     if args.cell is None or args.input_size is None or args.hidden_size is None:
         raise ValueError("generate-c needs a cell with --input-size and --hidden-size, or --model FILE")
+    ir = lower(args.cell)
+    check_fixed_sizes(len(ir.gates), args.input_size, args.hidden_size, args.dense)  # before any size is used
     weights = None
     if args.weights:
-        shapes = param_shapes(lower(args.cell), args.input_size, args.hidden_size)
-        weights = select(read_arrays(Path(args.weights)), shapes, args.hidden_size, args.dense)
+        shapes = param_shapes(ir, args.input_size, args.hidden_size)
+        arrays = read_arrays(Path(args.weights))
+        try:
+            weights = select(arrays, shapes, args.hidden_size, args.dense)
+        except ValueError as exc:  # what the file holds does not fit: say which file
+            raise ValueError(f"--weights {args.weights}: {exc}") from None
     files = generate(args.cell, args.input_size, args.hidden_size, weights, args.dense, args.name, args.dtype)
     out = Path(args.out)
     for rel, text in files.items():

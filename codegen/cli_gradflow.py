@@ -25,6 +25,12 @@ def cmd_gradflow(args: argparse.Namespace) -> int:
 
     if args.plot is not None and Path(args.plot).suffix not in (".png", ".pdf"):
         raise ValueError(f"--plot must name a .png or .pdf file; got {args.plot}")
+    if args.weights is not None and Path(args.weights).suffix in (".npz", ".pt", ".pth"):
+        from .c.weights import read_arrays
+
+        # generate-c's reader first: a file it cannot read (empty, truncated, corrupt, a pickled module)
+        # is one ValueError naming it and what to do, where analysis.weights would raise the reader's own error
+        read_arrays(Path(args.weights))
     r = gradflow(args.cell, args.input_size, args.hidden_size, args.max_lag, args.seeds, init=args.init,
                  forget_bias=args.forget_bias, update_bias=args.update_bias, weights=args.weights,
                  burn_in=args.burn_in, check_lags=args.check)

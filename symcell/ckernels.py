@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import operator
+import os
 import threading
 from pathlib import Path
 
@@ -74,6 +75,7 @@ def load(cell: str, dtype=numpy.float64, path=None) -> CKernels:
             manifest.check(check().decode(), str(so))
             if openmp(tuple(compiler())):
                 _single_threaded_blas(lib)
+                _OPENMP.add(lib)
             _LOADED[key] = CKernels(manifest, lib, dt, _state_dict_converter(cell, path))
         return _LOADED[key]
 
@@ -86,6 +88,47 @@ def _state_dict_converter(cell: str, path):
         return numpy_module(cell, path).params_from_state_dict
     except (ValueError, ImportError):  # a cell generated only for C (tests of unregistered cells)
         return _runtime.params_from_state_dict
+
+
+#: Libraries built with OpenMP (they share one OpenMP runtime, the compiler's), for the fork handlers below.
+_OPENMP: set[ctypes.CDLL] = set()
+#: omp_pause_resource_all's omp_pause_soft (OpenMP 5.0).
+_OMP_PAUSE_SOFT = 1
+
+
+def _openmp_before_fork() -> None:
+    """Before os.fork (and multiprocessing's fork start, DataLoader workers): stop this thread's OpenMP team.
+
+    GNU libgomp keeps each thread's team of worker threads for reuse and knows nothing of fork: a child
+    inherits the forking thread's team record but not its threads, and its first parallel region waits for
+    them forever. omp_pause_resource_all (OpenMP 5.0) ends the team first, so a child starts a new one, as
+    every thread in the parent does on its next call (a few threads created once per fork; teams of other
+    threads are theirs, and their threads do not exist in a child). A runtime that cannot pause says so (a
+    nonzero result, or no such function): then the child runs its kernels on one thread (after_in_child).
+    """
+    global _PAUSE_FAILED
+    _PAUSE_FAILED = False
+    for lib in tuple(_OPENMP)[:1]:  # one OpenMP runtime serves them all
+        try:
+            pause = lib.omp_pause_resource_all
+        except AttributeError:
+            _PAUSE_FAILED = True
+            return
+        pause.argtypes, pause.restype = [ctypes.c_int], ctypes.c_int
+        _PAUSE_FAILED = pause(_OMP_PAUSE_SOFT) != 0
+
+
+def _openmp_after_fork_in_child() -> None:
+    """In a child whose parent could not end its OpenMP team: one thread for the forking thread's regions
+    (libgomp starts no team for one thread, so the stale one is never waited for); results are the same bits."""
+    if _PAUSE_FAILED:
+        for lib in tuple(_OPENMP)[:1]:
+            lib.omp_set_num_threads.argtypes = [ctypes.c_int]
+            lib.omp_set_num_threads(1)
+
+
+_PAUSE_FAILED = False
+os.register_at_fork(before=_openmp_before_fork, after_in_child=_openmp_after_fork_in_child)
 
 
 def _single_threaded_blas(lib: ctypes.CDLL) -> None:
@@ -306,7 +349,8 @@ class CKernels:
     def _checked_forward(self, x, params, state0):
         """_ready_forward's result for any arguments the NumPy module accepts (C-ordered copies where
         needed); the NumPy runtime's exception for anything else."""
-        x, p, s0, H = _runtime.check_forward(self._G, self.STATES, x, params, state0, **self._layout)
+        x, p, s0, H = _runtime.check_forward(self._G, self.STATES, x, params, state0, default=self.dtype,
+                                             **self._layout)
         self._same_dtype("x", x.dtype)
         x = _c(x)
         return x, p, tuple(s0), H, (self._pointer(x), *(self._pointer(_c(p[n])) for n in self._params),
@@ -412,6 +456,7 @@ class CKernels:
         dy, D = _runtime.check_backward(self.CELL, self.STATES, tape, dy, dstate)
         self._same_dtype("tape", tape.y.dtype)
         T, B, H = tape.y.shape
+        y = _runtime.as_float_array("tape.y", tape.y, self.dtype)
         x = _runtime.as_float_array("tape.x", tape.x, self.dtype)
         if x.ndim != 3 or x.shape[:2] != (T, B):
             raise ValueError(f"tape.x must have shape (T, B, X) with (T, B) = {(T, B)}; got {x.shape}")
@@ -422,7 +467,7 @@ class CKernels:
         s0 = _runtime.check_state("tape.state0", tape.state0, self.STATES, B, H, self.dtype)
         flat = self._flat_tape(tape, T, B, H)
         return T, B, X, H, (self._pointer(_c(x)), *(self._pointer(_c(p[n])) for n in self._bparams),
-                            self._pointer(self._stack(s0)), self._pointer(_c(tape.y)), self._pointer(flat),
+                            self._pointer(self._stack(s0)), self._pointer(_c(y)), self._pointer(flat),
                             self._pointer(_c(dy)), None if dstate is None else self._pointer(self._stack(D)))
 
     def backward(self, tape, dy, dstate=None):
@@ -456,7 +501,7 @@ class CKernels:
     def _checked_step(self, x_t, params, state):
         """_ready_forward's result for step's arguments, for any the NumPy module accepts (C-ordered copies
         where needed); the NumPy runtime's exception, naming x_t, for anything else."""
-        x_t = _runtime.as_float_array("x_t", x_t)
+        x_t = _runtime.as_float_array("x_t", x_t, default=self.dtype)
         if x_t.ndim != 2:
             raise ValueError(f"x_t must have shape (B, X) (2 dimensions); got shape {x_t.shape}")
         x, p, s0, H = _runtime.check_forward(self._G, self.STATES, x_t[None], params, state, **self._layout)

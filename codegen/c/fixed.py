@@ -18,6 +18,7 @@ from ..render import render
 from . import approx
 from .api import param_arg
 from .context import layout
+from .limits import check_fixed_sizes
 from .printer import DOUBLE, FLOAT, c_name, print_kernel
 
 
@@ -266,6 +267,7 @@ def generate(cell, input_size: int, hidden_size: int, weights: dict | None = Non
              name: str | None = None, dtype: str = "float") -> dict[str, str]:
     """{file name: text} for ``<name>.h`` and ``<name>.c`` (name defaults to ``<cell>_model``)."""
     ir = lower(cell)
+    check_fixed_sizes(len(ir.gates), input_size, hidden_size, dense)  # codegen/c/limits.py: what int indices hold
     for what, n in (("input size", input_size), ("hidden size", hidden_size), ("dense size", dense)):
         if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
             raise ValueError(f"{what} must be a positive integer; got {n!r}")

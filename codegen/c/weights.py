@@ -7,30 +7,80 @@ Linear of shape (N, H) are found wherever they sit. Anything ambiguous or mis-sh
 
 from __future__ import annotations
 
+import pickle
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy
 
 
 def read_arrays(path: Path) -> dict[str, numpy.ndarray]:
-    """Every array in the file, by key. torch is imported only for a file that is not an .npz."""
+    """Every array in the file, by key; a ValueError naming the file and what to do for any file that is not
+    one (missing, a folder, empty, truncated, corrupt, a pickled object, a checkpoint or module rather than
+    a state_dict). torch is imported only for a file that is not an .npz."""
     path = Path(path)
     if not path.exists():
         raise ValueError(f"weights file {path} does not exist")
+    if not path.is_file():
+        raise ValueError(f"weights file {path} is not a file; pass a .npz of the params or a torch.save'd state_dict")
     if path.suffix == ".npz":
-        with numpy.load(path, allow_pickle=False) as npz:
-            return {k: numpy.asarray(npz[k]) for k in npz.files}
+        return _read_npz(path)
     try:
         import torch
     except ImportError:
         raise ValueError(f"{path} is not an .npz, and reading a PyTorch state_dict needs torch installed") from None
     try:
         sd = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a file it cannot read
-        raise ValueError(f"{path}: not a .npz and torch.load(weights_only=True) failed: {exc}") from None
+    except pickle.UnpicklingError as exc:
+        if "Unsupported global" not in str(exc):  # not a pickled object (torch's words for one): not a pickle at all
+            detail = str(exc).splitlines()[-1] if str(exc) else "no detail"
+            raise ValueError(f"{path} is neither an .npz nor a file torch.load reads (UnpicklingError: {detail}); "
+                             "pass a .npz of the params or a torch.save'd state_dict") from None
+        # weights_only refused an object: a whole module, an optimizer, ...
+        raise ValueError(f"{path} holds pickled Python objects, not only tensors (a whole torch.nn.Module?); "
+                         f"save the weights alone with torch.save(model.state_dict(), {path.name!r})") from None
+    except Exception as exc:  # noqa: BLE001 - torch raises many types for a file it cannot read
+        raise ValueError(f"{path} is neither an .npz nor a file torch.load reads ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}); pass a .npz of the params "
+                         "or a torch.save'd state_dict") from None
     if not isinstance(sd, dict):
-        raise ValueError(f"{path}: expected a state_dict (a dict of tensors); got {type(sd).__name__}")
-    return {str(k): v.detach().cpu().numpy() if hasattr(v, "detach") else numpy.asarray(v) for k, v in sd.items()}
+        raise ValueError(f"{path}: expected a state_dict (a dict of tensors); got {type(sd).__name__}; "
+                         f"save it with torch.save(model.state_dict(), {path.name!r})")
+    nested = sorted(str(k) for k, v in sd.items() if isinstance(v, dict))
+    if nested:
+        raise ValueError(f"{path} holds dicts under {nested} (a training checkpoint?); save the model's "
+                         f"state_dict() alone, e.g. torch.save(checkpoint[{nested[0]!r}], 'weights.pt')")
+    out = {}
+    for k, v in sd.items():
+        try:
+            out[str(k)] = _tensor_array(v) if hasattr(v, "detach") else numpy.asarray(v)
+        except (TypeError, RuntimeError, ValueError) as exc:
+            raise ValueError(f"{path}: {k} is not an array of numbers: {exc}") from None
+    return out
+
+
+def _tensor_array(t) -> numpy.ndarray:
+    """A tensor's values as an ndarray; float16 and bfloat16 (which NumPy lacks or .numpy() refuses) as float64."""
+    t = t.detach().cpu()
+    try:
+        return t.numpy()
+    except TypeError:  # bfloat16: "Got unsupported ScalarType"
+        return t.double().numpy()
+
+
+def _read_npz(path: Path) -> dict[str, numpy.ndarray]:
+    """The arrays of an .npz; ValueError naming it when it is empty, truncated, corrupt or holds objects."""
+    try:
+        with open(path, "rb") as f, numpy.load(f, allow_pickle=False) as npz:  # our handle: closed on any error
+            arrays = {k: numpy.asarray(npz[k]) for k in npz.files}
+    except (EOFError, zipfile.BadZipFile, zlib.error, OSError, ValueError) as exc:
+        what = "is empty" if path.stat().st_size == 0 else f"cannot be read ({type(exc).__name__}: {exc})"
+        raise ValueError(f"weights file {path} {what}; "
+                         f"write it again with numpy.savez({path.name!r}, **params)") from None
+    if not arrays:
+        raise ValueError(f"weights file {path} holds no arrays; write it with numpy.savez({path.name!r}, **params)")
+    return arrays
 
 
 def _last(key: str) -> str:

@@ -7,6 +7,7 @@ Nothing here is cell-specific; the cell modules beside this file hold the derive
 from __future__ import annotations
 
 import functools
+import re
 import sys
 import threading
 from collections.abc import Mapping
@@ -106,19 +107,69 @@ def tape_arrays(buffers: TapeBuffers, T: int, K: int, B: int, H: int, seq: tuple
     return flat[:K * n].reshape(T, K, B, H), sequences
 
 
-def as_float_array(name: str, value, dtype=None) -> numpy.ndarray:
-    """``value`` as a float32/float64 ndarray, or a TypeError naming ``name`` and what is wrong."""
-    if isinstance(value, numpy.ndarray):
+def ieee_arithmetic(kernel):
+    """``kernel`` run under numpy.errstate(all="ignore"): non-finite values go through IEEE arithmetic as the C
+    kernels' do (NaN and inf propagate to the outputs they reach), with no warning and no exception whatever
+    numpy.seterr says, and finite input that overflows or underflows in an intermediate (exp of a large
+    pre-activation) gives the result IEEE arithmetic gives. Entering the errstate costs ~2 us a call
+    (docs/bad-input.md)."""
+    @functools.wraps(kernel)
+    def run(*args, **kwargs):
+        with numpy.errstate(all="ignore"):
+            return kernel(*args, **kwargs)
+    return run
+
+
+#: ndarray subclasses read as their data: memmap is a file-backed ndarray, and matrix only redefines operators
+#: (``*`` a matrix product) that the kernels must not inherit. Any other subclass is refused: its data may not
+#: be what it means (a masked array's masked entries, a unit-carrying array's units).
+_READ_AS_DATA = (numpy.memmap, numpy.matrix)
+
+
+def as_float_array(name: str, value, dtype=None, *, default=None) -> numpy.ndarray:
+    """``value`` as a plain float32/float64 ndarray, or a TypeError naming ``name`` and what is wrong.
+
+    ``dtype`` is the dtype ``value`` must have (None: either). A value with no dtype of its own (a Python
+    list, tuple or number) is converted to ``dtype``, else ``default``, else float64; one with a dtype
+    (ndarray, tensor) must already have it."""
+    if type(value) is numpy.ndarray:
         arr = value
+    elif isinstance(value, numpy.ndarray):
+        arr = _subclass_data(name, value)
     else:
-        try:
-            arr = numpy.asarray(value)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"{name} is not a numeric array: {exc}") from None
+        arr = _converted(name, value, dtype if dtype is not None else default)
     if arr.dtype not in DTYPES:
         raise TypeError(f"{name} has dtype {arr.dtype}; symcell kernels take float32 or float64 arrays")
     if dtype is not None and arr.dtype != dtype:
         raise TypeError(f"{name} has dtype {arr.dtype} but x has dtype {dtype}; mixed dtypes are not allowed")
+    return arr
+
+
+def _subclass_data(name: str, value: numpy.ndarray) -> numpy.ndarray:
+    """The plain ndarray view of a subclass the kernels may read as its data; TypeError for any other."""
+    if isinstance(value, numpy.ma.MaskedArray):
+        raise TypeError(f"{name} is a masked array; symcell kernels read no mask: pass {name}.filled(value) "
+                        f"to choose what masked entries hold")
+    if not isinstance(value, _READ_AS_DATA):
+        raise TypeError(f"{name} is a {type(value).__module__}.{type(value).__name__}, an ndarray subclass "
+                        f"symcell does not read; pass numpy.asarray({name}) if its data is what you mean")
+    return value.view(numpy.ndarray)
+
+
+def _converted(name: str, value, dtype) -> numpy.ndarray:
+    """A non-ndarray ``value`` as an ndarray: Python numbers and sequences in ``dtype`` (float64 if None),
+    anything with a dtype of its own (a torch tensor) in that dtype."""
+    if getattr(value, "requires_grad", False) is True:
+        raise TypeError(f"{name} is a tensor that requires grad; symcell kernels take arrays and compute "
+                        f"gradients with backward(): pass {name}.detach()")
+    try:
+        arr = numpy.asarray(value)
+    except Exception as exc:  # noqa: BLE001 - what a foreign object's __array__ raises is its own (torch: RuntimeError)
+        raise TypeError(f"{name} is not a numeric array: {type(exc).__name__}: {exc}") from None
+    if not hasattr(value, "dtype") and arr.dtype.kind in "iuf":  # no dtype of its own: the one the call needs
+        return arr.astype(numpy.float64 if dtype is None else dtype, copy=False)
+    if arr.dtype.kind in "OUSV":
+        raise TypeError(f"{name} is not a numeric array (it holds {arr.dtype} values)")
     return arr
 
 
@@ -157,8 +208,10 @@ def check_params(gates: int, params, input_size: int, dtype, *, recurrent_matrix
     p = {k: as_float_array(k, params[k], dtype) for k in names}
     key = "weight_hh" if recurrent_matrix else "bias_hh"
     w = p[key]
-    hidden = w.shape[-1] if recurrent_matrix else _vote(gates, p, unit_params)
-    if hidden < 1 or w.ndim != (2 if recurrent_matrix else 1) or w.shape[0] != gates * hidden:
+    if w.ndim != (2 if recurrent_matrix else 1):  # before any shape[i]: a 0-d array has none
+        raise ValueError(f"{key} must have shape {_MEANING[key]} for this cell's {gates} gate(s); got {w.shape}")
+    hidden = w.shape[1] if recurrent_matrix else _vote(gates, p, unit_params)
+    if hidden < 1 or w.shape[0] != gates * hidden:
         raise ValueError(f"{key} must have shape {_MEANING[key]} for this cell's {gates} gate(s); got {w.shape}")
     for k, shape in _param_shapes(gates, input_size, hidden, recurrent_matrix, tuple(unit_params)):
         expect_shape(k, p[k], shape, _MEANING.get(k, "(H,)"))
@@ -200,10 +253,11 @@ def check_state(name: str, state, states: tuple, batch: int, hidden: int, dtype)
     return out
 
 
-def check_forward(gates: int, states: tuple, x, params, state0, **layout):
-    """Validate forward's arguments; return (x, params, state0, hidden size). ``layout`` passes
-    recurrent_matrix and unit_params on to check_params."""
-    x = as_float_array("x", x)
+def check_forward(gates: int, states: tuple, x, params, state0, *, default=None, **layout):
+    """Validate forward's arguments; return (x, params, state0, hidden size). ``default`` is the dtype x takes
+    when it has none of its own (a list; None: float64); ``layout`` passes recurrent_matrix and unit_params on
+    to check_params."""
+    x = as_float_array("x", x, default=default)
     if x.ndim != 3:
         raise ValueError(f"x must have shape (T, B, X) (3 dimensions); got shape {x.shape}")
     if 0 in x.shape:
@@ -234,17 +288,57 @@ def init_params(gates: int, input_size: int, hidden_size: int, rng=None, dtype=n
     return {k: rng.uniform(-bound, bound, size=s).astype(dtype) for k, s in shapes.items()}
 
 
-def params_from_state_dict(state_dict: Mapping, layer: int = 0, names: tuple = PARAM_NAMES) -> dict:
-    """Params from a one-layer torch.nn.RNN/GRU/LSTM state_dict: drop the ``_l{layer}`` suffix.
+#: A recurrent parameter's key in a torch.nn.RNN/GRU/LSTM state_dict: name, layer, direction.
+_TORCH_KEY = re.compile(r"(?P<name>[A-Za-z]\w*?)_l(?P<layer>\d+)(?P<reverse>_reverse)?")
 
-    Tensors are converted with ``.detach().cpu().numpy()``; torch is not imported here.
+
+def params_from_state_dict(state_dict: Mapping, layer: int | None = None, names: tuple = PARAM_NAMES, *,
+                           reverse: bool | None = None) -> dict:
+    """Params of one layer and direction of a torch.nn.RNN/GRU/LSTM state_dict, named without the suffix.
+
+    ``layer`` picks the keys ending ``_l{layer}`` and ``reverse`` those ending ``_reverse`` (True) or not
+    (False). Left as None, the state_dict must hold one layer (one direction): a multi-layer or bidirectional
+    module is a ValueError naming what it holds, never its layer 0 returned as if it were the whole model.
+    A key of the chosen layer that this cell has no parameter for (``weight_hr``, an LSTM's projection) is a
+    ValueError too. Tensors are converted with ``.detach().cpu().numpy()``; torch is not imported here.
     """
-    suffix = f"_l{layer}"
+    if not isinstance(state_dict, Mapping):
+        raise TypeError(f"state_dict must be a mapping of parameter names to tensors or arrays; got "
+                        f"{type(state_dict).__name__} (a whole module? pass module.state_dict())")
+    found = [(m["name"], int(m["layer"]), bool(m["reverse"])) for m in
+             (_TORCH_KEY.fullmatch(k) if isinstance(k, str) else None for k in state_dict) if m]
+    layers = sorted({n for _, n, _ in found})
+    if layer is None:
+        if len(layers) > 1:
+            raise ValueError(f"state_dict holds {len(layers)} layers ({', '.join(f'_l{n}' for n in layers)}); "
+                             "symcell's kernels run one: pass layer=N to choose it (run the layers in turn, "
+                             "each one's y the next one's x)")
+        layer = layers[0] if layers else 0
+    elif not isinstance(layer, (int, numpy.integer)) or isinstance(layer, bool) or layer < 0:
+        raise ValueError(f"layer must be a layer number (0, 1, ...); got {layer!r}")
+    directions = {r for _, n, r in found if n == layer}
+    if reverse is None:
+        if len(directions) > 1:
+            raise ValueError(f"state_dict holds both directions of layer {layer} (a bidirectional module); "
+                             "pass reverse=False for the forward direction or reverse=True for the reverse one "
+                             "(which reads x[::-1])")
+        reverse = directions == {True}
+    suffix = f"_l{layer}" + ("_reverse" if reverse else "")
+    extra = sorted(name + suffix for name, n, r in found if n == layer and r == reverse and name not in names)
+    if extra:
+        projection = " (weight_hr: an LSTM with proj_size, which this cell does not have)" if any(
+            k.startswith("weight_hr") for k in extra) else ""
+        raise ValueError(f"state_dict holds {extra}{projection}: this cell's parameters are {list(names)}, "
+                         "so converting it would drop them")
     out = {}
     for name in names:
         key = name + suffix
         if key not in state_dict:
-            raise ValueError(f"state_dict has no {key!r}; keys: {sorted(state_dict)}")
+            holds = f"it holds layers {layers}" if layers else f"keys: {sorted(map(str, state_dict))}"
+            prefixed = sorted(k for k in map(str, state_dict) if k.endswith("." + key))
+            hint = (f"; {prefixed[0]} is a submodule's: pass that module's state_dict()" if prefixed else
+                    "; a module built with bias=False has no biases: add zeros" if name.startswith("bias") else "")
+            raise ValueError(f"state_dict has no {key!r} ({holds}){hint}")
         value = state_dict[key]
         if hasattr(value, "detach"):
             value = value.detach().cpu().numpy()

@@ -25,9 +25,9 @@ _TAPES = _runtime.TapeBuffers()  # this module's recycled tape buffers, per thre
 FUSED_MAX_BYTES = 1 << 20
 
 
-def params_from_state_dict(state_dict, layer=0):
-    """Params from a torch state_dict with PyTorch's ``_l{layer}`` suffix: this cell's keys only."""
-    return _runtime.params_from_state_dict(state_dict, layer, tuple(param_shapes(1, 1)))
+def params_from_state_dict(state_dict, layer=None, *, reverse=None):
+    """Params of one layer (``_l{layer}``) and direction of a torch state_dict; see _runtime.params_from_state_dict."""
+    return _runtime.params_from_state_dict(state_dict, layer, tuple(param_shapes(1, 1)), reverse=reverse)
 
 
 def param_shapes(input_size, hidden_size):
@@ -89,6 +89,7 @@ def _backward(H, D, S, N, T, dgi, dgh, DS, P, DP):
     numpy.multiply(_t0*tanh_c, 1 - o, out=dgi_o)
 
 
+@_runtime.ieee_arithmetic
 def forward(x, params, state0=None, *, save=False):
     """Run the cell over a sequence.
 
@@ -161,6 +162,7 @@ def forward(x, params, state0=None, *, save=False):
     return y, state, _runtime.Tape(CELL, x, p, state0, y, seq, slots)
 
 
+@_runtime.ieee_arithmetic
 def backward(tape, dy, dstate=None):
     """Gradients of sum(y * dy) + sum(state * dstate) through the sequence recorded in ``tape``.
 

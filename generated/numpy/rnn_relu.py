@@ -21,9 +21,9 @@ TAPE = ()
 _TAPES = _runtime.TapeBuffers()  # this module's recycled tape buffers, per thread
 
 
-def params_from_state_dict(state_dict, layer=0):
-    """Params from a torch state_dict with PyTorch's ``_l{layer}`` suffix: this cell's keys only."""
-    return _runtime.params_from_state_dict(state_dict, layer, tuple(param_shapes(1, 1)))
+def params_from_state_dict(state_dict, layer=None, *, reverse=None):
+    """Params of one layer (``_l{layer}``) and direction of a torch state_dict; see _runtime.params_from_state_dict."""
+    return _runtime.params_from_state_dict(state_dict, layer, tuple(param_shapes(1, 1)), reverse=reverse)
 
 
 def param_shapes(input_size, hidden_size):
@@ -55,6 +55,7 @@ def _backward(H, D, S, N, T, dgi, dgh, DS, P, DP):
     numpy.multiply(d_h, numpy.heaviside(next_h, 0), out=dgi_a)
 
 
+@_runtime.ieee_arithmetic
 def forward(x, params, state0=None, *, save=False):
     """Run the cell over a sequence.
 
@@ -110,6 +111,7 @@ def forward(x, params, state0=None, *, save=False):
     return y, state, _runtime.Tape(CELL, x, p, state0, y, seq, slots)
 
 
+@_runtime.ieee_arithmetic
 def backward(tape, dy, dstate=None):
     """Gradients of sum(y * dy) + sum(state * dstate) through the sequence recorded in ``tape``.
 

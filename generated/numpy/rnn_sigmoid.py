@@ -22,9 +22,9 @@ TAPE = ()
 _TAPES = _runtime.TapeBuffers()  # this module's recycled tape buffers, per thread
 
 
-def params_from_state_dict(state_dict, layer=0):
-    """Params from a torch state_dict with PyTorch's ``_l{layer}`` suffix: this cell's keys only."""
-    return _runtime.params_from_state_dict(state_dict, layer, tuple(param_shapes(1, 1)))
+def params_from_state_dict(state_dict, layer=None, *, reverse=None):
+    """Params of one layer (``_l{layer}``) and direction of a torch state_dict; see _runtime.params_from_state_dict."""
+    return _runtime.params_from_state_dict(state_dict, layer, tuple(param_shapes(1, 1)), reverse=reverse)
 
 
 def param_shapes(input_size, hidden_size):
@@ -56,6 +56,7 @@ def _backward(H, D, S, N, T, dgi, dgh, DS, P, DP):
     numpy.multiply(d_h*next_h, 1 - next_h, out=dgi_a)
 
 
+@_runtime.ieee_arithmetic
 def forward(x, params, state0=None, *, save=False):
     """Run the cell over a sequence.
 
@@ -112,6 +113,7 @@ def forward(x, params, state0=None, *, save=False):
     return y, state, _runtime.Tape(CELL, x, p, state0, y, seq, slots)
 
 
+@_runtime.ieee_arithmetic
 def backward(tape, dy, dstate=None):
     """Gradients of sum(y * dy) + sum(state * dstate) through the sequence recorded in ``tape``.
 
