@@ -212,8 +212,6 @@ def _setup_context(ctx, inputs, output):
 
 def _backward(ctx, dy, dstate, _dtape):
     x, state0, y, tape, *params = ctx.saved_tensors
-    if tape.numel() == 0:
-        raise RuntimeError("symcell::sequence ran with save=False (no tape), so it cannot be differentiated")
     if dy is None:
         dy = torch.zeros_like(y)
     grads = sequence_backward(ctx.key, x, params, state0, y, tape, dy, dstate)
