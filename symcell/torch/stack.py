@@ -30,28 +30,35 @@ def segments(batch_sizes: list[int]) -> list[tuple[int, int, int]]:
 
 def direction(info: ops.CellInfo, data: torch.Tensor, segs, params, state0: torch.Tensor, reverse: bool):
     """One layer, one direction over the data from state0 (S, B, H): (output data (N, H), final state)."""
-    X = data.shape[1]
+    N, X = data.shape
     outs, finals = [None] * len(segs), []
     order = range(len(segs) - 1, -1, -1) if reverse else range(len(segs))
     state = None
     for j in order:
         steps, n, offset = segs[j]
-        x = data[offset:offset + steps * n].view(steps, n, X)
+        # whole tensors are passed as they are, not as slices: autograd's backward of a slice allocates and
+        # fills a zero tensor of the whole size (a quarter of a medium LSTM's wrapper time)
+        x = (data if steps * n == N else data[offset:offset + steps * n]).view(steps, n, X)
         if reverse:
             x = x.flip(0)
             # rows still running carry their state in; the rows whose last step this segment holds join
-            s0 = state0[:, :n] if state is None else torch.cat([state, state0[:, state.shape[1]:n]], 1)
+            s0 = _rows(state0, n) if state is None else torch.cat([state, state0[:, state.shape[1]:n]], 1)
         else:
-            s0 = state0[:, :n] if state is None else state[:, :n]
+            s0 = _rows(state0 if state is None else state, n)
         y, s = ops.run(info, x, params, s0.contiguous())
         outs[j] = (y.flip(0) if reverse else y).reshape(steps * n, -1)
         if not reverse:  # rows that are absent from the next segment on end here
             rest = segs[j + 1][1] if j + 1 < len(segs) else 0
-            finals.append(s[:, rest:n])
+            finals.append(s if rest == 0 else s[:, rest:n])
         state = s
     final = state if reverse else torch.cat(finals[::-1], 1) if len(finals) > 1 else finals[0]
     out = torch.cat(outs, 0) if len(outs) > 1 else outs[0]
     return out, final
+
+
+def _rows(state: torch.Tensor, n: int) -> torch.Tensor:
+    """The first n rows of an (S, B, H) state (the tensor itself when that is all of them)."""
+    return state if state.shape[1] == n else state[:, :n]
 
 
 def layers(info: ops.CellInfo, data: torch.Tensor, segs, weights, state0: torch.Tensor, num_layers: int,
