@@ -96,6 +96,9 @@ class Recurrent(nn.Module):
         for weight in self.parameters():
             nn.init.uniform_(weight, -stdv, stdv)
 
+    def flatten_parameters(self) -> None:
+        """torch.nn's call to pack weights for cuDNN; nothing to do here (kept so training scripts run as they are)."""
+
     @property
     def all_weights(self) -> list[list[nn.Parameter]]:
         return [[getattr(self, n) for n in names] for names in self._all_weights]
