@@ -10,6 +10,7 @@ Two tables, forward+backward (y = module(x); (y * dy).sum().backward()), float32
   compile time (the first compiled forward+backward) is reported apart.
 
 Usage: python -m bench.torch_modules [--rounds N] [--configs medium,large] [--cells janet,mgu]
+[--tables builtin,custom]
 (make bench runs it as bench.run's "torch" section).
 """
 
@@ -136,18 +137,19 @@ def custom_contenders(cell: str, T: int, B: int, X: int, H: int) -> tuple[dict, 
     return calls, {"compile_s": time.perf_counter() - start}
 
 
-def run(rounds: int = 5, configs=("small", "medium", "large"), cells=CUSTOM, placement=None) -> dict:
+def run(rounds: int = 5, configs=("small", "medium", "large"), cells=CUSTOM, placement=None,
+        tables=("builtin", "custom")) -> dict:
     from .harness import interleaved
 
     rows = []
     for config in configs:
         dims = CONFIGS[config]
-        for cell in BUILTIN_CONFIGS[config]:
+        for cell in BUILTIN_CONFIGS[config] if "builtin" in tables else ():
             t = interleaved(builtin_contenders(cell, **dims), rounds=rounds, placement=placement)
             rows.append({"table": "builtin", "config": config, "cell": cell, **dims,
                          "timings": {k: v.as_dict() for k, v in t.items()}})
             print(_row_text(rows[-1]), flush=True)
-        if config != "medium":
+        if config != "medium" or "custom" not in tables:
             continue
         for cell in cells:
             calls, extra = custom_contenders(cell, **dims)
@@ -199,10 +201,11 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--configs", default="small,medium,large")
     parser.add_argument("--cells", default=",".join(CUSTOM))
+    parser.add_argument("--tables", default="builtin,custom")
     parser.add_argument("--json", help="also write the result here")
     args = parser.parse_args(argv)
     torch.set_num_threads(min(2, torch.get_num_threads()))
-    result = run(args.rounds, args.configs.split(","), args.cells.split(","))
+    result = run(args.rounds, args.configs.split(","), args.cells.split(","), tables=args.tables.split(","))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=1, sort_keys=True)

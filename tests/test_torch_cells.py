@@ -10,7 +10,9 @@ import torch
 from torch.nn.utils.rnn import pack_padded_sequence
 
 import symcell
+import symcell.cbuild
 import symcell.torch as st
+from symcell.torch import ops
 from tests.test_cell_file import TOY, _symcell
 
 CELLS = symcell.cells()
@@ -117,6 +119,8 @@ def test_threads_follow_torch():
     finally:
         torch.set_num_threads(before)
     assert torch.equal(one, two)
+    compiled_with_openmp = bool(symcell.cbuild.openmp(tuple(symcell.cbuild.compiler())))
+    assert (ops._OMP[m._cell.key] is not None) == compiled_with_openmp  # the team size is set through it
 
 
 def test_unsupported_options_are_named():

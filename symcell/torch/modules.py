@@ -55,7 +55,7 @@ class Recurrent(nn.Module):
         self.proj_size = 0
         directions = 2 if bidirectional else 1
         self._kernel_names, self._all_weights = [], []
-        dtype = torch.float32 if dtype is None else dtype
+        dtype = torch.get_default_dtype() if dtype is None else dtype
         for layer in range(num_layers):
             for d in range(directions):
                 suffix = f"_l{layer}" + ("_reverse" if d else "")
@@ -87,8 +87,9 @@ class Recurrent(nn.Module):
                           f"num_layers={num_layers}", stacklevel=3)
         if device is not None and torch.device(device).type != "cpu":
             raise ValueError(f"device={device!r}: symcell.torch runs on CPU only (no GPU backend yet)")
-        if dtype is not None and dtype not in (torch.float32, torch.float64):
-            raise TypeError(f"dtype must be torch.float32 or torch.float64; got {dtype!r}")
+        if (torch.get_default_dtype() if dtype is None else dtype) not in (torch.float32, torch.float64):
+            raise TypeError(f"dtype must be torch.float32 or torch.float64; got {dtype!r} "
+                            f"(default dtype {torch.get_default_dtype()})")
 
     def reset_parameters(self) -> None:
         """torch.nn.RNNBase's: every parameter U(-1/sqrt(H), 1/sqrt(H)), in registration order."""

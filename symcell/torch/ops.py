@@ -91,6 +91,8 @@ def register(cell: str, path=None, backend: str | None = None) -> CellInfo:
                         kernels.param_shapes, int(tape.slots.base.size), tuple(tape.seq), type(tape))
         _INFO[key] = info
         _KERNELS[key, torch.float64] = kernels
+        if b == "c":
+            _omp_setter(key, info)
         return info
 
 
@@ -100,8 +102,6 @@ def _kernels(key: str, dtype: torch.dtype):
         info = _INFO[key]
         with _LOCK:
             k = _KERNELS[key, dtype] = _load(info.backend, info.cell, info.path, _DTYPES[dtype])
-        if info.backend == "c":
-            _omp_setter(key, info)
     return k
 
 
