@@ -174,8 +174,9 @@ def markdown(result: dict) -> str:
     lines = [f"Forward+backward through autograd, float32, {result['threads']} threads, median of "
              f"{result['rounds']} interleaved rounds (min-max), ms. Targets: built-in cells <= 0.85x torch.nn at "
              "medium and large, the small LSTM <= 0.5x; custom cells <= 0.35x torch.compile and <= 0.2x the "
-             "eager loop.", "",
-             "| config | cell | torch.nn | symcell.torch | symcell / torch.nn |", "|---|---|---|---|---|"]
+             "eager loop."]
+    if any(r["table"] == "builtin" for r in result["rows"]):
+        lines += ["", "| config | cell | torch.nn | symcell.torch | symcell / torch.nn |", "|---|---|---|---|---|"]
     for r in result["rows"]:
         if r["table"] == "builtin":
             t = r["timings"]
