@@ -106,8 +106,9 @@ def main(argv=None) -> int:
     parser.add_argument("--configs", default="small,medium,large")
     parser.add_argument("--cells", default="rnn_tanh,gru,lstm")
     parser.add_argument("--out", default=str(HERE / "results"))
-    parser.add_argument("--sections", default="training,streaming,memory",
-                        help="which tables: training (vs PyTorch and the BLAS bound), streaming, memory")
+    parser.add_argument("--sections", default="training,torch,streaming,memory",
+                        help="which tables: training (vs PyTorch and the BLAS bound), torch (symcell.torch's "
+                             "modules, bench.torch_modules), streaming, memory")
     args = parser.parse_args(argv)
     sections = set(args.sections.split(","))
 
@@ -131,6 +132,10 @@ def main(argv=None) -> int:
               "placement": probe.summary() if probe else None}
     if rows:
         result["fma_peak"] = _fma_peak(torch.get_num_threads())
+    if "torch" in sections:
+        from . import torch_modules
+
+        result["torch_modules"] = torch_modules.run(args.rounds, placement=probe)
     if "streaming" in sections:
         try:
             from . import streaming
@@ -166,6 +171,10 @@ def _row_text(row: dict) -> str:
 def markdown(result: dict) -> str:
     """Every section as Markdown: training table, streaming table, memory table."""
     parts = ["## Forward and forward+backward\n\n" + training_markdown(result)] if result["rows"] else []
+    if "torch_modules" in result:
+        from . import torch_modules
+
+        parts.append("## PyTorch modules (symcell.torch)\n\n" + torch_modules.markdown(result["torch_modules"]))
     if "streaming" in result:
         from . import streaming
 
