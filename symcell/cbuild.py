@@ -76,6 +76,35 @@ def _compiles_openmp(cmd: tuple[str, ...]) -> bool:
         return run.returncode == 0
 
 
+def lto(cmd: tuple[str, ...]) -> tuple[str, ...]:
+    """("-flto=auto",) when the compiler links with link-time optimisation, else ().
+
+    The runtime object then carries the compiler's IR, and each cell's link specialises the runtime's products
+    to that cell's calls (constant strides, flags, gate counts) as when they were one file: without it the
+    small-batch steps ran up to 1.3x slower (docs/performance.md). It changes no bits: the order of every
+    sum is in the source (no -ffast-math, and -std=c99 keeps contraction off). $SYMCELL_LTO=0 turns it off.
+    """
+    if os.environ.get("SYMCELL_LTO", "").strip() == "0":
+        return ()
+    return ("-flto=auto",) if _links_lto(cmd) else ()
+
+
+@functools.lru_cache(maxsize=8)
+def _links_lto(cmd: tuple[str, ...]) -> bool:
+    with tempfile.TemporaryDirectory() as tmp:
+        a, b = Path(tmp) / "a.c", Path(tmp) / "b.c"
+        a.write_text("int sc_twice(int x);\nint sc_call(int x) { return sc_twice(x) + 1; }\n")
+        b.write_text("int sc_twice(int x);\nint sc_twice(int x) { return 2 * x; }\n")
+        try:
+            obj = subprocess.run([*cmd, "-flto=auto", "-fPIC", "-c", "-o", str(Path(tmp) / "b.o"), str(b)],
+                                 capture_output=True, timeout=120)
+            so = subprocess.run([*cmd, "-flto=auto", "-fPIC", "-shared", "-o", str(Path(tmp) / "a.so"), str(a),
+                                 str(Path(tmp) / "b.o")], capture_output=True, timeout=120)
+        except (OSError, subprocess.SubprocessError):
+            return False
+        return obj.returncode == 0 and so.returncode == 0
+
+
 class CompilerNotFoundError(RuntimeError):
     """No C compiler: the C backend cannot build its libraries."""
 
@@ -157,7 +186,7 @@ def _configuration() -> tuple[list[str], tuple[str, ...], tuple[str, ...], bytes
     """(compiler command, compile flags, link flags, what of the machine and the build a cache key must hold)."""
     cmd = compiler()
     cflags, libs = blas()
-    cflags = (*openmp(tuple(cmd)), *cflags, *shlex.split(os.environ.get("SYMCELL_CFLAGS", "")))
+    cflags = (*openmp(tuple(cmd)), *lto(tuple(cmd)), *cflags, *shlex.split(os.environ.get("SYMCELL_CFLAGS", "")))
     key = _identity(tuple(cmd)) + "\0" + _cpu() + "\0" + " ".join([*cmd, *FLAGS, *cflags, *libs, *LIBS])
     return cmd, cflags, libs, key.encode()
 
