@@ -80,8 +80,8 @@ def lto(cmd: tuple[str, ...]) -> tuple[str, ...]:
     """("-flto=auto",) when the compiler links with link-time optimisation, else ().
 
     The runtime object then carries the compiler's IR, and each cell's link specialises the runtime's products
-    to that cell's calls (constant strides, flags, gate counts) as when they were one file: without it the
-    small-batch steps ran up to 1.3x slower (docs/performance.md). It changes no bits: the order of every
+    to that cell's calls (constant strides, flags, gate counts) as when they were one file; without it the
+    small-batch steps are slower (docs/performance.md). It changes no bits: the order of every
     sum is in the source (no -ffast-math, and -std=c99 keeps contraction off). $SYMCELL_LTO=0 turns it off.
     """
     if os.environ.get("SYMCELL_LTO", "").strip() == "0":
