@@ -10,29 +10,39 @@
 
 #include "symcell_runtime.h"
 
-/* Elements of the tape, forward and backward workspaces; 0 when a size is 0 or anything overflows. */
+/* Elements of the tape, forward and backward workspaces; 0 when a size is 0 or anything overflows. The
+ * workspaces are the buffers each kernel carves from `work`, in the same order (codegen/c/plan.py). */
 static int sc_sizes(size_t T, size_t B, size_t X, size_t H, size_t *tape, size_t *fw, size_t *bw)
 {
     int ok = T && B && X && H;
-    size_t pack_bw = 0;
+    const size_t GH = sc_mul(1, H, &ok), G1H = sc_mul(1, H, &ok), NZ = 1;
     const size_t BH = sc_mul(B, H, &ok);
-    const size_t BGH = sc_mul(BH, 1, &ok);
-    const size_t TBGH = sc_mul(T, BGH, &ok);
-    (void)sc_mul(sc_mul(T, B, &ok), X, &ok);                   /* x, dx */
-    (void)sc_mul(sc_mul(1, H, &ok), X > H ? X : H, &ok);  /* weights */
+    const size_t BGH = sc_mul(B, GH, &ok);
+    const size_t CH = T && B ? sc_chunk(T, B, X) : 0;
+    const size_t PGH = sc_panels(GH, &ok);
+    (void)GH, (void)G1H, (void)NZ;
+    (void)sc_mul(sc_mul(T, B, &ok), X, &ok);       /* x, dx */
+    (void)sc_mul(GH, X > H ? X : H, &ok);          /* weights */
     *tape = sc_mul(sc_mul(T, BH, &ok), 0, &ok);
-    /* the input projections of sc_chunk steps and one step's recurrent projection, weight_ih packed for the
-     * input products (symcell_rt_pack) */
-    *fw = sc_add(sc_add(sc_mul(T && B ? sc_chunk(T, B, X) : 0, BGH, &ok), BGH, &ok), sc_mul(BH, 1, &ok), &ok);
-    *fw = sc_add(*fw, sc_mul(X, sc_mul(sc_add(sc_mul(1, H, &ok), SC_NR - 1, &ok) / SC_NR, SC_NR, &ok), &ok), &ok);
-    *bw = sc_add(sc_add(sc_mul(TBGH, 1, &ok), sc_mul(BH, 3, &ok), &ok), pack_bw, &ok);
+    *fw = *bw = 0;
+    *fw = sc_add(*fw, sc_mul(CH, BGH, &ok), &ok); /* gi */
+    *fw = sc_add(*fw, BGH, &ok); /* gh */
+    *fw = sc_add(*fw, sc_mul(0, BH, &ok), &ok); /* slot */
+    *fw = sc_add(*fw, sc_mul(1, BH, &ok), &ok); /* zero */
+    *fw = sc_add(*fw, sc_mul(0, BH, &ok), &ok); /* spare */
+    *fw = sc_add(*fw, sc_mul(X, PGH, &ok), &ok); /* wpi */
+    *bw = sc_add(*bw, sc_mul(T, BGH, &ok), &ok); /* dgi */
+    *bw = sc_add(*bw, sc_mul(1, BH, &ok), &ok); /* D */
+    *bw = sc_add(*bw, sc_mul(1, BH, &ok), &ok); /* DS */
+    *bw = sc_add(*bw, sc_mul(1, BH, &ok), &ok); /* zero */
+    *bw = sc_add(*bw, sc_mul(0, BH, &ok), &ok); /* DM */
     return ok && *tape <= SIZE_MAX / 8 && *fw <= SIZE_MAX / 8 && *bw <= SIZE_MAX / 8;
 }
 
 size_t symcell_indrnn_tape_size(size_t T, size_t B, size_t H)
 {
     size_t tape, fw, bw;
-    const size_t X = 1;
+    const size_t X = 1; /* the tape does not depend on X */
     return sc_sizes(T, B, X, H, &tape, &fw, &bw) ? tape : 0;
 }
 
@@ -127,13 +137,18 @@ int symcell_indrnn_forward_f64(size_t T, size_t B, size_t X, size_t H, const dou
         || !y || !state || !work)
         return -1;
     (void)tape_n, (void)bw_n;
-    const size_t BH = B * H, GH = 1 * H, BGH = B * GH, CH = sc_chunk(T, B, X);
-    double *gi = work;              /* (CH, B, G*H) input projections of CH steps (sc_chunk) */
-    double *gh = gi + CH * BGH;     /* (B, G*H) recurrent projection of one step */
-    double *slot = gh + BGH;        /* (0, B, H) tape slots of one step when no tape is kept */
+    const size_t GH = 1 * H, G1H = 1 * H, NZ = 1;
+    const size_t BH = B * H;
+    const size_t BGH = B * GH;
+    const size_t CH = sc_chunk(T, B, X);
+    const size_t PGH = (GH + SC_NR - 1) / SC_NR * SC_NR;
+    double *gi = work; /* (CH, B, G*H) input projections of CH steps (sc_chunk) */
+    double *gh = gi + CH * BGH; /* (B, G*H) recurrent projection of one step */
+    double *slot = gh + BGH; /* (0, B, H) tape slots of one step when no tape is kept */
     double *zero = slot + 0 * BH; /* (1, B, H) zeros for a NULL state0 */
     double *spare = zero + 1 * BH; /* (2, 0, B, H) ping-pong buffers for states beyond h */
     double *wpi = spare + 0 * BH; /* weight_ih packed (symcell_rt_pack) */
+    (void)G1H, (void)NZ, (void)gi, (void)gh, (void)slot, (void)zero, (void)spare, (void)wpi, (void)BH, (void)BGH, (void)CH, (void)PGH;
     const double *P[1] = {p_u}; /* per-unit parameters */
     const int par = (double)B * GH * H >= SC_PARALLEL_MIN;
     (void)spare, (void)P, (void)par;
@@ -253,13 +268,17 @@ int symcell_indrnn_backward_f64(size_t T, size_t B, size_t X, size_t H, const do
         || (!tape && tape_n) || !dy || !dx || !dstate0 || !dweight_ih || !dbias_ih || !dbias_hh || !dp_u || !work)
         return -1;
     (void)fw_n, (void)bw_n;
-    const size_t BH = B * H, GH = 1 * H, BGH = B * GH;
-    double *dgi = work;                           /* (T, B, G*H) gradients of the gates' input parts */
+    const size_t GH = 1 * H, G1H = 1 * H, NZ = 1;
+    const size_t BH = B * H;
+    const size_t BGH = B * GH;
+    double *dgi = work; /* (T, B, G*H) gradients of the gates' input parts */
     double *dgh = dgi; /* ... of their hidden parts (the same here) */
-    double *D = dgh + T * BGH;                     /* (1, B, H) gradients w.r.t. the state, */
-    double *DS = D + 1 * BH;               /* (1, B, H) ... two buffers, in turn before and after a step */
-    double *zero = DS + 1 * BH;            /* (1, B, H) zeros for a NULL state0 */
-    double *DM = zero + 1 * BH;            /* (0, B, H) gradients of the hidden inputs m */
+    double *D = dgh + T * BGH; /* (1, B, H) gradients w.r.t. the state, */
+    double *DS = D + 1 * BH; /* (1, B, H) ... two buffers, in turn before and after a step */
+    double *zero = DS + 1 * BH; /* (1, B, H) zeros for a NULL state0 */
+    double *DM = zero + 1 * BH; /* (0, B, H) gradients of the hidden inputs m */
+    const size_t ZH = X, ZBI = X + H, ZBH = X + H; /* Z's columns of h_prev and the ones */
+    (void)G1H, (void)NZ, (void)ZH, (void)ZBI, (void)ZBH, (void)dgi, (void)dgh, (void)D, (void)DS, (void)zero, (void)DM, (void)BH, (void)BGH;
     const double *s0[1];
     const double *P[1] = {p_u}; /* per-unit parameters */
     double *DP[1] = {dp_u};      /* ... and their gradients, summed over batch and time */
@@ -445,13 +464,18 @@ int symcell_indrnn_forward_f32(size_t T, size_t B, size_t X, size_t H, const flo
         || !y || !state || !work)
         return -1;
     (void)tape_n, (void)bw_n;
-    const size_t BH = B * H, GH = 1 * H, BGH = B * GH, CH = sc_chunk(T, B, X);
-    float *gi = work;              /* (CH, B, G*H) input projections of CH steps (sc_chunk) */
-    float *gh = gi + CH * BGH;     /* (B, G*H) recurrent projection of one step */
-    float *slot = gh + BGH;        /* (0, B, H) tape slots of one step when no tape is kept */
+    const size_t GH = 1 * H, G1H = 1 * H, NZ = 1;
+    const size_t BH = B * H;
+    const size_t BGH = B * GH;
+    const size_t CH = sc_chunk(T, B, X);
+    const size_t PGH = (GH + SC_NR - 1) / SC_NR * SC_NR;
+    float *gi = work; /* (CH, B, G*H) input projections of CH steps (sc_chunk) */
+    float *gh = gi + CH * BGH; /* (B, G*H) recurrent projection of one step */
+    float *slot = gh + BGH; /* (0, B, H) tape slots of one step when no tape is kept */
     float *zero = slot + 0 * BH; /* (1, B, H) zeros for a NULL state0 */
     float *spare = zero + 1 * BH; /* (2, 0, B, H) ping-pong buffers for states beyond h */
     float *wpi = spare + 0 * BH; /* weight_ih packed (symcell_rt_pack) */
+    (void)G1H, (void)NZ, (void)gi, (void)gh, (void)slot, (void)zero, (void)spare, (void)wpi, (void)BH, (void)BGH, (void)CH, (void)PGH;
     const float *P[1] = {p_u}; /* per-unit parameters */
     const int par = (double)B * GH * H >= SC_PARALLEL_MIN;
     (void)spare, (void)P, (void)par;
@@ -571,13 +595,17 @@ int symcell_indrnn_backward_f32(size_t T, size_t B, size_t X, size_t H, const fl
         || (!tape && tape_n) || !dy || !dx || !dstate0 || !dweight_ih || !dbias_ih || !dbias_hh || !dp_u || !work)
         return -1;
     (void)fw_n, (void)bw_n;
-    const size_t BH = B * H, GH = 1 * H, BGH = B * GH;
-    float *dgi = work;                           /* (T, B, G*H) gradients of the gates' input parts */
+    const size_t GH = 1 * H, G1H = 1 * H, NZ = 1;
+    const size_t BH = B * H;
+    const size_t BGH = B * GH;
+    float *dgi = work; /* (T, B, G*H) gradients of the gates' input parts */
     float *dgh = dgi; /* ... of their hidden parts (the same here) */
-    float *D = dgh + T * BGH;                     /* (1, B, H) gradients w.r.t. the state, */
-    float *DS = D + 1 * BH;               /* (1, B, H) ... two buffers, in turn before and after a step */
-    float *zero = DS + 1 * BH;            /* (1, B, H) zeros for a NULL state0 */
-    float *DM = zero + 1 * BH;            /* (0, B, H) gradients of the hidden inputs m */
+    float *D = dgh + T * BGH; /* (1, B, H) gradients w.r.t. the state, */
+    float *DS = D + 1 * BH; /* (1, B, H) ... two buffers, in turn before and after a step */
+    float *zero = DS + 1 * BH; /* (1, B, H) zeros for a NULL state0 */
+    float *DM = zero + 1 * BH; /* (0, B, H) gradients of the hidden inputs m */
+    const size_t ZH = X, ZBI = X + H, ZBH = X + H; /* Z's columns of h_prev and the ones */
+    (void)G1H, (void)NZ, (void)ZH, (void)ZBI, (void)ZBH, (void)dgi, (void)dgh, (void)D, (void)DS, (void)zero, (void)DM, (void)BH, (void)BGH;
     const float *s0[1];
     const float *P[1] = {p_u}; /* per-unit parameters */
     float *DP[1] = {dp_u};      /* ... and their gradients, summed over batch and time */

@@ -10,40 +10,47 @@
 
 #include "symcell_runtime.h"
 
-/* Elements of the tape, forward and backward workspaces; 0 when a size is 0 or anything overflows. */
+/* Elements of the tape, forward and backward workspaces; 0 when a size is 0 or anything overflows. The
+ * workspaces are the buffers each kernel carves from `work`, in the same order (codegen/c/plan.py). */
 static int sc_sizes(size_t T, size_t B, size_t X, size_t H, size_t *tape, size_t *fw, size_t *bw)
 {
     int ok = T && B && X && H;
-    size_t pack_bw = 0;
+    const size_t GH = sc_mul(1, H, &ok), G1H = sc_mul(1, H, &ok), NZ = 1;
     const size_t BH = sc_mul(B, H, &ok);
-    const size_t BGH = sc_mul(BH, 1, &ok);
-    const size_t TBGH = sc_mul(T, BGH, &ok);
-    (void)sc_mul(sc_mul(T, B, &ok), X, &ok);                   /* x, dx */
-    (void)sc_mul(sc_mul(1, H, &ok), X > H ? X : H, &ok);  /* weights */
+    const size_t BGH = sc_mul(B, GH, &ok);
+    const size_t TB = sc_mul(T, B, &ok);
+    const size_t CH = T && B ? sc_chunk(T, B, X) : 0;
+    const size_t PGH = sc_panels(GH, &ok);
+    const size_t PH = sc_panels(H, &ok);
+    const size_t PG1 = sc_panels(G1H, &ok);
+    const size_t LZ = sc_add(sc_add(X, H, &ok), NZ, &ok);
+    (void)GH, (void)G1H, (void)NZ;
+    (void)sc_mul(sc_mul(T, B, &ok), X, &ok);       /* x, dx */
+    (void)sc_mul(GH, X > H ? X : H, &ok);          /* weights */
     *tape = sc_mul(sc_mul(T, BH, &ok), 0, &ok);
-    /* the input projections of sc_chunk steps and one step's recurrent projection, weight_ih packed for the
-     * input products (symcell_rt_pack) */
-    *fw = sc_add(sc_add(sc_mul(T && B ? sc_chunk(T, B, X) : 0, BGH, &ok), BGH, &ok), sc_mul(BH, 1, &ok), &ok);
-    *fw = sc_add(*fw, sc_mul(X, sc_mul(sc_add(sc_mul(1, H, &ok), SC_NR - 1, &ok) / SC_NR, SC_NR, &ok), &ok), &ok);
-    {
-        /* weight_hh packed for the steps' products (symcell_rt_pack): forward, outputs padded to whole panels ... */
-        const size_t PH = sc_mul(sc_add(H, SC_NR - 1, &ok) / SC_NR, SC_NR, &ok);
-        const size_t PG1 = sc_mul(sc_add(sc_mul(1, H, &ok), SC_NR - 1, &ok) / SC_NR, SC_NR, &ok);
-        *fw = sc_add(*fw, sc_mul(H, sc_add(PG1, sc_mul(0, PH, &ok), &ok), &ok), &ok);
-        /* ... and backward (the transposed products) */
-        pack_bw = sc_mul(PH, sc_mul(1, H, &ok), &ok);
-    }
-    /* Z for every step and the weight gradients' products before they are split into their parts */
-    pack_bw = sc_add(pack_bw, sc_mul(sc_add(sc_mul(T, B, &ok), sc_mul(1, H, &ok), &ok),
-                                     sc_add(sc_add(X, H, &ok), 1, &ok), &ok), &ok);
-    *bw = sc_add(sc_add(sc_mul(TBGH, 1, &ok), sc_mul(BH, 3, &ok), &ok), pack_bw, &ok);
+    *fw = *bw = 0;
+    *fw = sc_add(*fw, sc_mul(CH, BGH, &ok), &ok); /* gi */
+    *fw = sc_add(*fw, BGH, &ok); /* gh */
+    *fw = sc_add(*fw, sc_mul(0, BH, &ok), &ok); /* slot */
+    *fw = sc_add(*fw, sc_mul(1, BH, &ok), &ok); /* zero */
+    *fw = sc_add(*fw, sc_mul(0, BH, &ok), &ok); /* spare */
+    *fw = sc_add(*fw, sc_mul(X, PGH, &ok), &ok); /* wpi */
+    *fw = sc_add(*fw, sc_add(sc_mul(H, PG1, &ok), sc_mul(0, sc_mul(H, PH, &ok), &ok), &ok), &ok); /* wp */
+    *bw = sc_add(*bw, sc_mul(T, BGH, &ok), &ok); /* dgi */
+    *bw = sc_add(*bw, sc_mul(1, BH, &ok), &ok); /* D */
+    *bw = sc_add(*bw, sc_mul(1, BH, &ok), &ok); /* DS */
+    *bw = sc_add(*bw, sc_mul(1, BH, &ok), &ok); /* zero */
+    *bw = sc_add(*bw, sc_mul(0, BH, &ok), &ok); /* DM */
+    *bw = sc_add(*bw, sc_mul(PH, sc_mul(1, H, &ok), &ok), &ok); /* wp */
+    *bw = sc_add(*bw, sc_mul(TB, LZ, &ok), &ok); /* Z */
+    *bw = sc_add(*bw, sc_mul(GH, LZ, &ok), &ok); /* Wc */
     return ok && *tape <= SIZE_MAX / 8 && *fw <= SIZE_MAX / 8 && *bw <= SIZE_MAX / 8;
 }
 
 size_t symcell_rnn_sigmoid_tape_size(size_t T, size_t B, size_t H)
 {
     size_t tape, fw, bw;
-    const size_t X = 1;
+    const size_t X = 1; /* the tape does not depend on X */
     return sc_sizes(T, B, X, H, &tape, &fw, &bw) ? tape : 0;
 }
 
@@ -131,16 +138,21 @@ int symcell_rnn_sigmoid_forward_f64(size_t T, size_t B, size_t X, size_t H, cons
         || !y || !state || !work)
         return -1;
     (void)tape_n, (void)bw_n;
-    const size_t BH = B * H, GH = 1 * H, BGH = B * GH, CH = sc_chunk(T, B, X);
-    double *gi = work;              /* (CH, B, G*H) input projections of CH steps (sc_chunk) */
-    double *gh = gi + CH * BGH;     /* (B, G*H) recurrent projection of one step */
-    double *slot = gh + BGH;        /* (0, B, H) tape slots of one step when no tape is kept */
+    const size_t GH = 1 * H, G1H = 1 * H, NZ = 1;
+    const size_t BH = B * H;
+    const size_t BGH = B * GH;
+    const size_t CH = sc_chunk(T, B, X);
+    const size_t PGH = (GH + SC_NR - 1) / SC_NR * SC_NR;
+    const size_t PH = (H + SC_NR - 1) / SC_NR * SC_NR;
+    const size_t PG1 = (G1H + SC_NR - 1) / SC_NR * SC_NR;
+    double *gi = work; /* (CH, B, G*H) input projections of CH steps (sc_chunk) */
+    double *gh = gi + CH * BGH; /* (B, G*H) recurrent projection of one step */
+    double *slot = gh + BGH; /* (0, B, H) tape slots of one step when no tape is kept */
     double *zero = slot + 0 * BH; /* (1, B, H) zeros for a NULL state0 */
     double *spare = zero + 1 * BH; /* (2, 0, B, H) ping-pong buffers for states beyond h */
     double *wpi = spare + 0 * BH; /* weight_ih packed (symcell_rt_pack) */
-    double *wp = wpi + X * ((GH + SC_NR - 1) / SC_NR * SC_NR); /* weight_hh packed: stage-1 gates */
-    const size_t PH = (H + SC_NR - 1) / SC_NR * SC_NR, PG1 = (1 * H + SC_NR - 1) / SC_NR * SC_NR;
-    (void)PH, (void)PG1;
+    double *wp = wpi + X * PGH; /* weight_hh packed: stage-1 gates */
+    (void)G1H, (void)NZ, (void)gi, (void)gh, (void)slot, (void)zero, (void)spare, (void)wpi, (void)wp, (void)BH, (void)BGH, (void)CH, (void)PGH, (void)PH, (void)PG1;
     const double *P[1] = {NULL}; /* per-unit parameters */
     const int par = (double)B * GH * H >= SC_PARALLEL_MIN;
     (void)spare, (void)P, (void)par;
@@ -265,19 +277,23 @@ int symcell_rnn_sigmoid_backward_f64(size_t T, size_t B, size_t X, size_t H, con
         || (!tape && tape_n) || !dy || !dx || !dstate0 || !dweight_ih || !dweight_hh || !dbias_ih || !dbias_hh || !work)
         return -1;
     (void)fw_n, (void)bw_n;
-    const size_t BH = B * H, GH = 1 * H, BGH = B * GH;
-    double *dgi = work;                           /* (T, B, G*H) gradients of the gates' input parts */
-    double *dgh = dgi; /* ... of their hidden parts (the same here) */
-    double *D = dgh + T * BGH;                     /* (1, B, H) gradients w.r.t. the state, */
-    double *DS = D + 1 * BH;               /* (1, B, H) ... two buffers, in turn before and after a step */
-    double *zero = DS + 1 * BH;            /* (1, B, H) zeros for a NULL state0 */
-    double *DM = zero + 1 * BH;            /* (0, B, H) gradients of the hidden inputs m */
-    double *wp = DM + 0 * BH;              /* weight_hh packed for dgh W (symcell_rt_pack): stage 1 */
+    const size_t GH = 1 * H, G1H = 1 * H, NZ = 1;
+    const size_t BH = B * H;
+    const size_t BGH = B * GH;
+    const size_t TB = T * B;
     const size_t PH = (H + SC_NR - 1) / SC_NR * SC_NR;
-    (void)PH;
-    const size_t LZ = X + H + 1, ZH = X, ZBI = X + H, ZBH = X + H; /* columns of h_prev, of bias_ih's, bias_hh's ones */
-    double *Z = wp + PH * 1 * H;           /* (T*B, X+H+1) [x | h_prev | 1] of every step */
-    double *Wc = Z + T * B * LZ;                  /* (G*H, X+H+1) [dW_ih | dW_hh | db] */
+    const size_t LZ = X + H + NZ;
+    double *dgi = work; /* (T, B, G*H) gradients of the gates' input parts */
+    double *dgh = dgi; /* ... of their hidden parts (the same here) */
+    double *D = dgh + T * BGH; /* (1, B, H) gradients w.r.t. the state, */
+    double *DS = D + 1 * BH; /* (1, B, H) ... two buffers, in turn before and after a step */
+    double *zero = DS + 1 * BH; /* (1, B, H) zeros for a NULL state0 */
+    double *DM = zero + 1 * BH; /* (0, B, H) gradients of the hidden inputs m */
+    double *wp = DM + 0 * BH; /* weight_hh packed for dgh W (symcell_rt_pack): stage 1 */
+    double *Z = wp + PH * 1 * H; /* (T*B, LZ) [x | h_prev | 1] of every step */
+    double *Wc = Z + TB * LZ; /* (G*H, LZ) [dW_ih | dW_hh | db] */
+    const size_t ZH = X, ZBI = X + H, ZBH = X + H; /* Z's columns of h_prev and the ones */
+    (void)G1H, (void)NZ, (void)ZH, (void)ZBI, (void)ZBH, (void)dgi, (void)dgh, (void)D, (void)DS, (void)zero, (void)DM, (void)wp, (void)Z, (void)Wc, (void)BH, (void)BGH, (void)TB, (void)PH, (void)LZ;
     const double *s0[1];
     const double *P[1] = {NULL}; /* per-unit parameters */
     double *DP[1] = {NULL};      /* ... and their gradients, summed over batch and time */
@@ -569,16 +585,21 @@ int symcell_rnn_sigmoid_forward_f32(size_t T, size_t B, size_t X, size_t H, cons
         || !y || !state || !work)
         return -1;
     (void)tape_n, (void)bw_n;
-    const size_t BH = B * H, GH = 1 * H, BGH = B * GH, CH = sc_chunk(T, B, X);
-    float *gi = work;              /* (CH, B, G*H) input projections of CH steps (sc_chunk) */
-    float *gh = gi + CH * BGH;     /* (B, G*H) recurrent projection of one step */
-    float *slot = gh + BGH;        /* (0, B, H) tape slots of one step when no tape is kept */
+    const size_t GH = 1 * H, G1H = 1 * H, NZ = 1;
+    const size_t BH = B * H;
+    const size_t BGH = B * GH;
+    const size_t CH = sc_chunk(T, B, X);
+    const size_t PGH = (GH + SC_NR - 1) / SC_NR * SC_NR;
+    const size_t PH = (H + SC_NR - 1) / SC_NR * SC_NR;
+    const size_t PG1 = (G1H + SC_NR - 1) / SC_NR * SC_NR;
+    float *gi = work; /* (CH, B, G*H) input projections of CH steps (sc_chunk) */
+    float *gh = gi + CH * BGH; /* (B, G*H) recurrent projection of one step */
+    float *slot = gh + BGH; /* (0, B, H) tape slots of one step when no tape is kept */
     float *zero = slot + 0 * BH; /* (1, B, H) zeros for a NULL state0 */
     float *spare = zero + 1 * BH; /* (2, 0, B, H) ping-pong buffers for states beyond h */
     float *wpi = spare + 0 * BH; /* weight_ih packed (symcell_rt_pack) */
-    float *wp = wpi + X * ((GH + SC_NR - 1) / SC_NR * SC_NR); /* weight_hh packed: stage-1 gates */
-    const size_t PH = (H + SC_NR - 1) / SC_NR * SC_NR, PG1 = (1 * H + SC_NR - 1) / SC_NR * SC_NR;
-    (void)PH, (void)PG1;
+    float *wp = wpi + X * PGH; /* weight_hh packed: stage-1 gates */
+    (void)G1H, (void)NZ, (void)gi, (void)gh, (void)slot, (void)zero, (void)spare, (void)wpi, (void)wp, (void)BH, (void)BGH, (void)CH, (void)PGH, (void)PH, (void)PG1;
     const float *P[1] = {NULL}; /* per-unit parameters */
     const int par = (double)B * GH * H >= SC_PARALLEL_MIN;
     (void)spare, (void)P, (void)par;
@@ -703,19 +724,23 @@ int symcell_rnn_sigmoid_backward_f32(size_t T, size_t B, size_t X, size_t H, con
         || (!tape && tape_n) || !dy || !dx || !dstate0 || !dweight_ih || !dweight_hh || !dbias_ih || !dbias_hh || !work)
         return -1;
     (void)fw_n, (void)bw_n;
-    const size_t BH = B * H, GH = 1 * H, BGH = B * GH;
-    float *dgi = work;                           /* (T, B, G*H) gradients of the gates' input parts */
-    float *dgh = dgi; /* ... of their hidden parts (the same here) */
-    float *D = dgh + T * BGH;                     /* (1, B, H) gradients w.r.t. the state, */
-    float *DS = D + 1 * BH;               /* (1, B, H) ... two buffers, in turn before and after a step */
-    float *zero = DS + 1 * BH;            /* (1, B, H) zeros for a NULL state0 */
-    float *DM = zero + 1 * BH;            /* (0, B, H) gradients of the hidden inputs m */
-    float *wp = DM + 0 * BH;              /* weight_hh packed for dgh W (symcell_rt_pack): stage 1 */
+    const size_t GH = 1 * H, G1H = 1 * H, NZ = 1;
+    const size_t BH = B * H;
+    const size_t BGH = B * GH;
+    const size_t TB = T * B;
     const size_t PH = (H + SC_NR - 1) / SC_NR * SC_NR;
-    (void)PH;
-    const size_t LZ = X + H + 1, ZH = X, ZBI = X + H, ZBH = X + H; /* columns of h_prev, of bias_ih's, bias_hh's ones */
-    float *Z = wp + PH * 1 * H;           /* (T*B, X+H+1) [x | h_prev | 1] of every step */
-    float *Wc = Z + T * B * LZ;                  /* (G*H, X+H+1) [dW_ih | dW_hh | db] */
+    const size_t LZ = X + H + NZ;
+    float *dgi = work; /* (T, B, G*H) gradients of the gates' input parts */
+    float *dgh = dgi; /* ... of their hidden parts (the same here) */
+    float *D = dgh + T * BGH; /* (1, B, H) gradients w.r.t. the state, */
+    float *DS = D + 1 * BH; /* (1, B, H) ... two buffers, in turn before and after a step */
+    float *zero = DS + 1 * BH; /* (1, B, H) zeros for a NULL state0 */
+    float *DM = zero + 1 * BH; /* (0, B, H) gradients of the hidden inputs m */
+    float *wp = DM + 0 * BH; /* weight_hh packed for dgh W (symcell_rt_pack): stage 1 */
+    float *Z = wp + PH * 1 * H; /* (T*B, LZ) [x | h_prev | 1] of every step */
+    float *Wc = Z + TB * LZ; /* (G*H, LZ) [dW_ih | dW_hh | db] */
+    const size_t ZH = X, ZBI = X + H, ZBH = X + H; /* Z's columns of h_prev and the ones */
+    (void)G1H, (void)NZ, (void)ZH, (void)ZBI, (void)ZBH, (void)dgi, (void)dgh, (void)D, (void)DS, (void)zero, (void)DM, (void)wp, (void)Z, (void)Wc, (void)BH, (void)BGH, (void)TB, (void)PH, (void)LZ;
     const float *s0[1];
     const float *P[1] = {NULL}; /* per-unit parameters */
     float *DP[1] = {NULL};      /* ... and their gradients, summed over batch and time */
