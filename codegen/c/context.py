@@ -141,6 +141,7 @@ class CellPlan:
     stage2: tuple[Stage2Gate, ...]
     others: tuple[OtherState, ...]
     fused_weight_grads: bool  # the named pass: dgi^T [x | h_prev | 1] gives every weight and bias gradient
+    dgh_qualifier: str  # "restrict " unless dgh is dgi itself (then the backward kernel writes dgi only)
     ones: int  # columns of ones in that product's Z
     z: ZColumns
     fw: Workspace
@@ -192,7 +193,8 @@ def plan(ir: CellIR) -> CellPlan:
         unit_init="{" + (", ".join(units) or "NULL") + "}",
         unit_grad_init="{" + (", ".join(grad_arg(n) for n in ir.unit_params) or "NULL") + "}",
         stage2=_stage2(ir), others=_others(ir),
-        fused_weight_grads=fused_weight_grads(ir), ones=ones_columns(ir), z=z_columns(ir), fw=fw, bw=bw,
+        fused_weight_grads=fused_weight_grads(ir), dgh_qualifier="" if ir.shared_gate_grads else "restrict ",
+        ones=ones_columns(ir), z=z_columns(ir), fw=fw, bw=bw,
         size_dims=tuple(d for name, d in DIMS.items() if name in used),
         size_functions=tuple(SizeFunction(f.prototype(prefix), *SIZE_CALLS[f.stem][1::-1], SIZE_CALLS[f.stem][2])
                              for f in funcs if not f.typed),

@@ -161,15 +161,22 @@ def fused_weight_grads(ir: CellIR) -> bool:
 
 @dataclass(frozen=True)
 class ZColumns:
-    """Where the fused product's Z keeps h_prev and the ones for bias_ih and bias_hh (columns of a row of LZ)."""
+    """Where the fused product's Z keeps h_prev and the ones for bias_ih and bias_hh (columns of a row of LZ), and
+    the arguments of its products for the weight-gradient rows r0 .. r1 - 1 into Wc: one, dgi^T Z, where the
+    gates' input and hidden gradients are one array; else dgi^T [x | 1] and dgh^T [h_prev | 1]."""
 
     h: str
     bias_ih: str
     bias_hh: str
+    products: tuple[str, ...]
 
 
 def z_columns(ir: CellIR) -> ZColumns:
-    return ZColumns("X", "X + H", "X + H") if ir.shared_gate_grads else ZColumns("X + 1", "X", "X + H + 1")
+    if ir.shared_gate_grads:
+        return ZColumns("X", "X + H", "X + H", ("r1 - r0, LZ, T * B, dgi + r0, GH, Z, LZ, Wc + r0 * LZ, LZ",))
+    return ZColumns("X + 1", "X", "X + H + 1", (
+        "r1 - r0, X + 1, T * B, dgi + r0, GH, Z, LZ, Wc + r0 * LZ, LZ",
+        "r1 - r0, H + 1, T * B, dgh + r0, GH, Z + ZH, LZ, Wc + r0 * LZ + ZH, LZ"))
 
 
 def tape_slots_bh(ir: CellIR) -> int:

@@ -42,12 +42,50 @@ class FastActivations:
 
 
 @dataclass(frozen=True)
+class Chain:
+    """One chain of sums of a one-row product: sums s<index>, reading a[<k>] and the panel's row <row>."""
+
+    index: int
+    k: str
+    row: str
+
+
+@dataclass(frozen=True)
+class RowFunction:
+    """A one-row product over a packed panel of ``width`` columns with its sums in independent chains (k mod the
+    chain count), added at the end in a fixed order: two chains for full panels, four for narrow ones."""
+
+    name: str
+    width: str
+    chains: tuple[Chain, ...]
+    declare: str  # the chains' sum arrays
+    zero: str  # the statement clearing them
+    total: str  # the chains' sum, in its order
+
+
+def row_function(name: str, width: str, n: int) -> RowFunction:
+    chains = tuple(Chain(c, f"k + {c}" if c else "k", f"(k + {c})" if c else "k") for c in range(n))
+    pairs = [f"s{c}[l] + s{c + 1}[l]" for c in range(0, n, 2)]
+    return RowFunction(name, width, chains, ", ".join(f"s{c}[{width}]" for c in range(n)),
+                       " = ".join(f"s{c}[l]" for c in range(n)) + " = 0",
+                       pairs[0] if len(pairs) == 1 else " + ".join(f"({p})" for p in pairs))
+
+
+ROWS = (row_function("sc_row", "SC_NR", 2), row_function("sc_row_half", "SC_NR / 2", 4),
+        row_function("sc_row_quarter", "SC_NR / 4", 4))
+
+
+@dataclass(frozen=True)
 class RuntimeType:
-    """One floating type's part of the runtime: its activations and its functions' prototypes by stem."""
+    """One floating type's part of the runtime: its activations, its functions' prototypes by stem, the one-row
+    products, its FMA macro and its BLAS GEMM."""
 
     c: CType
     fast: FastActivations | None
     protos: dict[str, str]
+    rows: tuple[RowFunction, ...] = ROWS
+    fma: str = "SC_FMA_D"
+    gemm: str = "dgemm"
 
 
 def fast_activations(ctype: CType) -> FastActivations | None:
@@ -64,7 +102,8 @@ def prototype(stem: str, params: str, ctype: CType) -> str:
 
 
 def runtime_types() -> tuple[RuntimeType, ...]:
-    return tuple(RuntimeType(ct, fast_activations(ct), {stem: prototype(stem, ps, ct) for stem, ps in FUNCTIONS})
+    return tuple(RuntimeType(ct, fast_activations(ct), {stem: prototype(stem, ps, ct) for stem, ps in FUNCTIONS},
+                             fma="SC_FMA" if ct is FLOAT else "SC_FMA_D", gemm="sgemm" if ct is FLOAT else "dgemm")
                  for ct in CTYPES)
 
 
