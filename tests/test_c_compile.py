@@ -1,5 +1,6 @@
 """Every piece of generated C compiles warning-free under -Wall -Wextra -Werror -pedantic -std=c99:
-the committed per-cell sources and headers, and the fixed-size variant in each of its shapes."""
+the committed runtime, per-cell sources and headers (with and without OpenMP), and the fixed-size variant
+in each of its shapes."""
 
 from __future__ import annotations
 
@@ -26,10 +27,28 @@ def _compile(cwd, *args):
     assert run.returncode == 0 and not run.stderr, run.stderr
 
 
+@pytest.mark.parametrize("omp", [[], ["-fopenmp"]], ids=["serial", "openmp"])
 @pytest.mark.parametrize("cell", CELLS)
-def test_cell_source_compiles_strictly(cell, tmp_path):
+def test_cell_source_compiles_strictly(cell, omp, tmp_path):
     """With -Wshadow as well: printed kernels declare many locals beside the loop's own."""
-    _compile(tmp_path, "-Wshadow", "-I", str(GENERATED / "c"), "-c", str(GENERATED / "c" / f"{cell}.c"))
+    _compile(tmp_path, "-Wshadow", *omp, "-I", str(GENERATED / "c"), "-c", str(GENERATED / "c" / f"{cell}.c"))
+
+
+@pytest.mark.parametrize("omp", [[], ["-fopenmp"]], ids=["serial", "openmp"])
+def test_runtime_compiles_strictly_and_its_header_stands_alone(omp, tmp_path):
+    _compile(tmp_path, "-Wshadow", "-O3", "-march=native", *omp, "-I", str(GENERATED / "c"), "-c",
+             str(GENERATED / "c" / "symcell_runtime.c"))
+    (tmp_path / "use.c").write_text('#include "symcell_runtime.h"\nint main(void) { return 0; }\n')
+    _compile(tmp_path, *omp, "-I", str(GENERATED / "c"), "-c", "use.c")
+
+
+def test_every_cell_links_with_one_runtime(tmp_path):
+    """A program may link every cell and the runtime once: no cell defines a symbol another does."""
+    (tmp_path / "main.c").write_text("".join(f'#include "{c}.h"\n' for c in CELLS) + "int main(void) { return "
+                                     + " + ".join(f"(int)symcell_{c}_tape_size(1, 1, 1)" for c in CELLS) + " < 0; }\n")
+    _compile(tmp_path, "-I", str(GENERATED / "c"), "-o", "main", "main.c", str(GENERATED / "c" / "symcell_runtime.c"),
+             *(str(GENERATED / "c" / f"{c}.c") for c in CELLS), "-lm")
+    assert subprocess.run([str(tmp_path / "main")]).returncode == 0
 
 
 @pytest.mark.parametrize("cell", CELLS)
@@ -81,7 +100,7 @@ def test_c_hostile_names_compile(tmp_path):
     for rel, text in c_files([lower(Hostile())]).items():
         (tmp_path / rel.split("/")[1]).write_text(text)
     _compile(tmp_path, "-Wshadow", "-c", "hostile.c")
-    _compile(tmp_path, "-fPIC", "-shared", "-o", "hostile.so", "hostile.c", "-lm")
+    _compile(tmp_path, "-fPIC", "-shared", "-o", "hostile.so", "hostile.c", "symcell_runtime.c", "-lm")
 
     hostile = c_kernels(lower(Hostile()), ctypes.CDLL(str(tmp_path / "hostile.so")), numpy.dtype(numpy.float64))
     lstm = kernel("lstm", "c")

@@ -64,7 +64,8 @@ def _numpy_module(ir):
 def _c_module(ir, tmp_path, dtype=numpy.float64):
     for rel, text in c_files([ir]).items():
         (tmp_path / rel.split("/")[1]).write_text(text)
-    run = subprocess.run([*compiler(), *STRICT, "-fPIC", "-shared", "-o", f"{ir.name}.so", f"{ir.name}.c", "-lm"],
+    run = subprocess.run([*compiler(), *STRICT, "-fPIC", "-shared", "-o", f"{ir.name}.so", f"{ir.name}.c",
+                          "symcell_runtime.c", "-lm"],
                          cwd=tmp_path, capture_output=True, text=True)
     assert run.returncode == 0 and not run.stderr, run.stderr
     return c_kernels(ir, ctypes.CDLL(str(tmp_path / f"{ir.name}.so")), numpy.dtype(dtype))

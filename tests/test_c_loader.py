@@ -110,10 +110,25 @@ def test_cache_reuses_and_is_keyed_by_compiler_and_flags(monkeypatch, tmp_path):
     first = build.library("rnn_tanh")
     stamp = first.stat().st_mtime_ns
     assert build.library("rnn_tanh") == first and first.stat().st_mtime_ns == stamp
+    runtime = build.runtime_object()
     monkeypatch.setenv("CC", "cc -DSYMCELL_TEST_FLAG")
     other = build.library("rnn_tanh")
     assert other != first and other.exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([first.name, other.name])  # no temp files left
+    other_runtime = build.runtime_object()
+    assert other_runtime != runtime  # the runtime object is keyed by the flags too
+    # no temp files left
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in (first, other, runtime, other_runtime))
+
+
+def test_runtime_is_compiled_once_for_every_cell(monkeypatch, tmp_path):
+    """Every cell's library links the one cached runtime object; a library's hash covers it."""
+    monkeypatch.setenv("SYMCELL_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("CC", raising=False)
+    build.library("rnn_tanh")
+    build.library("gru")
+    objects = [p for p in tmp_path.iterdir() if p.suffix == ".o"]
+    assert len(objects) == 1 and objects[0].name.startswith("symcell_runtime-")
+    assert len([p for p in tmp_path.iterdir() if p.suffix == ".so"]) == 2
 
 
 def test_compile_error_names_the_file(monkeypatch, tmp_path):
@@ -121,6 +136,10 @@ def test_compile_error_names_the_file(monkeypatch, tmp_path):
     (tmp_path / "c" / "rnn_tanh.c").write_text("this is not C\n")
     (tmp_path / "c" / "rnn_tanh.h").write_text("")
     monkeypatch.setenv("SYMCELL_CACHE_DIR", str(tmp_path / "cache"))
+    with pytest.raises(FileNotFoundError, match="symcell_runtime.c.*symcell generate"):
+        build.library("rnn_tanh", tmp_path)  # a folder without the runtime
+    for suffix in (".c", ".h"):
+        shutil.copy(GENERATED / "c" / f"symcell_runtime{suffix}", tmp_path / "c")
     with pytest.raises(build.CompileError, match="rnn_tanh.c"):
         build.library("rnn_tanh", tmp_path)
     with pytest.raises(FileNotFoundError, match="symcell generate"):
@@ -143,8 +162,8 @@ def test_a_manifest_from_another_generation_is_refused(monkeypatch, tmp_path):
     """The loader takes argtypes and the tape layout from c/<cell>.json; a library built from another
     generation than that file (its compiled-in digest differs) is refused instead of called."""
     (tmp_path / "c").mkdir()
-    for suffix in (".c", ".h", ".json"):
-        shutil.copy(GENERATED / "c" / f"rnn_tanh{suffix}", tmp_path / "c")
+    for name in ("rnn_tanh.c", "rnn_tanh.h", "rnn_tanh.json", "symcell_runtime.c", "symcell_runtime.h"):
+        shutil.copy(GENERATED / "c" / name, tmp_path / "c")
     monkeypatch.setenv("SYMCELL_CACHE_DIR", str(tmp_path / "cache"))
     assert load("rnn_tanh", path=tmp_path).CELL == "rnn_tanh"  # a faithful copy loads
     manifest = tmp_path / "c" / "rnn_tanh.json"

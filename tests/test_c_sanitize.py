@@ -160,7 +160,7 @@ def test_kernels_run_clean_under_asan_and_ubsan(tmp_path, variant):
     (tmp_path / "driver.c").write_text(source)
     flags = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O1", "-g", "-fno-omit-frame-pointer",
              "-fsanitize=address,undefined", "-fno-sanitize-recover=all", *(THREADED if variant == "threaded" else [])]
-    cells = [str(GENERATED / "c" / f"{c}.c") for c in CELLS]
+    cells = [str(GENERATED / "c" / f"{c}.c") for c in (*CELLS, "symcell_runtime")]
     build = subprocess.run([*compiler(), *flags, "-I", str(GENERATED / "c"), "-o", "driver", "driver.c", *cells, "-lm"],
                            cwd=tmp_path, capture_output=True, text=True)
     if build.returncode != 0 and re.search(r"cannot find .*(asan|ubsan)|sanitize", build.stderr):

@@ -1,4 +1,4 @@
-"""The exported C functions of a cell, as data: the header prints them, the loader types them.
+"""The exported C functions of a cell, as data: the header prints them, the manifest (hence the loader) types them.
 
 One description serves both so the ctypes argtypes cannot drift from the prototypes: every
 pointer argument is a contiguous array of the build's floating type (``real``), every size a
@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..buffers import STANDARD, backward_param_buffers, param_buffers, param_shapes
 from ..ir import CellIR
 from .printer import CType
-
-STANDARD = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
 
 @dataclass(frozen=True)
@@ -65,21 +64,13 @@ def grad_arg(name: str) -> str:
     return f"d{name}" if name in STANDARD else f"dp_{name}"
 
 
-def param_shapes(ir: CellIR) -> dict[str, str]:
-    """Each parameter's shape, as the header documents it."""
-    G = len(ir.gates)
-    shapes = {"weight_ih": f"({G}*H, X)", "weight_hh": f"({G}*H, H)", "bias_ih": f"({G}*H)", "bias_hh": f"({G}*H)"}
-    return {n: shapes.get(n, "(H)") for n in ir.param_names}
-
-
 def functions(ir: CellIR) -> list[Function]:
     """The cell's C API in header order."""
     S = len(ir.states)
     shapes = param_shapes(ir)
-    params = tuple(Arg(param_arg(n), "in", s) for n, s in shapes.items())
-    # the backward needs every parameter but the biases (they are only added)
-    bparams = tuple(a for a in params if a.name not in ("bias_ih", "bias_hh"))
-    grads = tuple(Arg(grad_arg(n), "out", s) for n, s in shapes.items())
+    params = tuple(Arg(param_arg(b.symbol), "in", shapes[b.symbol]) for b in param_buffers(ir))
+    bparams = tuple(Arg(param_arg(b.symbol), "in", shapes[b.symbol]) for b in backward_param_buffers(ir))
+    grads = tuple(Arg(grad_arg(b.symbol), "out", shapes[b.symbol]) for b in param_buffers(ir))
     return [
         Function("tape_size", "size_t", _sizes("T", "B", "H"), False,
                  "Elements of the tape buffer forward writes and backward reads (0 on overflow)."),
@@ -123,3 +114,6 @@ def functions(ir: CellIR) -> list[Function]:
             True, "One time step (forward with T = 1 and no tape). 0 on success.",
         ),
     ]
+
+
+__all__ = ["STANDARD", "Arg", "Function", "functions", "grad_arg", "param_arg", "param_shapes"]

@@ -6,8 +6,8 @@ degree 3 in x^2 (a 13/6 rational minimax, the coefficients of Eigen's float tanh
 [-c, c] where tanh(c) rounds to 1 in float; sigmoid(x) = 0.5 + 0.5 tanh(x / 2). Everything is
 branch-free (the clamp is two selects, which also let NaN through), so a loop of them vectorizes.
 
-Measured error bound (tests/test_c_streaming.py sweeps a dense grid of float32 inputs against
-double-precision libm): at most ``MAX_ABS_ERROR`` absolute for both functions.
+Error bound: tests/test_c_streaming.py sweeps a dense grid of float32 inputs against double-precision
+libm and holds both functions to ``MAX_ABS_ERROR`` absolute (a test target, not a measurement).
 
 The coefficients live here, not in a template: the templates receive the printed C lines.
 """

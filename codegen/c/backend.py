@@ -1,4 +1,5 @@
-"""generated/c/: per cell a .c/.h pair, rendered from templates/c/cell.{c,h}.jinja, and its manifest .json."""
+"""generated/c/: the shared runtime (symcell_runtime.{c,h}), and per cell a .c/.h pair rendered from
+templates/c/cell.{c,h}.jinja and its manifest .json."""
 
 from __future__ import annotations
 
@@ -6,11 +7,12 @@ from ..ir import CellIR
 from ..render import render
 from .context import context
 from .manifest import digest, manifest_text
+from .runtime import runtime_files
 
 
 def c_files(irs: list[CellIR]) -> dict[str, str]:
     """The C backend's entry in codegen.generate.BACKENDS."""
-    files = {}
+    files = runtime_files()
     for ir in irs:
         text = manifest_text(ir)
         ctx = context(ir) | {"manifest_sha256": digest(text)}

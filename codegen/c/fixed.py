@@ -169,7 +169,7 @@ class Matvec:
 
 #: floats per 512-bit vector, and vectors of sums to keep in flight: a core that starts one 512-bit FMA
 #: (or two 256-bit ones) per cycle with a latency of 4 needs 4; more chains only add work at the end
-#: (measured, Zen 4: H = 8 steps 5-7% faster with 4 than with 8), except where the loads wait for L2
+#: (docs/performance.md), except where the loads wait for L2
 LANES, ACC, ACC_L2 = 16, 4, 8
 #: outputs per block at most: 8 vectors of sums, the registers of a product over all k at once
 NB_MAX = 128

@@ -3,232 +3,54 @@
  * rnn_relu: forward, BPTT backward and step in plain C99 (see rnn_relu.h and docs/c-api.md).
  *
  * The per-element code inside each kernel loop is printed from the same CSE'd SymPy kernels as the
- * NumPy backend; the loops, buffer layout and GEMMs come from the template. No allocation: every
+ * NumPy backend; the loops and buffer layout come from the template, the products from symcell_runtime.c. No allocation: every
  * buffer is the caller's.
  */
 #include "rnn_relu.h"
 
-#include <math.h>
-#include <stdint.h>
+#include "symcell_runtime.h"
 
-/* a * b + c for float (SC_FMA) and double (SC_FMA_D), fused (one rounding) where the target has a
- * fast FMA instruction, else a multiply and an add. */
-#ifdef FP_FAST_FMAF
-#define SC_FMA(a, b, c) fmaf(a, b, c)
-#else
-#define SC_FMA(a, b, c) ((a) * (b) + (c))
-#endif
-#ifdef FP_FAST_FMA
-#define SC_FMA_D(a, b, c) fma(a, b, c)
-#else
-#define SC_FMA_D(a, b, c) ((a) * (b) + (c))
-#endif
-
-#ifdef SYMCELL_USE_CBLAS
-/* Built against a CBLAS (the loader passes -DSYMCELL_USE_CBLAS, its include path and, for a BLAS whose
- * symbols carry a prefix such as scipy-openblas32's scipy_cblas_sgemm, -DSYMCELL_CBLAS_PREFIX=scipy_). */
-#include <cblas.h>
-#include <limits.h>
-#ifndef SYMCELL_CBLAS_PREFIX
-#define SYMCELL_CBLAS_PREFIX
-#endif
-#ifndef SYMCELL_BLAS_MIN
-#define SYMCELL_BLAS_MIN 8192 /* multiply-adds below which the loops beat the cost of a BLAS call */
-#endif
-#define SC_CAT_(a, b) a##b
-#define SC_CAT(a, b) SC_CAT_(a, b)
-/* Inside a sc_gemm_* helper: hand C += op(A) op(B) to the BLAS and return, when the product is big
- * enough to gain and every size fits the BLAS's int. */
-#define SC_BLAS_GEMM(f, ta, tb)                                                                         \
-    if ((double)M * (double)N * (double)K >= SYMCELL_BLAS_MIN && M <= INT_MAX && N <= INT_MAX           \
-        && K <= INT_MAX && lda <= INT_MAX && ldb <= INT_MAX && ldc <= INT_MAX) {                        \
-        SC_CAT(SYMCELL_CBLAS_PREFIX, SC_CAT(cblas_, f))(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K, 1, \
-                                                        A, (int)lda, B, (int)ldb, 1, C, (int)ldc);    \
-        return;                                                                                         \
-    }
-#else
-#define SC_BLAS_GEMM(f, ta, tb) (void)0 /* portable build: the loops below */
-#endif
-
-/* Tile of each step's products (sc_gemm_packed): SC_MR batch rows x SC_NR outputs of sums in
- * registers. 8 x 32 measured best among 4-16 x 16-64 for float and double, with AVX-512 and AVX2. */
-#ifndef SC_MR
-#define SC_MR 8
-#endif
-#ifndef SC_NR
-#define SC_NR 32
-#endif
-/* The width (and stride) of a panel of nc <= SC_NR outputs: a last panel at most a half or a quarter full is packed
- * that narrow, so that no row of it spends a cache line on padding (the LSTM backward's weights at H = 40: 30 KiB
- * with a padded last panel, in a 32 KiB L1 beside the step's data; 25 KiB without). */
-#define SC_WIDTH(nc) ((nc) <= SC_NR / 4 ? SC_NR / 4 : (nc) <= SC_NR / 2 ? SC_NR / 2 : SC_NR)
-/* sc_tile stays a call of its own (its reason there); GCC would otherwise inline a static function called once */
-#if defined(__GNUC__)
-#define SC_NOINLINE __attribute__((noinline))
-#else
-#define SC_NOINLINE
-#endif
-#ifndef SC_KC
-/* k per slice of the per-step products: a slice of a panel is 256 KiB in float, within a server core's L2. Slices
- * small enough for L1 were slower once the tile loop got its own function (one core, float, GFLOP/s at KC = 128
- * / 256 / 512 / 2048: 32 x 2048 x 512 99 / 109 / 113 / 113, 32 x 512 x 2048 105 / 110 / 113 / 115; large LSTM
- * forward+backward on two threads against KC = 256, per-round ratios: 2048 0.964, 4096 0.969 and 0.987, 1024
- * 0.978 and 0.979). */
-#define SC_KC 2048
-#endif
-
-/* Built with OpenMP (-fopenmp; the loader does when the compiler has it), the time loops run on a team of
- * threads: split by batch rows where sc_split_batch allows (each thread the whole loop on its own rows,
- * no barrier), else each step's products split by output panels and the elementwise work by blocks of
- * SC_NR units, with a barrier between the phases. Every output is computed by one thread in the serial
- * order, so results do not depend on the thread count. Without OpenMP the pragmas vanish. Steps with
- * fewer multiply-adds than SC_PARALLEL_MIN stay on one thread: a team would cost more than it saves. */
-#ifdef _OPENMP
-#define SC_OMP(x) _Pragma(#x)
-#else
-#define SC_OMP(x)
-#endif
-#ifndef SC_PARALLEL_MIN
-#define SC_PARALLEL_MIN 65536
-#endif
-/* The backward's whole-sequence products (dx, weight gradients) are split into row blocks shared
- * among the threads, each block one BLAS (or loop) call: one pool of threads in all. (A multi-threaded
- * BLAS inside the team would oversubscribe the cores: the loader sets its BLAS to one thread when it
- * builds with OpenMP.) At most SC_BLOCKS blocks of at least SC_BLOCK_ROWS rows, a power of two so that
- * 2, 4, ... threads share them evenly; the split depends on the sizes only, never on the thread count,
- * so neither do the results. Each block's BLAS call packs the whole other operand (x or h, T*B rows)
- * again: 8 blocks of 64 weight-gradient rows made a medium LSTM backward 6% slower than 2 of 256 (one
- * thread), hence blocks of 128 rows, but at least two blocks (of half that) where there are enough rows. */
-#ifndef SC_BLOCKS
-#define SC_BLOCKS 16
-#endif
-#ifndef SC_BLOCK_ROWS
-#define SC_BLOCK_ROWS 128
-#endif
-/* A weight-gradient block's call reads x and h of every step again; past this many bytes (about a server's
- * shared L3) each re-read comes from memory, and blocks are 4 x SC_BLOCK_ROWS rows at least. Large LSTM
- * (T = 200, B = 64, X = 256, H = 512: 39 MB), forward+backward on two threads, per-round ratios of alternating
- * rounds, 4 blocks of 512 rows to 16 of 128: 0.955, 0.964 and 0.979 in three runs (2 blocks of 1024: 0.953, with
- * more cores left idle on bigger machines); large GRU 0.974. */
-#ifndef SC_REREAD_BYTES
-#define SC_REREAD_BYTES 16777216
-#endif
-
-/* How many row blocks of at least `rows` rows a whole-sequence product of n rows is split into (1 on the
- * serial path). */
-static size_t sc_nblocks(size_t n, size_t rows, int par)
-{
-    size_t nb = 1;
-    while (par && nb * 2 <= SC_BLOCKS && nb * 2 * rows <= (nb == 1 ? 2 * n : n))
-        nb *= 2;
-    return nb;
-}
-
-/* The fewest rows of a weight-gradient block when each block's call reads `bytes` (x and h of every step). */
-static size_t sc_grad_rows(double bytes)
-{
-    return bytes > SC_REREAD_BYTES ? 4 * SC_BLOCK_ROWS : SC_BLOCK_ROWS;
-}
-
-/* The first row of block j when n rows are split into nb blocks of nearly equal size. */
-static size_t sc_block(size_t n, size_t nb, size_t j)
-{
-    return j * (n / nb) + (j < n % nb ? j : n % nb);
-}
-
-/* Steps whose input projections the forward computes in one product: one, unless a step's product is nearly
- * all overhead (a batch smaller than a tile of rows and fewer than 4 inputs, e.g. one audio channel); then enough
- * steps for SC_CHUNK_ROWS rows (B = 1: one product of 64 rows instead of 64 products of one row). With K < 4 every
- * path of sc_gemm_packed sums a row in the same order (one chain from the base), so the chunks change no bits and
- * step() still reproduces the forward's first step exactly. */
-#ifndef SC_CHUNK_ROWS
-#define SC_CHUNK_ROWS (8 * SC_MR)
-#endif
-static size_t sc_chunk(size_t T, size_t B, size_t X)
-{
-    const size_t c = B >= SC_MR || X >= 4 ? 1 : (SC_CHUNK_ROWS + B - 1) / B;
-    return c < T ? c : T;
-}
-
-#ifdef _OPENMP
-#include <omp.h>
-#ifndef SC_SPLIT_BYTES
-/* packed weights of a step up to which every thread may read them all at every step: 16 MiB, about a
- * server's shared L3 (large LSTM's 6 MiB ran 2% faster split than by outputs on two threads here, medium 384
- * KiB likewise); beyond it the steps are bound by memory and each thread reading only its share wins */
-#define SC_SPLIT_BYTES 16777216
-#endif
-
-/* Whether a team splits the batch among its threads (each thread runs the whole time loop on its own
- * rows) rather than each step's outputs: when every thread gets at least a whole tile of rows and the
- * weights it must then read in full at every step fit in the cache. */
-static int sc_split_batch(size_t B, size_t weight_bytes)
-{
-    return B >= SC_MR * (size_t)omp_get_max_threads() && weight_bytes <= SC_SPLIT_BYTES;
-}
-
-/* The first of thread j's rows when B rows are split among nt threads in whole tiles of SC_MR rows (the
- * last thread also takes the rows past the last whole tile). */
-static size_t sc_split(size_t B, size_t nt, size_t j)
-{
-    return j >= nt ? B : B / SC_MR * j / nt * SC_MR;
-}
-#endif
-
-/* a * b, clearing *ok on overflow. */
-static size_t sc_mul(size_t a, size_t b, int *ok)
-{
-    if (b && a > SIZE_MAX / b) {
-        *ok = 0;
-        return 0;
-    }
-    return a * b;
-}
-
-/* a + b, clearing *ok on overflow. */
-static size_t sc_add(size_t a, size_t b, int *ok)
-{
-    if (a > SIZE_MAX - b) {
-        *ok = 0;
-        return 0;
-    }
-    return a + b;
-}
-
-/* Elements of the tape, forward and backward workspaces; 0 when a size is 0 or anything overflows. */
+/* Elements of the tape, forward and backward workspaces; 0 when a size is 0 or anything overflows. The
+ * workspaces are the buffers each kernel carves from `work`, in the same order (codegen/c/plan.py). */
 static int sc_sizes(size_t T, size_t B, size_t X, size_t H, size_t *tape, size_t *fw, size_t *bw)
 {
     int ok = T && B && X && H;
-    size_t pack_bw = 0;
+    const size_t GH = sc_mul(1, H, &ok), G1H = sc_mul(1, H, &ok), NZ = 1;
     const size_t BH = sc_mul(B, H, &ok);
-    const size_t BGH = sc_mul(BH, 1, &ok);
-    const size_t TBGH = sc_mul(T, BGH, &ok);
-    (void)sc_mul(sc_mul(T, B, &ok), X, &ok);                   /* x, dx */
-    (void)sc_mul(sc_mul(1, H, &ok), X > H ? X : H, &ok);  /* weights */
+    const size_t BGH = sc_mul(B, GH, &ok);
+    const size_t TB = sc_mul(T, B, &ok);
+    const size_t CH = T && B ? sc_chunk(T, B, X) : 0;
+    const size_t PGH = sc_panels(GH, &ok);
+    const size_t PH = sc_panels(H, &ok);
+    const size_t PG1 = sc_panels(G1H, &ok);
+    const size_t LZ = sc_add(sc_add(X, H, &ok), NZ, &ok);
+    (void)GH, (void)G1H, (void)NZ;
+    (void)sc_mul(sc_mul(T, B, &ok), X, &ok);       /* x, dx */
+    (void)sc_mul(GH, X > H ? X : H, &ok);          /* weights */
     *tape = sc_mul(sc_mul(T, BH, &ok), 0, &ok);
-    /* the input projections of sc_chunk steps and one step's recurrent projection, weight_ih packed for the
-     * input products (sc_pack) */
-    *fw = sc_add(sc_add(sc_mul(T && B ? sc_chunk(T, B, X) : 0, BGH, &ok), BGH, &ok), sc_mul(BH, 1, &ok), &ok);
-    *fw = sc_add(*fw, sc_mul(X, sc_mul(sc_add(sc_mul(1, H, &ok), SC_NR - 1, &ok) / SC_NR, SC_NR, &ok), &ok), &ok);
-    {
-        /* weight_hh packed for the steps' products (sc_pack): forward, outputs padded to whole panels ... */
-        const size_t PH = sc_mul(sc_add(H, SC_NR - 1, &ok) / SC_NR, SC_NR, &ok);
-        const size_t PG1 = sc_mul(sc_add(sc_mul(1, H, &ok), SC_NR - 1, &ok) / SC_NR, SC_NR, &ok);
-        *fw = sc_add(*fw, sc_mul(H, sc_add(PG1, sc_mul(0, PH, &ok), &ok), &ok), &ok);
-        /* ... and backward (the transposed products) */
-        pack_bw = sc_mul(PH, sc_mul(1, H, &ok), &ok);
-    }
-    /* Z for every step and the weight gradients' products before they are split into their parts */
-    pack_bw = sc_add(pack_bw, sc_mul(sc_add(sc_mul(T, B, &ok), sc_mul(1, H, &ok), &ok),
-                                     sc_add(sc_add(X, H, &ok), 1, &ok), &ok), &ok);
-    *bw = sc_add(sc_add(sc_mul(TBGH, 1, &ok), sc_mul(BH, 3, &ok), &ok), pack_bw, &ok);
+    *fw = *bw = 0;
+    *fw = sc_add(*fw, sc_mul(CH, BGH, &ok), &ok); /* gi */
+    *fw = sc_add(*fw, BGH, &ok); /* gh */
+    *fw = sc_add(*fw, sc_mul(0, BH, &ok), &ok); /* slot */
+    *fw = sc_add(*fw, sc_mul(1, BH, &ok), &ok); /* zero */
+    *fw = sc_add(*fw, sc_mul(0, BH, &ok), &ok); /* spare */
+    *fw = sc_add(*fw, sc_mul(X, PGH, &ok), &ok); /* wpi */
+    *fw = sc_add(*fw, sc_add(sc_mul(H, PG1, &ok), sc_mul(0, sc_mul(H, PH, &ok), &ok), &ok), &ok); /* wp */
+    *bw = sc_add(*bw, sc_mul(T, BGH, &ok), &ok); /* dgi */
+    *bw = sc_add(*bw, sc_mul(1, BH, &ok), &ok); /* D */
+    *bw = sc_add(*bw, sc_mul(1, BH, &ok), &ok); /* DS */
+    *bw = sc_add(*bw, sc_mul(1, BH, &ok), &ok); /* zero */
+    *bw = sc_add(*bw, sc_mul(0, BH, &ok), &ok); /* DM */
+    *bw = sc_add(*bw, sc_mul(PH, sc_mul(1, H, &ok), &ok), &ok); /* wp */
+    *bw = sc_add(*bw, sc_mul(TB, LZ, &ok), &ok); /* Z */
+    *bw = sc_add(*bw, sc_mul(GH, LZ, &ok), &ok); /* Wc */
     return ok && *tape <= SIZE_MAX / 8 && *fw <= SIZE_MAX / 8 && *bw <= SIZE_MAX / 8;
 }
 
 size_t symcell_rnn_relu_tape_size(size_t T, size_t B, size_t H)
 {
     size_t tape, fw, bw;
-    const size_t X = 1;
+    const size_t X = 1; /* the tape does not depend on X */
     return sc_sizes(T, B, X, H, &tape, &fw, &bw) ? tape : 0;
 }
 
@@ -256,325 +78,6 @@ const char *symcell_rnn_relu_manifest_sha256(void)
 }
 
 /* ------------------------------------------------------------------ double (f64) */
-/* Logistic sigmoid without overflow: exp is only ever taken of -|x| (exact for x << 0 too). */
-static inline double sc_sigmoid_f64(double x)
-{
-    const double e = exp(-fabs(x));
-    return (x >= 0 ? (double)1 : e) / (1 + e);
-}
-
-/* max(x, 0) that keeps NaN, as numpy.maximum does. */
-static inline double sc_relu_f64(double x)
-{
-    return x < 0 ? (double)0 : x;
-}
-
-/* Heaviside step with H(0) = 0 (the relu derivative at 0, as PyTorch); NaN propagates. */
-static inline double sc_step_f64(double x)
-{
-    return x > 0 ? (double)1 : (x <= 0 ? (double)0 : x);
-}
-
-/*
- * The whole-sequence products: two GEMM shapes that accumulate (C += op(A) op(B), i.e. beta = 1),
- * row-major with leading dimensions, as CBLAS takes them (each step's products go through sc_gemm_packed
- * below). Built with SYMCELL_USE_CBLAS, products big enough to gain go to the BLAS (SC_BLAS_GEMM); the
- * loops below are the portable path and the one for tiny products. Loop orders keep the innermost loop
- * on contiguous memory.
- */
-/* C (M x N) += A (M x K) * B (K x N): for each row of A, outputs in blocks of 16 (then 8, 4) whose sums stay in
- * registers over all of K, as two chains (even and odd k, added at the end: half the dependent
- * latency), the inner loop across the block's outputs so it vectorizes without reordering any sum.
- * The portable path of the backward's dx (each time step's products go through sc_gemm_packed). */
-static void sc_gemm_nn_f64(size_t M, size_t N, size_t K, const double *A, size_t lda,
-                             const double *B, size_t ldb, double *C, size_t ldc)
-{
-    size_t m, n, k, l;
-    SC_BLAS_GEMM(dgemm, CblasNoTrans, CblasNoTrans);
-    for (m = 0; m < M; ++m) {
-        const double *a = A + m * lda;
-        double *c = C + m * ldc;
-        n = 0;
-        for (; n + 16 <= N; n += 16) {
-            double s0[16], s1[16];
-            for (l = 0; l < 16; ++l) {
-                s0[l] = c[n + l];
-                s1[l] = 0;
-            }
-            for (k = 0; k + 2 <= K; k += 2) {
-                const double a0 = a[k], a1 = a[k + 1];
-                const double *b0 = B + k * ldb + n, *b1 = b0 + ldb;
-                for (l = 0; l < 16; ++l) {
-                    s0[l] = SC_FMA_D(a0, b0[l], s0[l]);
-                    s1[l] = SC_FMA_D(a1, b1[l], s1[l]);
-                }
-            }
-            if (k < K)
-                for (l = 0; l < 16; ++l)
-                    s0[l] = SC_FMA_D(a[k], B[k * ldb + n + l], s0[l]);
-            for (l = 0; l < 16; ++l)
-                c[n + l] = s0[l] + s1[l];
-        }
-        for (; n + 8 <= N; n += 8) {
-            double s0[8], s1[8];
-            for (l = 0; l < 8; ++l) {
-                s0[l] = c[n + l];
-                s1[l] = 0;
-            }
-            for (k = 0; k + 2 <= K; k += 2) {
-                const double a0 = a[k], a1 = a[k + 1];
-                const double *b0 = B + k * ldb + n, *b1 = b0 + ldb;
-                for (l = 0; l < 8; ++l) {
-                    s0[l] = SC_FMA_D(a0, b0[l], s0[l]);
-                    s1[l] = SC_FMA_D(a1, b1[l], s1[l]);
-                }
-            }
-            if (k < K)
-                for (l = 0; l < 8; ++l)
-                    s0[l] = SC_FMA_D(a[k], B[k * ldb + n + l], s0[l]);
-            for (l = 0; l < 8; ++l)
-                c[n + l] = s0[l] + s1[l];
-        }
-        for (; n + 4 <= N; n += 4) {
-            double s0[4], s1[4];
-            for (l = 0; l < 4; ++l) {
-                s0[l] = c[n + l];
-                s1[l] = 0;
-            }
-            for (k = 0; k + 2 <= K; k += 2) {
-                const double a0 = a[k], a1 = a[k + 1];
-                const double *b0 = B + k * ldb + n, *b1 = b0 + ldb;
-                for (l = 0; l < 4; ++l) {
-                    s0[l] = SC_FMA_D(a0, b0[l], s0[l]);
-                    s1[l] = SC_FMA_D(a1, b1[l], s1[l]);
-                }
-            }
-            if (k < K)
-                for (l = 0; l < 4; ++l)
-                    s0[l] = SC_FMA_D(a[k], B[k * ldb + n + l], s0[l]);
-            for (l = 0; l < 4; ++l)
-                c[n + l] = s0[l] + s1[l];
-        }
-        for (; n < N; ++n) {
-            double acc = c[n];
-            for (k = 0; k < K; ++k)
-                acc = SC_FMA_D(a[k], B[k * ldb + n], acc);
-            c[n] = acc;
-        }
-    }
-}
-
-/* C (M x N) += A^T * B, A stored (K x M), B (K x N): one rank-1 update per k. */
-static void sc_gemm_tn_f64(size_t M, size_t N, size_t K, const double *A, size_t lda,
-                             const double *B, size_t ldb, double *C, size_t ldc)
-{
-    size_t m, n, k;
-    SC_BLAS_GEMM(dgemm, CblasTrans, CblasNoTrans);
-    for (k = 0; k < K; ++k) {
-        const double *b = B + k * ldb;
-        for (m = 0; m < M; ++m) {
-            const double a = A[k * lda + m];
-            double *c = C + m * ldc;
-            for (n = 0; n < N; ++n)
-                c[n] += a * b[n];
-        }
-    }
-}
-
-/* Wp <- the K x N matrix B(k, n) = W[k * rs + n * cs] in panels of SC_NR columns, each k-major (panel p starts
- * at Wp + p * K * SC_NR and holds B(k, p * SC_NR + l) at k * width + l), the last one SC_WIDTH(its columns) wide
- * and padded with zeros past column N: the order in which sc_gemm_packed reads it. A step's weights are packed
- * once per call and reused by every step. */
-static void sc_pack_f64(size_t K, size_t N, const double *W, size_t rs, size_t cs, double *Wp)
-{
-    size_t p, k, l;
-    SC_OMP(omp for schedule(static))
-    for (p = 0; p < (N + SC_NR - 1) / SC_NR; ++p) {
-        const size_t n0 = p * SC_NR, ws = SC_WIDTH(N - n0);
-        for (k = 0; k < K; ++k)
-            for (l = 0; l < ws; ++l)
-                Wp[p * K * SC_NR + k * ws + l] = n0 + l < N ? W[k * rs + (n0 + l) * cs] : (double)0;
-    }
-}
-
-/* s (W sums) = a (K values) times one packed panel w (K x W, W = SC_NR or a narrow last panel's SC_WIDTH): the
- * products of the rows outside whole tiles, e.g. every step's of a batch of one. One row reuses no panel load
- * across rows; sums in W-wide arrays the compiler keeps in registers, as two chains (k mod 2, added at the end),
- * four for the narrow panels, which need the extra chains to have as many vector FMAs in flight. Alone on one
- * core, float, K = 40 / 160: a full panel 38 / 126 ns with two chains, 48 / 142 with four; a half panel 38 / 105
- * ns with two, 28 / 80 with four. Small functions rather than loops inline in sc_gemm_packed: inline, GCC's
- * code for the forward's products was about 1.25x slower. */
-static void sc_row_f64(size_t K, const double *restrict a, const double *restrict w, double *restrict s)
-{
-    size_t k, l;
-    double s0[SC_NR], s1[SC_NR];
-    for (l = 0; l < SC_NR; ++l)
-        s0[l] = s1[l] = 0;
-    for (k = 0; k + 2 <= K; k += 2)
-        for (l = 0; l < SC_NR; ++l) {
-            s0[l] = SC_FMA_D(a[k], w[k * (SC_NR) + l], s0[l]);
-            s1[l] = SC_FMA_D(a[k + 1], w[(k + 1) * (SC_NR) + l], s1[l]);
-        }
-    for (; k < K; ++k)
-        for (l = 0; l < SC_NR; ++l)
-            s0[l] = SC_FMA_D(a[k], w[k * (SC_NR) + l], s0[l]);
-    for (l = 0; l < SC_NR; ++l)
-        s[l] = s0[l] + s1[l];
-}
-
-static void sc_row_half_f64(size_t K, const double *restrict a, const double *restrict w, double *restrict s)
-{
-    size_t k, l;
-    double s0[SC_NR / 2], s1[SC_NR / 2], s2[SC_NR / 2], s3[SC_NR / 2];
-    for (l = 0; l < SC_NR / 2; ++l)
-        s0[l] = s1[l] = s2[l] = s3[l] = 0;
-    for (k = 0; k + 4 <= K; k += 4)
-        for (l = 0; l < SC_NR / 2; ++l) {
-            s0[l] = SC_FMA_D(a[k], w[k * (SC_NR / 2) + l], s0[l]);
-            s1[l] = SC_FMA_D(a[k + 1], w[(k + 1) * (SC_NR / 2) + l], s1[l]);
-            s2[l] = SC_FMA_D(a[k + 2], w[(k + 2) * (SC_NR / 2) + l], s2[l]);
-            s3[l] = SC_FMA_D(a[k + 3], w[(k + 3) * (SC_NR / 2) + l], s3[l]);
-        }
-    for (; k < K; ++k)
-        for (l = 0; l < SC_NR / 2; ++l)
-            s0[l] = SC_FMA_D(a[k], w[k * (SC_NR / 2) + l], s0[l]);
-    for (l = 0; l < SC_NR / 2; ++l)
-        s[l] = (s0[l] + s1[l]) + (s2[l] + s3[l]);
-}
-
-static void sc_row_quarter_f64(size_t K, const double *restrict a, const double *restrict w, double *restrict s)
-{
-    size_t k, l;
-    double s0[SC_NR / 4], s1[SC_NR / 4], s2[SC_NR / 4], s3[SC_NR / 4];
-    for (l = 0; l < SC_NR / 4; ++l)
-        s0[l] = s1[l] = s2[l] = s3[l] = 0;
-    for (k = 0; k + 4 <= K; k += 4)
-        for (l = 0; l < SC_NR / 4; ++l) {
-            s0[l] = SC_FMA_D(a[k], w[k * (SC_NR / 4) + l], s0[l]);
-            s1[l] = SC_FMA_D(a[k + 1], w[(k + 1) * (SC_NR / 4) + l], s1[l]);
-            s2[l] = SC_FMA_D(a[k + 2], w[(k + 2) * (SC_NR / 4) + l], s2[l]);
-            s3[l] = SC_FMA_D(a[k + 3], w[(k + 3) * (SC_NR / 4) + l], s3[l]);
-        }
-    for (; k < K; ++k)
-        for (l = 0; l < SC_NR / 4; ++l)
-            s0[l] = SC_FMA_D(a[k], w[k * (SC_NR / 4) + l], s0[l]);
-    for (l = 0; l < SC_NR / 4; ++l)
-        s[l] = (s0[l] + s1[l]) + (s2[l] + s3[l]);
-}
-
-/* c (SC_MR x SC_NR sums) += A (SC_MR rows of K values, leading dimension lda) times w (K x SC_NR of a packed
- * panel), one FMA chain per sum, k in order. A function of its own rather than loops inline in sc_gemm_packed:
- * there GCC ran out of general registers for the eight row addresses and moved them through vector registers
- * at every k, which took FMA slots (one core, float, M x N x K = 32 x 2048 x 512: 90 -> 108 GFLOP/s, 16 x 512
- * x 128: 88 -> 108, of a 117 GFLOP/s peak). */
-SC_NOINLINE static void sc_tile_f64(size_t K, const double *restrict A, size_t lda, const double *restrict w,
-                        double c[SC_MR][SC_NR])
-{
-    double s[SC_MR][SC_NR];
-    size_t k, i, l;
-    for (i = 0; i < SC_MR; ++i)
-        for (l = 0; l < SC_NR; ++l)
-            s[i][l] = c[i][l];
-    for (k = 0; k < K; ++k)
-        for (i = 0; i < SC_MR; ++i)
-            for (l = 0; l < SC_NR; ++l)
-                s[i][l] = SC_FMA_D(A[i * lda + k], w[k * SC_NR + l], s[i][l]);
-    for (i = 0; i < SC_MR; ++i)
-        for (l = 0; l < SC_NR; ++l)
-            c[i][l] = s[i][l];
-}
-
-/* C (M x N) = C0 + A (M x K) * B, B packed by sc_pack_f64; C0 is C itself when acc is set, else the
- * row bias (N values), else 0; plus the matrix add (leading dimension ldc) when it is not NULL. These are
- * each time step's products (input and recurrent). Tiles of SC_MR x SC_NR outputs keep their sums in
- * registers over all of K (one FMA chain per output, k in order; SC_MR x SC_NR / vector width independent
- * chains hide the FMA latency), reading the packed panel once per SC_MR rows. A BLAS call would repack the
- * weights at every step; this runs at about 108-115 GFLOP/s on one core here (docs/c-api.md). */
-static void sc_gemm_packed_f64(size_t M, size_t N, size_t K, const double *restrict A, size_t lda,
-                                 const double *restrict Bp, const double *restrict bias, int acc,
-                                 const double *restrict add, double *restrict C, size_t ldc, size_t groups)
-{
-    const size_t np = (N + SC_NR - 1) / SC_NR;
-    /* With N = groups gates of whole panels each, the panels are visited unit block by unit block (every
-     * gate's panel of units 0-31, then of 32-63, ...), so a team's static split gives each thread the
-     * panels of the units its elementwise work then reads; the order of work only, never of a sum. */
-    const size_t per = groups > 1 && N % groups == 0 && (N / groups) % SC_NR == 0 ? N / groups / SC_NR : 0;
-    size_t q, m, k, k0, i, l;
-    SC_OMP(omp for schedule(static))
-    for (q = 0; q < np; ++q) {
-        const size_t p = per ? (q % groups) * per + q / groups : q;
-        const double *restrict w = Bp + p * K * SC_NR;
-        const size_t n0 = p * SC_NR, nc = N - n0 < SC_NR ? N - n0 : SC_NR, ws = SC_WIDTH(nc); /* ws: sc_pack's */
-        const size_t mf = nc == SC_NR ? M - M % SC_MR : 0; /* rows in whole tiles */
-        /* whole tiles, k in slices of SC_KC so that a slice of the panel stays in cache for every tile; the
-         * sums go through C between slices, each still over k in order (same bits as one pass) */
-        for (k0 = 0; k0 < K && mf; k0 += SC_KC) {
-            const size_t k1 = K - k0 < SC_KC ? K : k0 + SC_KC;
-            for (m = 0; m < mf; m += SC_MR) {
-                double c[SC_MR][SC_NR];
-                for (i = 0; i < SC_MR; ++i)
-                    for (l = 0; l < SC_NR; ++l)
-                        c[i][l] = k0 ? C[(m + i) * ldc + n0 + l]
-                                : (acc ? C[(m + i) * ldc + n0 + l] : bias ? bias[n0 + l] : (double)0)
-                                  + (add ? add[(m + i) * ldc + n0 + l] : (double)0);
-                sc_tile_f64(k1 - k0, A + m * lda + k0, lda, w + k0 * SC_NR, c);
-                for (i = 0; i < SC_MR; ++i)
-                    for (l = 0; l < SC_NR; ++l)
-                        C[(m + i) * ldc + n0 + l] = c[i][l];
-            }
-        }
-        /* the rows outside whole tiles (all of them in a panel narrower than SC_NR, or with fewer than SC_MR rows,
-         * e.g. a batch of one), a row at a time. LSTM T=100 B=1 X=1 H=40 float, one core, medians over six code
-         * layouts (alignment flags) of alternating runs: against the tile code's four chains, forward 63 -> 48 us,
-         * backward 74 -> 66 us; then narrow last panels unpadded, backward 64 -> 53 us, because with the padded
-         * panel it ran 49 or 66 us by where the buffers happened to lie (L1 nearly full: 30 KiB of weights). */
-        for (m = mf; m < M; ++m) {
-            const double *restrict a = A + m * lda;
-            const double *restrict ad = add ? add + m * ldc + n0 : NULL;
-            double *restrict ci = C + m * ldc + n0;
-            double s[SC_NR];
-            if (K < 4) { /* as the tiles sum: one chain from the base (sc_chunk relies on it) */
-                for (l = 0; l < nc; ++l) {
-                    double c = (acc ? ci[l] : bias ? bias[n0 + l] : (double)0) + (ad ? ad[l] : (double)0);
-                    for (k = 0; k < K; ++k)
-                        c = SC_FMA_D(a[k], w[k * ws + l], c);
-                    ci[l] = c;
-                }
-                continue;
-            }
-            if (ws == SC_NR)
-                sc_row_f64(K, a, w, s);
-            else if (ws == SC_NR / 2)
-                sc_row_half_f64(K, a, w, s);
-            else
-                sc_row_quarter_f64(K, a, w, s);
-            for (l = 0; l < nc; ++l)
-                ci[l] = (acc ? ci[l] : bias ? bias[n0 + l] : (double)0) + (ad ? ad[l] : (double)0) + s[l];
-        }
-    }
-}
-
-/* Every row of C (M x N) set to v (N values), or to 0 when v is NULL. */
-static void sc_rows_f64(size_t M, size_t N, const double *v, double *C, size_t ldc)
-{
-    size_t m, n;
-    for (m = 0; m < M; ++m)
-        for (n = 0; n < N; ++n)
-            C[m * ldc + n] = v ? v[n] : (double)0;
-}
-
-/* dst[i] = src[i] (src may equal dst) or dst[i] += src[i]. */
-static void sc_copy_f64(size_t n, const double *src, double *dst, int add)
-{
-    size_t i;
-    if (src == dst && !add)
-        return;
-    SC_OMP(omp for schedule(static))
-    for (i = 0; i < n; ++i)
-        dst[i] = add ? dst[i] + src[i] : src[i];
-}
-
-
 
 /* The elementwise part of a forward step (forward), one (batch, unit) element at a time. Every
  * buffer is a distinct array (the API forbids overlapping outputs), hence restrict. */
@@ -635,21 +138,26 @@ int symcell_rnn_relu_forward_f64(size_t T, size_t B, size_t X, size_t H, const d
         || !y || !state || !work)
         return -1;
     (void)tape_n, (void)bw_n;
-    const size_t BH = B * H, GH = 1 * H, BGH = B * GH, CH = sc_chunk(T, B, X);
-    double *gi = work;              /* (CH, B, G*H) input projections of CH steps (sc_chunk) */
-    double *gh = gi + CH * BGH;     /* (B, G*H) recurrent projection of one step */
-    double *slot = gh + BGH;        /* (0, B, H) tape slots of one step when no tape is kept */
+    const size_t GH = 1 * H, G1H = 1 * H, NZ = 1;
+    const size_t BH = B * H;
+    const size_t BGH = B * GH;
+    const size_t CH = sc_chunk(T, B, X);
+    const size_t PGH = (GH + SC_NR - 1) / SC_NR * SC_NR;
+    const size_t PH = (H + SC_NR - 1) / SC_NR * SC_NR;
+    const size_t PG1 = (G1H + SC_NR - 1) / SC_NR * SC_NR;
+    double *gi = work; /* (CH, B, G*H) input projections of CH steps (sc_chunk) */
+    double *gh = gi + CH * BGH; /* (B, G*H) recurrent projection of one step */
+    double *slot = gh + BGH; /* (0, B, H) tape slots of one step when no tape is kept */
     double *zero = slot + 0 * BH; /* (1, B, H) zeros for a NULL state0 */
     double *spare = zero + 1 * BH; /* (2, 0, B, H) ping-pong buffers for states beyond h */
-    double *wpi = spare + 0 * BH; /* weight_ih packed (sc_pack) */
-    double *wp = wpi + X * ((GH + SC_NR - 1) / SC_NR * SC_NR); /* weight_hh packed: stage-1 gates */
-    const size_t PH = (H + SC_NR - 1) / SC_NR * SC_NR, PG1 = (1 * H + SC_NR - 1) / SC_NR * SC_NR;
-    (void)PH, (void)PG1;
+    double *wpi = spare + 0 * BH; /* weight_ih packed (symcell_rt_pack) */
+    double *wp = wpi + X * PGH; /* weight_hh packed: stage-1 gates */
+    (void)G1H, (void)NZ, (void)gi, (void)gh, (void)slot, (void)zero, (void)spare, (void)wpi, (void)wp, (void)BH, (void)BGH, (void)CH, (void)PGH, (void)PH, (void)PG1;
     const double *P[1] = {NULL}; /* per-unit parameters */
     const int par = (double)B * GH * H >= SC_PARALLEL_MIN;
     (void)spare, (void)P, (void)par;
     if (!state0) {
-        sc_rows_f64(1, 1 * BH, NULL, zero, 0);
+        symcell_rt_rows_f64(1, 1 * BH, NULL, zero, 0);
         state0 = zero;
     }
 #ifdef _OPENMP
@@ -658,8 +166,8 @@ int symcell_rnn_relu_forward_f64(size_t T, size_t B, size_t X, size_t H, const d
          * threads inside the time loop (only the packing before it is shared) */
         SC_OMP(omp parallel)
         {
-    sc_pack_f64(X, GH, weight_ih, 1, X, wpi);
-    sc_pack_f64(H, 1 * H, weight_hh, 1, H, wp);
+    symcell_rt_pack_f64(X, GH, weight_ih, 1, X, wpi);
+    symcell_rt_pack_f64(H, 1 * H, weight_hh, 1, H, wp);
 
             const size_t nt = (size_t)omp_get_num_threads(), id = (size_t)omp_get_thread_num();
             const size_t b0 = sc_split(B, nt, id), nb = sc_split(B, nt, id + 1) - b0;
@@ -680,16 +188,16 @@ int symcell_rnn_relu_forward_f64(size_t T, size_t B, size_t X, size_t H, const d
          * nb = B), not for the whole sequence at once: they stay in cache for the elementwise work instead of
          * streaming T*B*G*H values out to memory and back */
         if (t % CH == 0)
-            sc_gemm_packed_f64((T - t < CH ? T - t : CH) * nb, GH, X, x + (t * B + b0) * X, X, wpi, bias_ih, 0, NULL,
+            symcell_rt_gemm_packed_f64((T - t < CH ? T - t : CH) * nb, GH, X, x + (t * B + b0) * X, X, wpi, bias_ih, 0, NULL,
                                      gi_b, GH, 1);
-        sc_gemm_packed_f64(nb, 1 * H, H, S[0], H, wp, bias_hh, 0, NULL, gh_b, GH, 1);
+        symcell_rt_gemm_packed_f64(nb, 1 * H, H, S[0], H, wp, bias_hh, 0, NULL, gh_b, GH, 1);
         N[0] = y + t * BH + b0 * H;
         sc_forward_f64(nb, H, BH, gi_t, gh_b, S[0], N[0], Tt);
         for (j = 0; j < 1; ++j)
             S[j] = N[j];
     }
     for (j = 0; j < 1; ++j)
-        sc_copy_f64(nb * H, S[j], state + j * BH + b0 * H, 0);
+        symcell_rt_copy_f64(nb * H, S[j], state + j * BH + b0 * H, 0);
 
             }
         }
@@ -697,8 +205,8 @@ int symcell_rnn_relu_forward_f64(size_t T, size_t B, size_t X, size_t H, const d
         SC_OMP(omp parallel)
         {
             const size_t b0 = 0, nb = B;
-    sc_pack_f64(X, GH, weight_ih, 1, X, wpi);
-    sc_pack_f64(H, 1 * H, weight_hh, 1, H, wp);
+    symcell_rt_pack_f64(X, GH, weight_ih, 1, X, wpi);
+    symcell_rt_pack_f64(H, 1 * H, weight_hh, 1, H, wp);
 
     /* batch rows b0 .. b0 + nb - 1: all of them, or a thread's share when the team splits the batch */
     const double *S[1];
@@ -714,24 +222,24 @@ int symcell_rnn_relu_forward_f64(size_t T, size_t B, size_t X, size_t H, const d
          * nb = B), not for the whole sequence at once: they stay in cache for the elementwise work instead of
          * streaming T*B*G*H values out to memory and back */
         if (t % CH == 0)
-            sc_gemm_packed_f64((T - t < CH ? T - t : CH) * nb, GH, X, x + (t * B + b0) * X, X, wpi, bias_ih, 0, NULL,
+            symcell_rt_gemm_packed_f64((T - t < CH ? T - t : CH) * nb, GH, X, x + (t * B + b0) * X, X, wpi, bias_ih, 0, NULL,
                                      gi_b, GH, 1);
-        sc_gemm_packed_f64(nb, 1 * H, H, S[0], H, wp, bias_hh, 0, NULL, gh_b, GH, 1);
+        symcell_rt_gemm_packed_f64(nb, 1 * H, H, S[0], H, wp, bias_hh, 0, NULL, gh_b, GH, 1);
         N[0] = y + t * BH + b0 * H;
         sc_forward_f64(nb, H, BH, gi_t, gh_b, S[0], N[0], Tt);
         for (j = 0; j < 1; ++j)
             S[j] = N[j];
     }
     for (j = 0; j < 1; ++j)
-        sc_copy_f64(nb * H, S[j], state + j * BH + b0 * H, 0);
+        symcell_rt_copy_f64(nb * H, S[j], state + j * BH + b0 * H, 0);
 
         }
     } else /* serial: outside any team, the work-sharing constructs cost nothing */
 #endif
     {
         const size_t b0 = 0, nb = B;
-    sc_pack_f64(X, GH, weight_ih, 1, X, wpi);
-    sc_pack_f64(H, 1 * H, weight_hh, 1, H, wp);
+    symcell_rt_pack_f64(X, GH, weight_ih, 1, X, wpi);
+    symcell_rt_pack_f64(H, 1 * H, weight_hh, 1, H, wp);
 
     /* batch rows b0 .. b0 + nb - 1: all of them, or a thread's share when the team splits the batch */
     const double *S[1];
@@ -747,16 +255,16 @@ int symcell_rnn_relu_forward_f64(size_t T, size_t B, size_t X, size_t H, const d
          * nb = B), not for the whole sequence at once: they stay in cache for the elementwise work instead of
          * streaming T*B*G*H values out to memory and back */
         if (t % CH == 0)
-            sc_gemm_packed_f64((T - t < CH ? T - t : CH) * nb, GH, X, x + (t * B + b0) * X, X, wpi, bias_ih, 0, NULL,
+            symcell_rt_gemm_packed_f64((T - t < CH ? T - t : CH) * nb, GH, X, x + (t * B + b0) * X, X, wpi, bias_ih, 0, NULL,
                                      gi_b, GH, 1);
-        sc_gemm_packed_f64(nb, 1 * H, H, S[0], H, wp, bias_hh, 0, NULL, gh_b, GH, 1);
+        symcell_rt_gemm_packed_f64(nb, 1 * H, H, S[0], H, wp, bias_hh, 0, NULL, gh_b, GH, 1);
         N[0] = y + t * BH + b0 * H;
         sc_forward_f64(nb, H, BH, gi_t, gh_b, S[0], N[0], Tt);
         for (j = 0; j < 1; ++j)
             S[j] = N[j];
     }
     for (j = 0; j < 1; ++j)
-        sc_copy_f64(nb * H, S[j], state + j * BH + b0 * H, 0);
+        symcell_rt_copy_f64(nb * H, S[j], state + j * BH + b0 * H, 0);
 
     }
     return 0;
@@ -769,19 +277,23 @@ int symcell_rnn_relu_backward_f64(size_t T, size_t B, size_t X, size_t H, const 
         || (!tape && tape_n) || !dy || !dx || !dstate0 || !dweight_ih || !dweight_hh || !dbias_ih || !dbias_hh || !work)
         return -1;
     (void)fw_n, (void)bw_n;
-    const size_t BH = B * H, GH = 1 * H, BGH = B * GH;
-    double *dgi = work;                           /* (T, B, G*H) gradients of the gates' input parts */
-    double *dgh = dgi; /* ... of their hidden parts (the same here) */
-    double *D = dgh + T * BGH;                     /* (1, B, H) gradients w.r.t. the state, */
-    double *DS = D + 1 * BH;               /* (1, B, H) ... two buffers, in turn before and after a step */
-    double *zero = DS + 1 * BH;            /* (1, B, H) zeros for a NULL state0 */
-    double *DM = zero + 1 * BH;            /* (0, B, H) gradients of the hidden inputs m */
-    double *wp = DM + 0 * BH;              /* weight_hh packed for dgh W (sc_pack): stage 1 */
+    const size_t GH = 1 * H, G1H = 1 * H, NZ = 1;
+    const size_t BH = B * H;
+    const size_t BGH = B * GH;
+    const size_t TB = T * B;
     const size_t PH = (H + SC_NR - 1) / SC_NR * SC_NR;
-    (void)PH;
-    const size_t LZ = X + H + 1, ZH = X, ZBI = X + H, ZBH = X + H; /* columns of h_prev, of bias_ih's, bias_hh's ones */
-    double *Z = wp + PH * 1 * H;           /* (T*B, X+H+1) [x | h_prev | 1] of every step */
-    double *Wc = Z + T * B * LZ;                  /* (G*H, X+H+1) [dW_ih | dW_hh | db] */
+    const size_t LZ = X + H + NZ;
+    double *dgi = work; /* (T, B, G*H) gradients of the gates' input parts */
+    double *dgh = dgi; /* ... of their hidden parts (the same here) */
+    double *D = dgh + T * BGH; /* (1, B, H) gradients w.r.t. the state, */
+    double *DS = D + 1 * BH; /* (1, B, H) ... two buffers, in turn before and after a step */
+    double *zero = DS + 1 * BH; /* (1, B, H) zeros for a NULL state0 */
+    double *DM = zero + 1 * BH; /* (0, B, H) gradients of the hidden inputs m */
+    double *wp = DM + 0 * BH; /* weight_hh packed for dgh W (symcell_rt_pack): stage 1 */
+    double *Z = wp + PH * 1 * H; /* (T*B, LZ) [x | h_prev | 1] of every step */
+    double *Wc = Z + TB * LZ; /* (G*H, LZ) [dW_ih | dW_hh | db] */
+    const size_t ZH = X, ZBI = X + H, ZBH = X + H; /* Z's columns of h_prev and the ones */
+    (void)G1H, (void)NZ, (void)ZH, (void)ZBI, (void)ZBH, (void)dgi, (void)dgh, (void)D, (void)DS, (void)zero, (void)DM, (void)wp, (void)Z, (void)Wc, (void)BH, (void)BGH, (void)TB, (void)PH, (void)LZ;
     const double *s0[1];
     const double *P[1] = {NULL}; /* per-unit parameters */
     double *DP[1] = {NULL};      /* ... and their gradients, summed over batch and time */
@@ -791,16 +303,16 @@ int symcell_rnn_relu_backward_f64(size_t T, size_t B, size_t X, size_t H, const 
     size_t j;
     (void)DM, (void)P, (void)DP, (void)par;
     if (!state0) {
-        sc_rows_f64(1, 1 * BH, NULL, zero, 0);
+        symcell_rt_rows_f64(1, 1 * BH, NULL, zero, 0);
         state0 = zero;
     }
     for (j = 0; j < 1; ++j)
         s0[j] = state0 + j * BH;
     if (dstate)
-        sc_copy_f64(1 * BH, dstate, D, 0);
+        symcell_rt_copy_f64(1 * BH, dstate, D, 0);
     else
-        sc_rows_f64(1, 1 * BH, NULL, D, 0);
-    sc_copy_f64(BH, dy + (T - 1) * BH, D, 1);
+        symcell_rt_rows_f64(1, 1 * BH, NULL, D, 0);
+    symcell_rt_copy_f64(BH, dy + (T - 1) * BH, D, 1);
 #ifdef _OPENMP
     if (par && sc_split_batch(B, 1 * H * H * sizeof(double))) {
         /* each thread the steps of its own batch rows (no barrier, nothing passed between threads), then
@@ -808,7 +320,7 @@ int symcell_rnn_relu_backward_f64(size_t T, size_t B, size_t X, size_t H, const 
          * gradients each step adds up over the batch. */
         SC_OMP(omp parallel)
         {
-    sc_pack_f64(1 * H, H, weight_hh, H, 1, wp);
+    symcell_rt_pack_f64(1 * H, H, weight_hh, H, 1, wp);
 
             {
                 const size_t nt = (size_t)omp_get_num_threads(), id = (size_t)omp_get_thread_num();
@@ -826,7 +338,7 @@ int symcell_rnn_relu_backward_f64(size_t T, size_t B, size_t X, size_t H, const 
         N[0] = y + t * BH + b0 * H;
         sc_backward_f64(nb, H, BH, Dc, DM + b0 * H, S[0], N[0], Tt, dgi_t, dgh_t, Dn);
         /* h's gradient before step t gains dgh W and step t-1's output gradient */
-        sc_gemm_packed_f64(nb, H, 1 * H, dgh_t, GH, wp, NULL, 1, t ? dy + (t - 1) * BH + b0 * H : NULL, Dn, H, 1);
+        symcell_rt_gemm_packed_f64(nb, H, 1 * H, dgh_t, GH, wp, NULL, 1, t ? dy + (t - 1) * BH + b0 * H : NULL, Dn, H, 1);
         {
             double *swap = Dc;
             Dc = Dn;
@@ -842,8 +354,8 @@ int symcell_rnn_relu_backward_f64(size_t T, size_t B, size_t X, size_t H, const 
     SC_OMP(omp for schedule(static) nowait)
     for (q = 0; q < nbm; ++q) {
         const size_t m0 = sc_block(T * B, nbm, q), m1 = sc_block(T * B, nbm, q + 1);
-        sc_rows_f64(m1 - m0, X, NULL, dx + m0 * X, X);
-        sc_gemm_nn_f64(m1 - m0, X, GH, dgi + m0 * GH, GH, weight_ih, X, dx + m0 * X, X);
+        symcell_rt_rows_f64(m1 - m0, X, NULL, dx + m0 * X, X);
+        symcell_rt_gemm_nn_f64(m1 - m0, X, GH, dgi + m0 * GH, GH, weight_ih, X, dx + m0 * X, X);
     }
     SC_OMP(omp for schedule(static))
     for (q = 0; q < nbm; ++q) { /* Z: copies, in the same row blocks */
@@ -862,8 +374,8 @@ int symcell_rnn_relu_backward_f64(size_t T, size_t B, size_t X, size_t H, const 
     for (q = 0; q < nbr; ++q) {
         const size_t r0 = sc_block(GH, nbr, q), r1 = sc_block(GH, nbr, q + 1);
         size_t r, c;
-        sc_rows_f64(r1 - r0, LZ, NULL, Wc + r0 * LZ, LZ);
-        sc_gemm_tn_f64(r1 - r0, LZ, T * B, dgi + r0, GH, Z, LZ, Wc + r0 * LZ, LZ);
+        symcell_rt_rows_f64(r1 - r0, LZ, NULL, Wc + r0 * LZ, LZ);
+        symcell_rt_gemm_tn_f64(r1 - r0, LZ, T * B, dgi + r0, GH, Z, LZ, Wc + r0 * LZ, LZ);
         for (r = r0; r < r1; ++r) {
             for (c = 0; c < X; ++c)
                 dweight_ih[r * X + c] = Wc[r * LZ + c];
@@ -880,7 +392,7 @@ int symcell_rnn_relu_backward_f64(size_t T, size_t B, size_t X, size_t H, const 
         SC_OMP(omp parallel)
         {
             const size_t b0 = 0, nb = B;
-    sc_pack_f64(1 * H, H, weight_hh, H, 1, wp);
+    symcell_rt_pack_f64(1 * H, H, weight_hh, H, 1, wp);
 
     /* batch rows b0 .. b0 + nb - 1: all of them, or a thread's share when the team splits the batch */
     const double *S[1], *N[1];
@@ -893,7 +405,7 @@ int symcell_rnn_relu_backward_f64(size_t T, size_t B, size_t X, size_t H, const 
         N[0] = y + t * BH + b0 * H;
         sc_backward_f64(nb, H, BH, Dc, DM + b0 * H, S[0], N[0], Tt, dgi_t, dgh_t, Dn);
         /* h's gradient before step t gains dgh W and step t-1's output gradient */
-        sc_gemm_packed_f64(nb, H, 1 * H, dgh_t, GH, wp, NULL, 1, t ? dy + (t - 1) * BH + b0 * H : NULL, Dn, H, 1);
+        symcell_rt_gemm_packed_f64(nb, H, 1 * H, dgh_t, GH, wp, NULL, 1, t ? dy + (t - 1) * BH + b0 * H : NULL, Dn, H, 1);
         {
             double *swap = Dc;
             Dc = Dn;
@@ -906,8 +418,8 @@ int symcell_rnn_relu_backward_f64(size_t T, size_t B, size_t X, size_t H, const 
     SC_OMP(omp for schedule(static) nowait)
     for (q = 0; q < nbm; ++q) {
         const size_t m0 = sc_block(T * B, nbm, q), m1 = sc_block(T * B, nbm, q + 1);
-        sc_rows_f64(m1 - m0, X, NULL, dx + m0 * X, X);
-        sc_gemm_nn_f64(m1 - m0, X, GH, dgi + m0 * GH, GH, weight_ih, X, dx + m0 * X, X);
+        symcell_rt_rows_f64(m1 - m0, X, NULL, dx + m0 * X, X);
+        symcell_rt_gemm_nn_f64(m1 - m0, X, GH, dgi + m0 * GH, GH, weight_ih, X, dx + m0 * X, X);
     }
     SC_OMP(omp for schedule(static))
     for (q = 0; q < nbm; ++q) { /* Z: copies, in the same row blocks */
@@ -926,8 +438,8 @@ int symcell_rnn_relu_backward_f64(size_t T, size_t B, size_t X, size_t H, const 
     for (q = 0; q < nbr; ++q) {
         const size_t r0 = sc_block(GH, nbr, q), r1 = sc_block(GH, nbr, q + 1);
         size_t r, c;
-        sc_rows_f64(r1 - r0, LZ, NULL, Wc + r0 * LZ, LZ);
-        sc_gemm_tn_f64(r1 - r0, LZ, T * B, dgi + r0, GH, Z, LZ, Wc + r0 * LZ, LZ);
+        symcell_rt_rows_f64(r1 - r0, LZ, NULL, Wc + r0 * LZ, LZ);
+        symcell_rt_gemm_tn_f64(r1 - r0, LZ, T * B, dgi + r0, GH, Z, LZ, Wc + r0 * LZ, LZ);
         for (r = r0; r < r1; ++r) {
             for (c = 0; c < X; ++c)
                 dweight_ih[r * X + c] = Wc[r * LZ + c];
@@ -943,7 +455,7 @@ int symcell_rnn_relu_backward_f64(size_t T, size_t B, size_t X, size_t H, const 
 #endif
     {
         const size_t b0 = 0, nb = B;
-    sc_pack_f64(1 * H, H, weight_hh, H, 1, wp);
+    symcell_rt_pack_f64(1 * H, H, weight_hh, H, 1, wp);
 
     /* batch rows b0 .. b0 + nb - 1: all of them, or a thread's share when the team splits the batch */
     const double *S[1], *N[1];
@@ -956,7 +468,7 @@ int symcell_rnn_relu_backward_f64(size_t T, size_t B, size_t X, size_t H, const 
         N[0] = y + t * BH + b0 * H;
         sc_backward_f64(nb, H, BH, Dc, DM + b0 * H, S[0], N[0], Tt, dgi_t, dgh_t, Dn);
         /* h's gradient before step t gains dgh W and step t-1's output gradient */
-        sc_gemm_packed_f64(nb, H, 1 * H, dgh_t, GH, wp, NULL, 1, t ? dy + (t - 1) * BH + b0 * H : NULL, Dn, H, 1);
+        symcell_rt_gemm_packed_f64(nb, H, 1 * H, dgh_t, GH, wp, NULL, 1, t ? dy + (t - 1) * BH + b0 * H : NULL, Dn, H, 1);
         {
             double *swap = Dc;
             Dc = Dn;
@@ -969,8 +481,8 @@ int symcell_rnn_relu_backward_f64(size_t T, size_t B, size_t X, size_t H, const 
     SC_OMP(omp for schedule(static) nowait)
     for (q = 0; q < nbm; ++q) {
         const size_t m0 = sc_block(T * B, nbm, q), m1 = sc_block(T * B, nbm, q + 1);
-        sc_rows_f64(m1 - m0, X, NULL, dx + m0 * X, X);
-        sc_gemm_nn_f64(m1 - m0, X, GH, dgi + m0 * GH, GH, weight_ih, X, dx + m0 * X, X);
+        symcell_rt_rows_f64(m1 - m0, X, NULL, dx + m0 * X, X);
+        symcell_rt_gemm_nn_f64(m1 - m0, X, GH, dgi + m0 * GH, GH, weight_ih, X, dx + m0 * X, X);
     }
     SC_OMP(omp for schedule(static))
     for (q = 0; q < nbm; ++q) { /* Z: copies, in the same row blocks */
@@ -989,8 +501,8 @@ int symcell_rnn_relu_backward_f64(size_t T, size_t B, size_t X, size_t H, const 
     for (q = 0; q < nbr; ++q) {
         const size_t r0 = sc_block(GH, nbr, q), r1 = sc_block(GH, nbr, q + 1);
         size_t r, c;
-        sc_rows_f64(r1 - r0, LZ, NULL, Wc + r0 * LZ, LZ);
-        sc_gemm_tn_f64(r1 - r0, LZ, T * B, dgi + r0, GH, Z, LZ, Wc + r0 * LZ, LZ);
+        symcell_rt_rows_f64(r1 - r0, LZ, NULL, Wc + r0 * LZ, LZ);
+        symcell_rt_gemm_tn_f64(r1 - r0, LZ, T * B, dgi + r0, GH, Z, LZ, Wc + r0 * LZ, LZ);
         for (r = r0; r < r1; ++r) {
             for (c = 0; c < X; ++c)
                 dweight_ih[r * X + c] = Wc[r * LZ + c];
@@ -1002,7 +514,7 @@ int symcell_rnn_relu_backward_f64(size_t T, size_t B, size_t X, size_t H, const 
     }
 
     }
-    sc_copy_f64(1 * BH, T % 2 ? DS : D, dstate0, 0); /* where the last step left it */
+    symcell_rt_copy_f64(1 * BH, T % 2 ? DS : D, dstate0, 0); /* where the last step left it */
     return 0;
 }
 
@@ -1013,337 +525,6 @@ int symcell_rnn_relu_step_f64(size_t B, size_t X, size_t H, const double *x_t, c
 }
 
 /* ------------------------------------------------------------------ float (f32) */
-/* Vectorizable float tanh and sigmoid without libm: a clamped rational minimax for tanh and
- * sigmoid(x) = 0.5 + 0.5 tanh(x / 2) (see codegen/c/approx.py); measured absolute error at most
- * 5e-07 against double-precision libm over a dense sweep of float inputs. NaN propagates. */
-static inline float sc_tanh_f32(float x)
-{
-    const float sc_x = x < -7.905311107635498f ? -7.905311107635498f : (x > 7.905311107635498f ? 7.905311107635498f : x); /* NaN passes through */
-    const float sc_x2 = sc_x * sc_x;
-    const float sc_x4 = sc_x2 * sc_x2;
-    const float sc_x8 = sc_x4 * sc_x4;
-    const float sc_p = SC_FMA(SC_FMA(-2.76076847742355e-16f, sc_x4, SC_FMA(2.00018790482477e-13f, sc_x2, -8.60467152213735e-11f)), sc_x8, SC_FMA(SC_FMA(5.12229709037114e-08f, sc_x2, 1.48572235717979e-05f), sc_x4, SC_FMA(0.000637261928875436f, sc_x2, 0.00489352455891786f)));
-    const float sc_q = SC_FMA(SC_FMA(1.19825839466702e-06f, sc_x2, 0.000118534705686654f), sc_x4, SC_FMA(0.002268434632439f, sc_x2, 0.00489352518554385f));
-    return sc_x * sc_p / sc_q;
-}
-
-static inline float sc_sigmoid_f32(float x)
-{
-    return SC_FMA(0.5f, sc_tanh_f32(0.5f * x), 0.5f);
-}
-
-/* max(x, 0) that keeps NaN, as numpy.maximum does. */
-static inline float sc_relu_f32(float x)
-{
-    return x < 0 ? (float)0 : x;
-}
-
-/* Heaviside step with H(0) = 0 (the relu derivative at 0, as PyTorch); NaN propagates. */
-static inline float sc_step_f32(float x)
-{
-    return x > 0 ? (float)1 : (x <= 0 ? (float)0 : x);
-}
-
-/*
- * The whole-sequence products: two GEMM shapes that accumulate (C += op(A) op(B), i.e. beta = 1),
- * row-major with leading dimensions, as CBLAS takes them (each step's products go through sc_gemm_packed
- * below). Built with SYMCELL_USE_CBLAS, products big enough to gain go to the BLAS (SC_BLAS_GEMM); the
- * loops below are the portable path and the one for tiny products. Loop orders keep the innermost loop
- * on contiguous memory.
- */
-/* C (M x N) += A (M x K) * B (K x N): for each row of A, outputs in blocks of 16 (then 8, 4) whose sums stay in
- * registers over all of K, as two chains (even and odd k, added at the end: half the dependent
- * latency), the inner loop across the block's outputs so it vectorizes without reordering any sum.
- * The portable path of the backward's dx (each time step's products go through sc_gemm_packed). */
-static void sc_gemm_nn_f32(size_t M, size_t N, size_t K, const float *A, size_t lda,
-                             const float *B, size_t ldb, float *C, size_t ldc)
-{
-    size_t m, n, k, l;
-    SC_BLAS_GEMM(sgemm, CblasNoTrans, CblasNoTrans);
-    for (m = 0; m < M; ++m) {
-        const float *a = A + m * lda;
-        float *c = C + m * ldc;
-        n = 0;
-        for (; n + 16 <= N; n += 16) {
-            float s0[16], s1[16];
-            for (l = 0; l < 16; ++l) {
-                s0[l] = c[n + l];
-                s1[l] = 0;
-            }
-            for (k = 0; k + 2 <= K; k += 2) {
-                const float a0 = a[k], a1 = a[k + 1];
-                const float *b0 = B + k * ldb + n, *b1 = b0 + ldb;
-                for (l = 0; l < 16; ++l) {
-                    s0[l] = SC_FMA(a0, b0[l], s0[l]);
-                    s1[l] = SC_FMA(a1, b1[l], s1[l]);
-                }
-            }
-            if (k < K)
-                for (l = 0; l < 16; ++l)
-                    s0[l] = SC_FMA(a[k], B[k * ldb + n + l], s0[l]);
-            for (l = 0; l < 16; ++l)
-                c[n + l] = s0[l] + s1[l];
-        }
-        for (; n + 8 <= N; n += 8) {
-            float s0[8], s1[8];
-            for (l = 0; l < 8; ++l) {
-                s0[l] = c[n + l];
-                s1[l] = 0;
-            }
-            for (k = 0; k + 2 <= K; k += 2) {
-                const float a0 = a[k], a1 = a[k + 1];
-                const float *b0 = B + k * ldb + n, *b1 = b0 + ldb;
-                for (l = 0; l < 8; ++l) {
-                    s0[l] = SC_FMA(a0, b0[l], s0[l]);
-                    s1[l] = SC_FMA(a1, b1[l], s1[l]);
-                }
-            }
-            if (k < K)
-                for (l = 0; l < 8; ++l)
-                    s0[l] = SC_FMA(a[k], B[k * ldb + n + l], s0[l]);
-            for (l = 0; l < 8; ++l)
-                c[n + l] = s0[l] + s1[l];
-        }
-        for (; n + 4 <= N; n += 4) {
-            float s0[4], s1[4];
-            for (l = 0; l < 4; ++l) {
-                s0[l] = c[n + l];
-                s1[l] = 0;
-            }
-            for (k = 0; k + 2 <= K; k += 2) {
-                const float a0 = a[k], a1 = a[k + 1];
-                const float *b0 = B + k * ldb + n, *b1 = b0 + ldb;
-                for (l = 0; l < 4; ++l) {
-                    s0[l] = SC_FMA(a0, b0[l], s0[l]);
-                    s1[l] = SC_FMA(a1, b1[l], s1[l]);
-                }
-            }
-            if (k < K)
-                for (l = 0; l < 4; ++l)
-                    s0[l] = SC_FMA(a[k], B[k * ldb + n + l], s0[l]);
-            for (l = 0; l < 4; ++l)
-                c[n + l] = s0[l] + s1[l];
-        }
-        for (; n < N; ++n) {
-            float acc = c[n];
-            for (k = 0; k < K; ++k)
-                acc = SC_FMA(a[k], B[k * ldb + n], acc);
-            c[n] = acc;
-        }
-    }
-}
-
-/* C (M x N) += A^T * B, A stored (K x M), B (K x N): one rank-1 update per k. */
-static void sc_gemm_tn_f32(size_t M, size_t N, size_t K, const float *A, size_t lda,
-                             const float *B, size_t ldb, float *C, size_t ldc)
-{
-    size_t m, n, k;
-    SC_BLAS_GEMM(sgemm, CblasTrans, CblasNoTrans);
-    for (k = 0; k < K; ++k) {
-        const float *b = B + k * ldb;
-        for (m = 0; m < M; ++m) {
-            const float a = A[k * lda + m];
-            float *c = C + m * ldc;
-            for (n = 0; n < N; ++n)
-                c[n] += a * b[n];
-        }
-    }
-}
-
-/* Wp <- the K x N matrix B(k, n) = W[k * rs + n * cs] in panels of SC_NR columns, each k-major (panel p starts
- * at Wp + p * K * SC_NR and holds B(k, p * SC_NR + l) at k * width + l), the last one SC_WIDTH(its columns) wide
- * and padded with zeros past column N: the order in which sc_gemm_packed reads it. A step's weights are packed
- * once per call and reused by every step. */
-static void sc_pack_f32(size_t K, size_t N, const float *W, size_t rs, size_t cs, float *Wp)
-{
-    size_t p, k, l;
-    SC_OMP(omp for schedule(static))
-    for (p = 0; p < (N + SC_NR - 1) / SC_NR; ++p) {
-        const size_t n0 = p * SC_NR, ws = SC_WIDTH(N - n0);
-        for (k = 0; k < K; ++k)
-            for (l = 0; l < ws; ++l)
-                Wp[p * K * SC_NR + k * ws + l] = n0 + l < N ? W[k * rs + (n0 + l) * cs] : (float)0;
-    }
-}
-
-/* s (W sums) = a (K values) times one packed panel w (K x W, W = SC_NR or a narrow last panel's SC_WIDTH): the
- * products of the rows outside whole tiles, e.g. every step's of a batch of one. One row reuses no panel load
- * across rows; sums in W-wide arrays the compiler keeps in registers, as two chains (k mod 2, added at the end),
- * four for the narrow panels, which need the extra chains to have as many vector FMAs in flight. Alone on one
- * core, float, K = 40 / 160: a full panel 38 / 126 ns with two chains, 48 / 142 with four; a half panel 38 / 105
- * ns with two, 28 / 80 with four. Small functions rather than loops inline in sc_gemm_packed: inline, GCC's
- * code for the forward's products was about 1.25x slower. */
-static void sc_row_f32(size_t K, const float *restrict a, const float *restrict w, float *restrict s)
-{
-    size_t k, l;
-    float s0[SC_NR], s1[SC_NR];
-    for (l = 0; l < SC_NR; ++l)
-        s0[l] = s1[l] = 0;
-    for (k = 0; k + 2 <= K; k += 2)
-        for (l = 0; l < SC_NR; ++l) {
-            s0[l] = SC_FMA(a[k], w[k * (SC_NR) + l], s0[l]);
-            s1[l] = SC_FMA(a[k + 1], w[(k + 1) * (SC_NR) + l], s1[l]);
-        }
-    for (; k < K; ++k)
-        for (l = 0; l < SC_NR; ++l)
-            s0[l] = SC_FMA(a[k], w[k * (SC_NR) + l], s0[l]);
-    for (l = 0; l < SC_NR; ++l)
-        s[l] = s0[l] + s1[l];
-}
-
-static void sc_row_half_f32(size_t K, const float *restrict a, const float *restrict w, float *restrict s)
-{
-    size_t k, l;
-    float s0[SC_NR / 2], s1[SC_NR / 2], s2[SC_NR / 2], s3[SC_NR / 2];
-    for (l = 0; l < SC_NR / 2; ++l)
-        s0[l] = s1[l] = s2[l] = s3[l] = 0;
-    for (k = 0; k + 4 <= K; k += 4)
-        for (l = 0; l < SC_NR / 2; ++l) {
-            s0[l] = SC_FMA(a[k], w[k * (SC_NR / 2) + l], s0[l]);
-            s1[l] = SC_FMA(a[k + 1], w[(k + 1) * (SC_NR / 2) + l], s1[l]);
-            s2[l] = SC_FMA(a[k + 2], w[(k + 2) * (SC_NR / 2) + l], s2[l]);
-            s3[l] = SC_FMA(a[k + 3], w[(k + 3) * (SC_NR / 2) + l], s3[l]);
-        }
-    for (; k < K; ++k)
-        for (l = 0; l < SC_NR / 2; ++l)
-            s0[l] = SC_FMA(a[k], w[k * (SC_NR / 2) + l], s0[l]);
-    for (l = 0; l < SC_NR / 2; ++l)
-        s[l] = (s0[l] + s1[l]) + (s2[l] + s3[l]);
-}
-
-static void sc_row_quarter_f32(size_t K, const float *restrict a, const float *restrict w, float *restrict s)
-{
-    size_t k, l;
-    float s0[SC_NR / 4], s1[SC_NR / 4], s2[SC_NR / 4], s3[SC_NR / 4];
-    for (l = 0; l < SC_NR / 4; ++l)
-        s0[l] = s1[l] = s2[l] = s3[l] = 0;
-    for (k = 0; k + 4 <= K; k += 4)
-        for (l = 0; l < SC_NR / 4; ++l) {
-            s0[l] = SC_FMA(a[k], w[k * (SC_NR / 4) + l], s0[l]);
-            s1[l] = SC_FMA(a[k + 1], w[(k + 1) * (SC_NR / 4) + l], s1[l]);
-            s2[l] = SC_FMA(a[k + 2], w[(k + 2) * (SC_NR / 4) + l], s2[l]);
-            s3[l] = SC_FMA(a[k + 3], w[(k + 3) * (SC_NR / 4) + l], s3[l]);
-        }
-    for (; k < K; ++k)
-        for (l = 0; l < SC_NR / 4; ++l)
-            s0[l] = SC_FMA(a[k], w[k * (SC_NR / 4) + l], s0[l]);
-    for (l = 0; l < SC_NR / 4; ++l)
-        s[l] = (s0[l] + s1[l]) + (s2[l] + s3[l]);
-}
-
-/* c (SC_MR x SC_NR sums) += A (SC_MR rows of K values, leading dimension lda) times w (K x SC_NR of a packed
- * panel), one FMA chain per sum, k in order. A function of its own rather than loops inline in sc_gemm_packed:
- * there GCC ran out of general registers for the eight row addresses and moved them through vector registers
- * at every k, which took FMA slots (one core, float, M x N x K = 32 x 2048 x 512: 90 -> 108 GFLOP/s, 16 x 512
- * x 128: 88 -> 108, of a 117 GFLOP/s peak). */
-SC_NOINLINE static void sc_tile_f32(size_t K, const float *restrict A, size_t lda, const float *restrict w,
-                        float c[SC_MR][SC_NR])
-{
-    float s[SC_MR][SC_NR];
-    size_t k, i, l;
-    for (i = 0; i < SC_MR; ++i)
-        for (l = 0; l < SC_NR; ++l)
-            s[i][l] = c[i][l];
-    for (k = 0; k < K; ++k)
-        for (i = 0; i < SC_MR; ++i)
-            for (l = 0; l < SC_NR; ++l)
-                s[i][l] = SC_FMA(A[i * lda + k], w[k * SC_NR + l], s[i][l]);
-    for (i = 0; i < SC_MR; ++i)
-        for (l = 0; l < SC_NR; ++l)
-            c[i][l] = s[i][l];
-}
-
-/* C (M x N) = C0 + A (M x K) * B, B packed by sc_pack_f32; C0 is C itself when acc is set, else the
- * row bias (N values), else 0; plus the matrix add (leading dimension ldc) when it is not NULL. These are
- * each time step's products (input and recurrent). Tiles of SC_MR x SC_NR outputs keep their sums in
- * registers over all of K (one FMA chain per output, k in order; SC_MR x SC_NR / vector width independent
- * chains hide the FMA latency), reading the packed panel once per SC_MR rows. A BLAS call would repack the
- * weights at every step; this runs at about 108-115 GFLOP/s on one core here (docs/c-api.md). */
-static void sc_gemm_packed_f32(size_t M, size_t N, size_t K, const float *restrict A, size_t lda,
-                                 const float *restrict Bp, const float *restrict bias, int acc,
-                                 const float *restrict add, float *restrict C, size_t ldc, size_t groups)
-{
-    const size_t np = (N + SC_NR - 1) / SC_NR;
-    /* With N = groups gates of whole panels each, the panels are visited unit block by unit block (every
-     * gate's panel of units 0-31, then of 32-63, ...), so a team's static split gives each thread the
-     * panels of the units its elementwise work then reads; the order of work only, never of a sum. */
-    const size_t per = groups > 1 && N % groups == 0 && (N / groups) % SC_NR == 0 ? N / groups / SC_NR : 0;
-    size_t q, m, k, k0, i, l;
-    SC_OMP(omp for schedule(static))
-    for (q = 0; q < np; ++q) {
-        const size_t p = per ? (q % groups) * per + q / groups : q;
-        const float *restrict w = Bp + p * K * SC_NR;
-        const size_t n0 = p * SC_NR, nc = N - n0 < SC_NR ? N - n0 : SC_NR, ws = SC_WIDTH(nc); /* ws: sc_pack's */
-        const size_t mf = nc == SC_NR ? M - M % SC_MR : 0; /* rows in whole tiles */
-        /* whole tiles, k in slices of SC_KC so that a slice of the panel stays in cache for every tile; the
-         * sums go through C between slices, each still over k in order (same bits as one pass) */
-        for (k0 = 0; k0 < K && mf; k0 += SC_KC) {
-            const size_t k1 = K - k0 < SC_KC ? K : k0 + SC_KC;
-            for (m = 0; m < mf; m += SC_MR) {
-                float c[SC_MR][SC_NR];
-                for (i = 0; i < SC_MR; ++i)
-                    for (l = 0; l < SC_NR; ++l)
-                        c[i][l] = k0 ? C[(m + i) * ldc + n0 + l]
-                                : (acc ? C[(m + i) * ldc + n0 + l] : bias ? bias[n0 + l] : (float)0)
-                                  + (add ? add[(m + i) * ldc + n0 + l] : (float)0);
-                sc_tile_f32(k1 - k0, A + m * lda + k0, lda, w + k0 * SC_NR, c);
-                for (i = 0; i < SC_MR; ++i)
-                    for (l = 0; l < SC_NR; ++l)
-                        C[(m + i) * ldc + n0 + l] = c[i][l];
-            }
-        }
-        /* the rows outside whole tiles (all of them in a panel narrower than SC_NR, or with fewer than SC_MR rows,
-         * e.g. a batch of one), a row at a time. LSTM T=100 B=1 X=1 H=40 float, one core, medians over six code
-         * layouts (alignment flags) of alternating runs: against the tile code's four chains, forward 63 -> 48 us,
-         * backward 74 -> 66 us; then narrow last panels unpadded, backward 64 -> 53 us, because with the padded
-         * panel it ran 49 or 66 us by where the buffers happened to lie (L1 nearly full: 30 KiB of weights). */
-        for (m = mf; m < M; ++m) {
-            const float *restrict a = A + m * lda;
-            const float *restrict ad = add ? add + m * ldc + n0 : NULL;
-            float *restrict ci = C + m * ldc + n0;
-            float s[SC_NR];
-            if (K < 4) { /* as the tiles sum: one chain from the base (sc_chunk relies on it) */
-                for (l = 0; l < nc; ++l) {
-                    float c = (acc ? ci[l] : bias ? bias[n0 + l] : (float)0) + (ad ? ad[l] : (float)0);
-                    for (k = 0; k < K; ++k)
-                        c = SC_FMA(a[k], w[k * ws + l], c);
-                    ci[l] = c;
-                }
-                continue;
-            }
-            if (ws == SC_NR)
-                sc_row_f32(K, a, w, s);
-            else if (ws == SC_NR / 2)
-                sc_row_half_f32(K, a, w, s);
-            else
-                sc_row_quarter_f32(K, a, w, s);
-            for (l = 0; l < nc; ++l)
-                ci[l] = (acc ? ci[l] : bias ? bias[n0 + l] : (float)0) + (ad ? ad[l] : (float)0) + s[l];
-        }
-    }
-}
-
-/* Every row of C (M x N) set to v (N values), or to 0 when v is NULL. */
-static void sc_rows_f32(size_t M, size_t N, const float *v, float *C, size_t ldc)
-{
-    size_t m, n;
-    for (m = 0; m < M; ++m)
-        for (n = 0; n < N; ++n)
-            C[m * ldc + n] = v ? v[n] : (float)0;
-}
-
-/* dst[i] = src[i] (src may equal dst) or dst[i] += src[i]. */
-static void sc_copy_f32(size_t n, const float *src, float *dst, int add)
-{
-    size_t i;
-    if (src == dst && !add)
-        return;
-    SC_OMP(omp for schedule(static))
-    for (i = 0; i < n; ++i)
-        dst[i] = add ? dst[i] + src[i] : src[i];
-}
-
-
 
 /* The elementwise part of a forward step (forward), one (batch, unit) element at a time. Every
  * buffer is a distinct array (the API forbids overlapping outputs), hence restrict. */
@@ -1404,21 +585,26 @@ int symcell_rnn_relu_forward_f32(size_t T, size_t B, size_t X, size_t H, const f
         || !y || !state || !work)
         return -1;
     (void)tape_n, (void)bw_n;
-    const size_t BH = B * H, GH = 1 * H, BGH = B * GH, CH = sc_chunk(T, B, X);
-    float *gi = work;              /* (CH, B, G*H) input projections of CH steps (sc_chunk) */
-    float *gh = gi + CH * BGH;     /* (B, G*H) recurrent projection of one step */
-    float *slot = gh + BGH;        /* (0, B, H) tape slots of one step when no tape is kept */
+    const size_t GH = 1 * H, G1H = 1 * H, NZ = 1;
+    const size_t BH = B * H;
+    const size_t BGH = B * GH;
+    const size_t CH = sc_chunk(T, B, X);
+    const size_t PGH = (GH + SC_NR - 1) / SC_NR * SC_NR;
+    const size_t PH = (H + SC_NR - 1) / SC_NR * SC_NR;
+    const size_t PG1 = (G1H + SC_NR - 1) / SC_NR * SC_NR;
+    float *gi = work; /* (CH, B, G*H) input projections of CH steps (sc_chunk) */
+    float *gh = gi + CH * BGH; /* (B, G*H) recurrent projection of one step */
+    float *slot = gh + BGH; /* (0, B, H) tape slots of one step when no tape is kept */
     float *zero = slot + 0 * BH; /* (1, B, H) zeros for a NULL state0 */
     float *spare = zero + 1 * BH; /* (2, 0, B, H) ping-pong buffers for states beyond h */
-    float *wpi = spare + 0 * BH; /* weight_ih packed (sc_pack) */
-    float *wp = wpi + X * ((GH + SC_NR - 1) / SC_NR * SC_NR); /* weight_hh packed: stage-1 gates */
-    const size_t PH = (H + SC_NR - 1) / SC_NR * SC_NR, PG1 = (1 * H + SC_NR - 1) / SC_NR * SC_NR;
-    (void)PH, (void)PG1;
+    float *wpi = spare + 0 * BH; /* weight_ih packed (symcell_rt_pack) */
+    float *wp = wpi + X * PGH; /* weight_hh packed: stage-1 gates */
+    (void)G1H, (void)NZ, (void)gi, (void)gh, (void)slot, (void)zero, (void)spare, (void)wpi, (void)wp, (void)BH, (void)BGH, (void)CH, (void)PGH, (void)PH, (void)PG1;
     const float *P[1] = {NULL}; /* per-unit parameters */
     const int par = (double)B * GH * H >= SC_PARALLEL_MIN;
     (void)spare, (void)P, (void)par;
     if (!state0) {
-        sc_rows_f32(1, 1 * BH, NULL, zero, 0);
+        symcell_rt_rows_f32(1, 1 * BH, NULL, zero, 0);
         state0 = zero;
     }
 #ifdef _OPENMP
@@ -1427,8 +613,8 @@ int symcell_rnn_relu_forward_f32(size_t T, size_t B, size_t X, size_t H, const f
          * threads inside the time loop (only the packing before it is shared) */
         SC_OMP(omp parallel)
         {
-    sc_pack_f32(X, GH, weight_ih, 1, X, wpi);
-    sc_pack_f32(H, 1 * H, weight_hh, 1, H, wp);
+    symcell_rt_pack_f32(X, GH, weight_ih, 1, X, wpi);
+    symcell_rt_pack_f32(H, 1 * H, weight_hh, 1, H, wp);
 
             const size_t nt = (size_t)omp_get_num_threads(), id = (size_t)omp_get_thread_num();
             const size_t b0 = sc_split(B, nt, id), nb = sc_split(B, nt, id + 1) - b0;
@@ -1449,16 +635,16 @@ int symcell_rnn_relu_forward_f32(size_t T, size_t B, size_t X, size_t H, const f
          * nb = B), not for the whole sequence at once: they stay in cache for the elementwise work instead of
          * streaming T*B*G*H values out to memory and back */
         if (t % CH == 0)
-            sc_gemm_packed_f32((T - t < CH ? T - t : CH) * nb, GH, X, x + (t * B + b0) * X, X, wpi, bias_ih, 0, NULL,
+            symcell_rt_gemm_packed_f32((T - t < CH ? T - t : CH) * nb, GH, X, x + (t * B + b0) * X, X, wpi, bias_ih, 0, NULL,
                                      gi_b, GH, 1);
-        sc_gemm_packed_f32(nb, 1 * H, H, S[0], H, wp, bias_hh, 0, NULL, gh_b, GH, 1);
+        symcell_rt_gemm_packed_f32(nb, 1 * H, H, S[0], H, wp, bias_hh, 0, NULL, gh_b, GH, 1);
         N[0] = y + t * BH + b0 * H;
         sc_forward_f32(nb, H, BH, gi_t, gh_b, S[0], N[0], Tt);
         for (j = 0; j < 1; ++j)
             S[j] = N[j];
     }
     for (j = 0; j < 1; ++j)
-        sc_copy_f32(nb * H, S[j], state + j * BH + b0 * H, 0);
+        symcell_rt_copy_f32(nb * H, S[j], state + j * BH + b0 * H, 0);
 
             }
         }
@@ -1466,8 +652,8 @@ int symcell_rnn_relu_forward_f32(size_t T, size_t B, size_t X, size_t H, const f
         SC_OMP(omp parallel)
         {
             const size_t b0 = 0, nb = B;
-    sc_pack_f32(X, GH, weight_ih, 1, X, wpi);
-    sc_pack_f32(H, 1 * H, weight_hh, 1, H, wp);
+    symcell_rt_pack_f32(X, GH, weight_ih, 1, X, wpi);
+    symcell_rt_pack_f32(H, 1 * H, weight_hh, 1, H, wp);
 
     /* batch rows b0 .. b0 + nb - 1: all of them, or a thread's share when the team splits the batch */
     const float *S[1];
@@ -1483,24 +669,24 @@ int symcell_rnn_relu_forward_f32(size_t T, size_t B, size_t X, size_t H, const f
          * nb = B), not for the whole sequence at once: they stay in cache for the elementwise work instead of
          * streaming T*B*G*H values out to memory and back */
         if (t % CH == 0)
-            sc_gemm_packed_f32((T - t < CH ? T - t : CH) * nb, GH, X, x + (t * B + b0) * X, X, wpi, bias_ih, 0, NULL,
+            symcell_rt_gemm_packed_f32((T - t < CH ? T - t : CH) * nb, GH, X, x + (t * B + b0) * X, X, wpi, bias_ih, 0, NULL,
                                      gi_b, GH, 1);
-        sc_gemm_packed_f32(nb, 1 * H, H, S[0], H, wp, bias_hh, 0, NULL, gh_b, GH, 1);
+        symcell_rt_gemm_packed_f32(nb, 1 * H, H, S[0], H, wp, bias_hh, 0, NULL, gh_b, GH, 1);
         N[0] = y + t * BH + b0 * H;
         sc_forward_f32(nb, H, BH, gi_t, gh_b, S[0], N[0], Tt);
         for (j = 0; j < 1; ++j)
             S[j] = N[j];
     }
     for (j = 0; j < 1; ++j)
-        sc_copy_f32(nb * H, S[j], state + j * BH + b0 * H, 0);
+        symcell_rt_copy_f32(nb * H, S[j], state + j * BH + b0 * H, 0);
 
         }
     } else /* serial: outside any team, the work-sharing constructs cost nothing */
 #endif
     {
         const size_t b0 = 0, nb = B;
-    sc_pack_f32(X, GH, weight_ih, 1, X, wpi);
-    sc_pack_f32(H, 1 * H, weight_hh, 1, H, wp);
+    symcell_rt_pack_f32(X, GH, weight_ih, 1, X, wpi);
+    symcell_rt_pack_f32(H, 1 * H, weight_hh, 1, H, wp);
 
     /* batch rows b0 .. b0 + nb - 1: all of them, or a thread's share when the team splits the batch */
     const float *S[1];
@@ -1516,16 +702,16 @@ int symcell_rnn_relu_forward_f32(size_t T, size_t B, size_t X, size_t H, const f
          * nb = B), not for the whole sequence at once: they stay in cache for the elementwise work instead of
          * streaming T*B*G*H values out to memory and back */
         if (t % CH == 0)
-            sc_gemm_packed_f32((T - t < CH ? T - t : CH) * nb, GH, X, x + (t * B + b0) * X, X, wpi, bias_ih, 0, NULL,
+            symcell_rt_gemm_packed_f32((T - t < CH ? T - t : CH) * nb, GH, X, x + (t * B + b0) * X, X, wpi, bias_ih, 0, NULL,
                                      gi_b, GH, 1);
-        sc_gemm_packed_f32(nb, 1 * H, H, S[0], H, wp, bias_hh, 0, NULL, gh_b, GH, 1);
+        symcell_rt_gemm_packed_f32(nb, 1 * H, H, S[0], H, wp, bias_hh, 0, NULL, gh_b, GH, 1);
         N[0] = y + t * BH + b0 * H;
         sc_forward_f32(nb, H, BH, gi_t, gh_b, S[0], N[0], Tt);
         for (j = 0; j < 1; ++j)
             S[j] = N[j];
     }
     for (j = 0; j < 1; ++j)
-        sc_copy_f32(nb * H, S[j], state + j * BH + b0 * H, 0);
+        symcell_rt_copy_f32(nb * H, S[j], state + j * BH + b0 * H, 0);
 
     }
     return 0;
@@ -1538,19 +724,23 @@ int symcell_rnn_relu_backward_f32(size_t T, size_t B, size_t X, size_t H, const 
         || (!tape && tape_n) || !dy || !dx || !dstate0 || !dweight_ih || !dweight_hh || !dbias_ih || !dbias_hh || !work)
         return -1;
     (void)fw_n, (void)bw_n;
-    const size_t BH = B * H, GH = 1 * H, BGH = B * GH;
-    float *dgi = work;                           /* (T, B, G*H) gradients of the gates' input parts */
-    float *dgh = dgi; /* ... of their hidden parts (the same here) */
-    float *D = dgh + T * BGH;                     /* (1, B, H) gradients w.r.t. the state, */
-    float *DS = D + 1 * BH;               /* (1, B, H) ... two buffers, in turn before and after a step */
-    float *zero = DS + 1 * BH;            /* (1, B, H) zeros for a NULL state0 */
-    float *DM = zero + 1 * BH;            /* (0, B, H) gradients of the hidden inputs m */
-    float *wp = DM + 0 * BH;              /* weight_hh packed for dgh W (sc_pack): stage 1 */
+    const size_t GH = 1 * H, G1H = 1 * H, NZ = 1;
+    const size_t BH = B * H;
+    const size_t BGH = B * GH;
+    const size_t TB = T * B;
     const size_t PH = (H + SC_NR - 1) / SC_NR * SC_NR;
-    (void)PH;
-    const size_t LZ = X + H + 1, ZH = X, ZBI = X + H, ZBH = X + H; /* columns of h_prev, of bias_ih's, bias_hh's ones */
-    float *Z = wp + PH * 1 * H;           /* (T*B, X+H+1) [x | h_prev | 1] of every step */
-    float *Wc = Z + T * B * LZ;                  /* (G*H, X+H+1) [dW_ih | dW_hh | db] */
+    const size_t LZ = X + H + NZ;
+    float *dgi = work; /* (T, B, G*H) gradients of the gates' input parts */
+    float *dgh = dgi; /* ... of their hidden parts (the same here) */
+    float *D = dgh + T * BGH; /* (1, B, H) gradients w.r.t. the state, */
+    float *DS = D + 1 * BH; /* (1, B, H) ... two buffers, in turn before and after a step */
+    float *zero = DS + 1 * BH; /* (1, B, H) zeros for a NULL state0 */
+    float *DM = zero + 1 * BH; /* (0, B, H) gradients of the hidden inputs m */
+    float *wp = DM + 0 * BH; /* weight_hh packed for dgh W (symcell_rt_pack): stage 1 */
+    float *Z = wp + PH * 1 * H; /* (T*B, LZ) [x | h_prev | 1] of every step */
+    float *Wc = Z + TB * LZ; /* (G*H, LZ) [dW_ih | dW_hh | db] */
+    const size_t ZH = X, ZBI = X + H, ZBH = X + H; /* Z's columns of h_prev and the ones */
+    (void)G1H, (void)NZ, (void)ZH, (void)ZBI, (void)ZBH, (void)dgi, (void)dgh, (void)D, (void)DS, (void)zero, (void)DM, (void)wp, (void)Z, (void)Wc, (void)BH, (void)BGH, (void)TB, (void)PH, (void)LZ;
     const float *s0[1];
     const float *P[1] = {NULL}; /* per-unit parameters */
     float *DP[1] = {NULL};      /* ... and their gradients, summed over batch and time */
@@ -1560,16 +750,16 @@ int symcell_rnn_relu_backward_f32(size_t T, size_t B, size_t X, size_t H, const 
     size_t j;
     (void)DM, (void)P, (void)DP, (void)par;
     if (!state0) {
-        sc_rows_f32(1, 1 * BH, NULL, zero, 0);
+        symcell_rt_rows_f32(1, 1 * BH, NULL, zero, 0);
         state0 = zero;
     }
     for (j = 0; j < 1; ++j)
         s0[j] = state0 + j * BH;
     if (dstate)
-        sc_copy_f32(1 * BH, dstate, D, 0);
+        symcell_rt_copy_f32(1 * BH, dstate, D, 0);
     else
-        sc_rows_f32(1, 1 * BH, NULL, D, 0);
-    sc_copy_f32(BH, dy + (T - 1) * BH, D, 1);
+        symcell_rt_rows_f32(1, 1 * BH, NULL, D, 0);
+    symcell_rt_copy_f32(BH, dy + (T - 1) * BH, D, 1);
 #ifdef _OPENMP
     if (par && sc_split_batch(B, 1 * H * H * sizeof(float))) {
         /* each thread the steps of its own batch rows (no barrier, nothing passed between threads), then
@@ -1577,7 +767,7 @@ int symcell_rnn_relu_backward_f32(size_t T, size_t B, size_t X, size_t H, const 
          * gradients each step adds up over the batch. */
         SC_OMP(omp parallel)
         {
-    sc_pack_f32(1 * H, H, weight_hh, H, 1, wp);
+    symcell_rt_pack_f32(1 * H, H, weight_hh, H, 1, wp);
 
             {
                 const size_t nt = (size_t)omp_get_num_threads(), id = (size_t)omp_get_thread_num();
@@ -1595,7 +785,7 @@ int symcell_rnn_relu_backward_f32(size_t T, size_t B, size_t X, size_t H, const 
         N[0] = y + t * BH + b0 * H;
         sc_backward_f32(nb, H, BH, Dc, DM + b0 * H, S[0], N[0], Tt, dgi_t, dgh_t, Dn);
         /* h's gradient before step t gains dgh W and step t-1's output gradient */
-        sc_gemm_packed_f32(nb, H, 1 * H, dgh_t, GH, wp, NULL, 1, t ? dy + (t - 1) * BH + b0 * H : NULL, Dn, H, 1);
+        symcell_rt_gemm_packed_f32(nb, H, 1 * H, dgh_t, GH, wp, NULL, 1, t ? dy + (t - 1) * BH + b0 * H : NULL, Dn, H, 1);
         {
             float *swap = Dc;
             Dc = Dn;
@@ -1611,8 +801,8 @@ int symcell_rnn_relu_backward_f32(size_t T, size_t B, size_t X, size_t H, const 
     SC_OMP(omp for schedule(static) nowait)
     for (q = 0; q < nbm; ++q) {
         const size_t m0 = sc_block(T * B, nbm, q), m1 = sc_block(T * B, nbm, q + 1);
-        sc_rows_f32(m1 - m0, X, NULL, dx + m0 * X, X);
-        sc_gemm_nn_f32(m1 - m0, X, GH, dgi + m0 * GH, GH, weight_ih, X, dx + m0 * X, X);
+        symcell_rt_rows_f32(m1 - m0, X, NULL, dx + m0 * X, X);
+        symcell_rt_gemm_nn_f32(m1 - m0, X, GH, dgi + m0 * GH, GH, weight_ih, X, dx + m0 * X, X);
     }
     SC_OMP(omp for schedule(static))
     for (q = 0; q < nbm; ++q) { /* Z: copies, in the same row blocks */
@@ -1631,8 +821,8 @@ int symcell_rnn_relu_backward_f32(size_t T, size_t B, size_t X, size_t H, const 
     for (q = 0; q < nbr; ++q) {
         const size_t r0 = sc_block(GH, nbr, q), r1 = sc_block(GH, nbr, q + 1);
         size_t r, c;
-        sc_rows_f32(r1 - r0, LZ, NULL, Wc + r0 * LZ, LZ);
-        sc_gemm_tn_f32(r1 - r0, LZ, T * B, dgi + r0, GH, Z, LZ, Wc + r0 * LZ, LZ);
+        symcell_rt_rows_f32(r1 - r0, LZ, NULL, Wc + r0 * LZ, LZ);
+        symcell_rt_gemm_tn_f32(r1 - r0, LZ, T * B, dgi + r0, GH, Z, LZ, Wc + r0 * LZ, LZ);
         for (r = r0; r < r1; ++r) {
             for (c = 0; c < X; ++c)
                 dweight_ih[r * X + c] = Wc[r * LZ + c];
@@ -1649,7 +839,7 @@ int symcell_rnn_relu_backward_f32(size_t T, size_t B, size_t X, size_t H, const 
         SC_OMP(omp parallel)
         {
             const size_t b0 = 0, nb = B;
-    sc_pack_f32(1 * H, H, weight_hh, H, 1, wp);
+    symcell_rt_pack_f32(1 * H, H, weight_hh, H, 1, wp);
 
     /* batch rows b0 .. b0 + nb - 1: all of them, or a thread's share when the team splits the batch */
     const float *S[1], *N[1];
@@ -1662,7 +852,7 @@ int symcell_rnn_relu_backward_f32(size_t T, size_t B, size_t X, size_t H, const 
         N[0] = y + t * BH + b0 * H;
         sc_backward_f32(nb, H, BH, Dc, DM + b0 * H, S[0], N[0], Tt, dgi_t, dgh_t, Dn);
         /* h's gradient before step t gains dgh W and step t-1's output gradient */
-        sc_gemm_packed_f32(nb, H, 1 * H, dgh_t, GH, wp, NULL, 1, t ? dy + (t - 1) * BH + b0 * H : NULL, Dn, H, 1);
+        symcell_rt_gemm_packed_f32(nb, H, 1 * H, dgh_t, GH, wp, NULL, 1, t ? dy + (t - 1) * BH + b0 * H : NULL, Dn, H, 1);
         {
             float *swap = Dc;
             Dc = Dn;
@@ -1675,8 +865,8 @@ int symcell_rnn_relu_backward_f32(size_t T, size_t B, size_t X, size_t H, const 
     SC_OMP(omp for schedule(static) nowait)
     for (q = 0; q < nbm; ++q) {
         const size_t m0 = sc_block(T * B, nbm, q), m1 = sc_block(T * B, nbm, q + 1);
-        sc_rows_f32(m1 - m0, X, NULL, dx + m0 * X, X);
-        sc_gemm_nn_f32(m1 - m0, X, GH, dgi + m0 * GH, GH, weight_ih, X, dx + m0 * X, X);
+        symcell_rt_rows_f32(m1 - m0, X, NULL, dx + m0 * X, X);
+        symcell_rt_gemm_nn_f32(m1 - m0, X, GH, dgi + m0 * GH, GH, weight_ih, X, dx + m0 * X, X);
     }
     SC_OMP(omp for schedule(static))
     for (q = 0; q < nbm; ++q) { /* Z: copies, in the same row blocks */
@@ -1695,8 +885,8 @@ int symcell_rnn_relu_backward_f32(size_t T, size_t B, size_t X, size_t H, const 
     for (q = 0; q < nbr; ++q) {
         const size_t r0 = sc_block(GH, nbr, q), r1 = sc_block(GH, nbr, q + 1);
         size_t r, c;
-        sc_rows_f32(r1 - r0, LZ, NULL, Wc + r0 * LZ, LZ);
-        sc_gemm_tn_f32(r1 - r0, LZ, T * B, dgi + r0, GH, Z, LZ, Wc + r0 * LZ, LZ);
+        symcell_rt_rows_f32(r1 - r0, LZ, NULL, Wc + r0 * LZ, LZ);
+        symcell_rt_gemm_tn_f32(r1 - r0, LZ, T * B, dgi + r0, GH, Z, LZ, Wc + r0 * LZ, LZ);
         for (r = r0; r < r1; ++r) {
             for (c = 0; c < X; ++c)
                 dweight_ih[r * X + c] = Wc[r * LZ + c];
@@ -1712,7 +902,7 @@ int symcell_rnn_relu_backward_f32(size_t T, size_t B, size_t X, size_t H, const 
 #endif
     {
         const size_t b0 = 0, nb = B;
-    sc_pack_f32(1 * H, H, weight_hh, H, 1, wp);
+    symcell_rt_pack_f32(1 * H, H, weight_hh, H, 1, wp);
 
     /* batch rows b0 .. b0 + nb - 1: all of them, or a thread's share when the team splits the batch */
     const float *S[1], *N[1];
@@ -1725,7 +915,7 @@ int symcell_rnn_relu_backward_f32(size_t T, size_t B, size_t X, size_t H, const 
         N[0] = y + t * BH + b0 * H;
         sc_backward_f32(nb, H, BH, Dc, DM + b0 * H, S[0], N[0], Tt, dgi_t, dgh_t, Dn);
         /* h's gradient before step t gains dgh W and step t-1's output gradient */
-        sc_gemm_packed_f32(nb, H, 1 * H, dgh_t, GH, wp, NULL, 1, t ? dy + (t - 1) * BH + b0 * H : NULL, Dn, H, 1);
+        symcell_rt_gemm_packed_f32(nb, H, 1 * H, dgh_t, GH, wp, NULL, 1, t ? dy + (t - 1) * BH + b0 * H : NULL, Dn, H, 1);
         {
             float *swap = Dc;
             Dc = Dn;
@@ -1738,8 +928,8 @@ int symcell_rnn_relu_backward_f32(size_t T, size_t B, size_t X, size_t H, const 
     SC_OMP(omp for schedule(static) nowait)
     for (q = 0; q < nbm; ++q) {
         const size_t m0 = sc_block(T * B, nbm, q), m1 = sc_block(T * B, nbm, q + 1);
-        sc_rows_f32(m1 - m0, X, NULL, dx + m0 * X, X);
-        sc_gemm_nn_f32(m1 - m0, X, GH, dgi + m0 * GH, GH, weight_ih, X, dx + m0 * X, X);
+        symcell_rt_rows_f32(m1 - m0, X, NULL, dx + m0 * X, X);
+        symcell_rt_gemm_nn_f32(m1 - m0, X, GH, dgi + m0 * GH, GH, weight_ih, X, dx + m0 * X, X);
     }
     SC_OMP(omp for schedule(static))
     for (q = 0; q < nbm; ++q) { /* Z: copies, in the same row blocks */
@@ -1758,8 +948,8 @@ int symcell_rnn_relu_backward_f32(size_t T, size_t B, size_t X, size_t H, const 
     for (q = 0; q < nbr; ++q) {
         const size_t r0 = sc_block(GH, nbr, q), r1 = sc_block(GH, nbr, q + 1);
         size_t r, c;
-        sc_rows_f32(r1 - r0, LZ, NULL, Wc + r0 * LZ, LZ);
-        sc_gemm_tn_f32(r1 - r0, LZ, T * B, dgi + r0, GH, Z, LZ, Wc + r0 * LZ, LZ);
+        symcell_rt_rows_f32(r1 - r0, LZ, NULL, Wc + r0 * LZ, LZ);
+        symcell_rt_gemm_tn_f32(r1 - r0, LZ, T * B, dgi + r0, GH, Z, LZ, Wc + r0 * LZ, LZ);
         for (r = r0; r < r1; ++r) {
             for (c = 0; c < X; ++c)
                 dweight_ih[r * X + c] = Wc[r * LZ + c];
@@ -1771,7 +961,7 @@ int symcell_rnn_relu_backward_f32(size_t T, size_t B, size_t X, size_t H, const 
     }
 
     }
-    sc_copy_f32(1 * BH, T % 2 ? DS : D, dstate0, 0); /* where the last step left it */
+    symcell_rt_copy_f32(1 * BH, T % 2 ? DS : D, dstate0, 0); /* where the last step left it */
     return 0;
 }
 
