@@ -17,7 +17,7 @@ from functools import cache
 import sympy
 from sympy import Matrix, MatrixSymbol, Rational, Symbol, atanh, tanh
 
-from .norms import Eq, OpNorm, SpectralRadius, Statement, Step, m
+from .norms import Eq, OpNorm, SpectralRadius, StateDerivative, Statement, Step, T, k, m
 
 #: The nilpotent recurrent matrix and the fixed point of the counterexample (exact).
 W_COUNTER = sympy.ImmutableMatrix([[8, 8], [-8, -8]])
@@ -61,14 +61,14 @@ def spectral_radius_counterexample() -> Statement:
         Step(Eq(Wm**2, im(v["W2"])), "so every eigenvalue is 0"),
         Step(Eq(SpectralRadius(Wn), v["rho_W"]), "the spectral radius"),
         Step(Eq(hs, im(v["h_star"])), "the state to hold fixed"),
-        Step(Eq(b, im(v["bias"])), "b = atanh(h*) - W h*"),
+        Step(Eq(b, im(v["bias"])), "atanh of the fixed point, minus W times it"),
         Step(Eq(im((v["W"] * v["h_star"] + v["bias"]).applyfunc(lambda e: tanh(e, evaluate=False))), im(v["h_star"])),
-             "tanh(W h* + b) = h*: a fixed point at x = 0"),
-        Step(Eq(D, im(v["D"])), "tanh' = 1 - h*^2 at the fixed point"),
+             "h* is a fixed point at x = 0"),
+        Step(Eq(D, im(v["D"])), "the derivative of tanh at the fixed point"),
         Step(Eq(J, im(v["J"])), "the one-step Jacobian D W, at every step"),
         Step(Eq(SpectralRadius(Jn), v["rho_J"]), "its eigenvalues are 0 and 2"),
         Step(Eq(J**2, 2 * J), "Cayley-Hamilton: trace 2, determinant 0"),
-        Step(Eq(OpNorm(Jn**mm), grow), "m = T - k steps: the gradient doubles every step"),
+        Step(Eq(OpNorm(Jn**mm), grow), "over m steps: the gradient doubles every step"),
     )
     hyp = sympy.Lt(SpectralRadius(Wn), 1)
     return Statement("spectral_radius_counterexample", "counterexample", hyp,
@@ -80,7 +80,7 @@ def linear_case() -> Statement:
     """Linear h' = W h: dh_T/dh_k = W^m, and rho(W) < 1 gives vanishing by Gelfand's formula."""
     Wn = Symbol("W", commutative=False)
     steps = (
-        Step(Eq(Symbol("dh_linear", commutative=False), Wn**m), "chain rule: every Jacobian is W"),
+        Step(Eq(StateDerivative(Symbol("h"), T, k), Wn**m), "every Jacobian is W; m = T - k"),
         Step(Eq(sympy.Limit(OpNorm(Wn**m) ** (1 / m), m, sympy.oo), SpectralRadius(Wn)), "Gelfand's formula"),
     )
     hyp = sympy.Lt(SpectralRadius(Wn), 1)
