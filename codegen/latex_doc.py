@@ -24,7 +24,8 @@ from symcell.derive.bounds import (
 )
 from symcell.derive.bptt_sum import parameter_gradient
 from symcell.derive.counterexample import linear_case, spectral_radius_counterexample
-from symcell.derive.escape import ignores_input
+from symcell.derive.escape import InputPartial, ignores_input
+from symcell.derive.norms import Step
 from symcell.derive.jacobian import BlockRef, jacobian
 from symcell.derive.rates import direct_path_is_not_everything, escape_rate
 
@@ -39,16 +40,51 @@ _KIND_TITLE = {
 
 
 def _steps(steps, note: Notation, label: str = "") -> list[str]:
-    """align lines for derivation steps: each step's last line numbered, its reason in a small-text column
-    beside it; continuation lines unnumbered. ``label`` goes on the last step (the conclusion)."""
+    """align lines for derivation steps: each step's last line numbered, its reason in small text
+    after its first line; continuation lines unnumbered. ``label`` goes on the last step (the conclusion)."""
     out = []
+    steps = _merged(steps, note)
     for number, st in enumerate(steps):
-        lines = _lines(st.expr, note)
+        lines = _lines(st.expr, note) if not isinstance(st.expr, str) else [st.expr]
+        lines[0] += rf" \qquad \text{{\footnotesize {_reason(st.reason)}}}"  # inline: no column widens the rest
         lines = [line + r" \notag" for line in lines[:-1]] + [lines[-1]]
-        lines[-1] += rf" &&\text{{\footnotesize {_reason(st.reason)}}}"
         if label and number == len(steps) - 1:
             lines[-1] += rf" \label{{{label}}}"
         out += lines
+    return out
+
+
+def _merged(steps, note: Notation) -> list:
+    """Runs of short one-line steps that say one thing (gates saturated at a limit, every input partial at
+    the limit) printed as one line, ``a &= 1, \\quad b = 1``: a Step whose expr is that line's text."""
+    out, run = [], []
+
+    def key(st):
+        if isinstance(st.expr, sympy.Eq) and isinstance(st.expr.lhs, InputPartial):
+            return "input partials at the limit"
+        return st.reason if st.reason == "saturated at the limit" else None
+
+    def flush():
+        if len(run) == 1:
+            out.append(run[0])
+        elif run:
+            first, *rest = (_lines(st.expr, note)[0] for st in run)
+            line = first + "".join(r", \quad " + r.replace("&", "") for r in rest)
+            zero = all(isinstance(st.expr, sympy.Eq) and st.expr.rhs == 0 for st in run)
+            reason = key(run[0]) + (": all 0" if zero and
+                                    isinstance(run[0].expr.lhs, InputPartial) else "")
+            out.append(Step(line, reason))
+        run.clear()
+
+    for st in steps:
+        if run and key(st) != key(run[0]):
+            flush()
+        if key(st) is not None and len(_lines(st.expr, note)) == 1:
+            run.append(st)
+        else:
+            flush()
+            out.append(st)
+    flush()
     return out
 
 
@@ -133,6 +169,7 @@ def _blocks(jac, note: Notation) -> list[str]:
         lhs = rf"\frac{{\partial {note.state(j)}}}{{\partial {note.state(i, 't-1')}}}"
         terms = matrix_terms(expr, note) if not expr.is_ZeroMatrix else ["0"]
         lines = split_sum(lhs, terms)
+        lines = [line + r" \notag" for line in lines[:-1]] + [lines[-1]]  # one number per block
         if out:  # a little air between blocks: the optional argument of the previous line's \\
             lines[0] = r"\noalign{\vskip 6pt}" + lines[0]
         out += lines
@@ -188,6 +225,15 @@ def _generic_note(cells, style: str) -> Notation:
     return notation(multi[0] if multi else cells[0], style)
 
 
+def _elman_notes(cell, style: str) -> list[dict]:
+    """The Elman statements of one cell, every step printed: the worked example of the common section."""
+    if cell is None:
+        return []
+    note = notation(cell, style)
+    return [{**_statement(st, note), "title": _KIND_TITLE.get(st.kind, st.name.replace("_", " ").capitalize())}
+            for st in statements(cell)]
+
+
 def common_context(cells: list[str], style: str = "goodfellow", figures: bool = False) -> dict:
     """The common section: gamma of every activation the cells use, the BPTT recursion and parameter
     gradient, the escape rates, and the spectral-radius caveat with its counterexample."""
@@ -198,7 +244,11 @@ def common_context(cells: list[str], style: str = "goodfellow", figures: bool = 
     gated = any(classify(c) == "gated" for c in cells)
     ignoring = sorted(c for c in cells for st in statements(c) if st.kind in ("carousel", "gate_path")
                       and ignores_input(st))
+    elman = [c for c in cells if classify(c) == "elman"]
+    example = next((c for c in elman if gamma(activations(c)[0]) != 1), elman[0] if elman else None)
     return {
+        "elman_example": example.replace("_", r"\_") if example else "",
+        "elman_note": _elman_notes(example, style),
         "figures": figures,
         "gammas": [_gamma_part(a, elman_note) for a in acts],
         "recursion": _statement(recursion(multi[0] if multi else cells[0]), note, "eq:bptt"),
@@ -220,8 +270,10 @@ def cell_context(cell, style: str = "goodfellow") -> dict:
     note = notation(cell, style)
     jac = jacobian(cell)
     doc = cell.doc().splitlines()
-    defs = [f"{latex(k, note)} &= {latex(v, note, odot=True)}" for k, v in jac.names.defs.items()
+    defs = [(latex(k, note), latex(v, note, odot=True)) for k, v in jac.names.defs.items()
             if not (isinstance(k, sympy.Symbol) and k.name.startswith("next_"))]
+    defs = [f"{chunk[0][0]} &= {chunk[0][1]}" + "".join(rf", \quad {a} = {b}" for a, b in chunk[1:])
+            for chunk in (defs[i:i + 3] for i in range(0, len(defs), 3))]  # the gates, three to a line
     used_inside = {k for ks in jac.intermediates.values() for k in ks}  # c' before h' = o tanh(c')
     order = sorted(jac.states, key=lambda s: s not in used_inside)
     updates = [f"{note.state(s)} &= {latex(jac.equations[s], note, odot=True)}" for s in order]
@@ -251,9 +303,25 @@ def cell_context(cell, style: str = "goodfellow") -> dict:
         "block_matrix": _block_matrix(jac, note) if len(jac.states) > 1 else "",
         "intermediates": [(note.state(j), [note.state(k) for k in ks]) for j, ks in jac.intermediates.items() if ks],
         "selection": _steps(recursion(cell).steps[1:-1], note),
-        "bounds": [_statement(s, note) for s in bound_sts],
-        "conditions": [_statement(s, note, f"eq:{cell.name}-{s.name}") for s in cond_sts],
+        "bounds": [_statement(_conclusion_only(s) if elman else s, note) for s in bound_sts],
+        "conditions": [_statement(_conclusion_only(s) if elman else _without_printed_blocks(s, jac), note,
+                                  f"eq:{cell.name}-{s.name}") for s in cond_sts],
     }
+
+
+def _without_printed_blocks(st, jac):
+    """An escape statement without the steps that restate a block part 3 already printed."""
+    def printed(step):
+        e = step.expr
+        return (isinstance(e, sympy.Eq) and isinstance(e.lhs, BlockRef) and e.lhs.new == e.lhs.old
+                and jac.blocks.get((e.lhs.new, e.lhs.old)) == e.rhs)
+    return type(st)(st.name, st.kind, st.hypothesis, st.conclusion, tuple(x for x in st.steps if not printed(x)))
+
+
+def _conclusion_only(st):
+    """An Elman statement reduced to its conclusion: its steps are printed once, in the common section."""
+    return type(st)(st.name, st.kind, st.hypothesis, st.conclusion,
+                    (Step(st.conclusion, "the steps of the common section, with this cell's gamma"),))
 
 
 def _tex_text(text: str) -> str:
