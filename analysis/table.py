@@ -49,7 +49,8 @@ def rows(results: dict[str, GradFlow], settings, config) -> list[dict]:
         bound = "-" if r.bound is None else f"{r.bound[0]:.3f}"
         weights = _weights(s.options)
         out.append({
-            "key": s.key, "label": s.label, "cell": r.cell, "weights": weights, "factor": f"{r.factor:.3f}", "bound": bound,
+            "key": s.key, "label": s.label, "cell": r.cell, "weights": weights, "factor": f"{r.factor:.3f}",
+            "bound": bound,
             "norm": norm, "norm_tex": norm_tex, "cell_tex": r.cell.replace("_", r"\_"),
             "weights_tex": weights.replace("W_hh", "$W_{hh}$"), "bound_tex": "--" if r.bound is None else bound,
         })

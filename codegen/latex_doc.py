@@ -25,8 +25,8 @@ from symcell.derive.bounds import (
 from symcell.derive.bptt_sum import parameter_gradient
 from symcell.derive.counterexample import linear_case, spectral_radius_counterexample
 from symcell.derive.escape import InputPartial, ignores_input
-from symcell.derive.norms import Step
 from symcell.derive.jacobian import BlockRef, jacobian
+from symcell.derive.norms import Step
 from symcell.derive.rates import direct_path_is_not_everything, escape_rate
 
 from .latex import Notation, latex, matrix_terms, notation, split_sum
