@@ -272,7 +272,7 @@ def latex(expr, note: Notation, odot: bool = False) -> str:
     return CellLatexPrinter(note, odot=odot).doprint(expr)
 
 
-def _visible_length(tex: str) -> int:
+def visible_length(tex: str) -> int:
     """A rough printed width: LaTeX with commands and braces removed."""
     tex = re.sub(r"\\(left|right|partial|frac|odot|sigma|max|langle|rangle|Gamma|tanh|infty|quad|!|,)", "x", tex)
     return len(re.sub(r"[{}\\^_]|\\[a-zA-Z]+", "", tex))
@@ -289,9 +289,9 @@ def _join(terms: list[str]) -> str:
 def split_sum(lhs: str, terms: list[str], width: int = 62, relation: str = "=") -> list[str]:
     """Lines for an align* environment: ``lhs &= t1 + t2`` then ``&\\quad + t3 ...``, each line short."""
     lines, current = [], []
-    budget = width - _visible_length(lhs)
+    budget = width - visible_length(lhs)
     for term in terms:
-        if current and _visible_length(_join(current + [term])) > budget:
+        if current and visible_length(_join(current + [term])) > budget:
             lines.append(current)
             current = []
             budget = width - 4
@@ -310,4 +310,4 @@ def matrix_terms(expr, note: Notation) -> list[str]:
     return [printer.doprint(expr)]
 
 
-__all__ = ["NOTATIONS", "CellLatexPrinter", "Notation", "latex", "matrix_terms", "notation", "split_sum"]
+__all__ = ["NOTATIONS", "CellLatexPrinter", "Notation", "latex", "matrix_terms", "notation", "split_sum", "visible_length"]

@@ -29,7 +29,7 @@ from symcell.derive.jacobian import BlockRef, jacobian
 from symcell.derive.norms import Step
 from symcell.derive.rates import direct_path_is_not_everything, escape_rate
 
-from .latex import Notation, latex, matrix_terms, notation, split_sum
+from .latex import Notation, visible_length, latex, matrix_terms, notation, split_sum
 
 _KIND_TITLE = {
     "sufficient": "Sufficient condition for vanishing",
@@ -39,6 +39,11 @@ _KIND_TITLE = {
 }
 
 
+#: Printed width (latex.visible_length units) of a formula line plus its reason beyond which the reason
+#: gets a row of its own.
+REASON_WIDTH = 84
+
+
 def _steps(steps, note: Notation, label: str = "") -> list[str]:
     """align lines for derivation steps: each step's last line numbered, its reason in small text
     after its first line; continuation lines unnumbered. ``label`` goes on the last step (the conclusion)."""
@@ -46,7 +51,11 @@ def _steps(steps, note: Notation, label: str = "") -> list[str]:
     steps = _merged(steps, note)
     for number, st in enumerate(steps):
         lines = _lines(st.expr, note) if not isinstance(st.expr, str) else [st.expr]
-        lines[0] += rf" \qquad \text{{\footnotesize {_reason(st.reason)}}}"  # inline: no column widens the rest
+        note_text = rf"\text{{\footnotesize {_reason(st.reason)}}}"
+        if visible_length(lines[0]) + 0.8 * len(st.reason) > REASON_WIDTH:  # no room: a row of its own
+            lines.insert(1, rf"&\qquad {note_text}")
+        else:  # inline after the formula: no column widens the other rows
+            lines[0] += rf" \qquad {note_text}"
         lines = [line + r" \notag" for line in lines[:-1]] + [lines[-1]]
         if label and number == len(steps) - 1:
             lines[-1] += rf" \label{{{label}}}"
@@ -134,7 +143,7 @@ def _shapes(jac, note: Notation) -> dict:
     def stack(f):  # one gate: the matrix itself; several: stacked in gate order
         if len(gates) == 1:
             return f(gates[0])
-        return r"\left[" + r";\, ".join(f(g) for g in gates) + r"\right]"  # stacked rows, on one text line
+        return "[" + r";\allowbreak\, ".join(f(g) for g in gates) + "]"  # stacked rows, breakable in text
 
     cell = jac.cell
     units = list(cell.unit_param_symbols().values())
