@@ -310,4 +310,5 @@ def matrix_terms(expr, note: Notation) -> list[str]:
     return [printer.doprint(expr)]
 
 
-__all__ = ["NOTATIONS", "CellLatexPrinter", "Notation", "latex", "matrix_terms", "notation", "split_sum", "visible_length"]
+__all__ = ["NOTATIONS", "CellLatexPrinter", "Notation", "latex", "matrix_terms", "notation", "split_sum",
+           "visible_length"]

@@ -29,7 +29,7 @@ from symcell.derive.jacobian import BlockRef, jacobian
 from symcell.derive.norms import Step
 from symcell.derive.rates import direct_path_is_not_everything, escape_rate
 
-from .latex import Notation, visible_length, latex, matrix_terms, notation, split_sum
+from .latex import Notation, latex, matrix_terms, notation, split_sum, visible_length
 
 _KIND_TITLE = {
     "sufficient": "Sufficient condition for vanishing",
