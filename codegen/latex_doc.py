@@ -29,7 +29,7 @@ from symcell.derive.jacobian import BlockRef, jacobian
 from symcell.derive.norms import Step
 from symcell.derive.rates import direct_path_is_not_everything, escape_rate
 
-from .latex import Notation, latex, matrix_terms, notation, split_sum, visible_length
+from .latex import Notation, latex, matrix_terms, notation, split_sum
 
 _KIND_TITLE = {
     "sufficient": "Sufficient condition for vanishing",
@@ -39,9 +39,19 @@ _KIND_TITLE = {
 }
 
 
-#: Printed width (latex.visible_length units) of a formula line plus its reason beyond which the reason
-#: gets a row of its own.
-REASON_WIDTH = 84
+#: Printed width (in characters of 10 pt text, about 5.5 pt each: the text width is 88) of a formula line
+#: plus its reason beyond which the reason gets a row of its own.
+REASON_WIDTH = 80
+
+
+def _printed_width(tex: str) -> int:
+    """About how many characters wide a formula prints: a command is one glyph, \\left, \\right and
+    spacing commands none, braces and script markers nothing (a fraction counts both its parts: too wide,
+    never too narrow)."""
+    tex = re.sub(r"\\(left|right|mathrm|text|operatorname|mathbf|footnotesize)\b|\\[!,;:]|&", "", tex)
+    tex = re.sub(r"\\q?quad\b", "  ", tex)
+    tex = re.sub(r"\\[a-zA-Z]+", "x", tex)
+    return len(re.sub(r"[{}^_\s]", "", tex))
 
 
 def _steps(steps, note: Notation, label: str = "") -> list[str]:
@@ -52,7 +62,7 @@ def _steps(steps, note: Notation, label: str = "") -> list[str]:
     for number, st in enumerate(steps):
         lines = _lines(st.expr, note) if not isinstance(st.expr, str) else [st.expr]
         note_text = rf"\text{{\footnotesize {_reason(st.reason)}}}"
-        if visible_length(lines[0]) + 0.8 * len(st.reason) > REASON_WIDTH:  # no room: a row of its own
+        if _printed_width(lines[0]) + 0.8 * len(st.reason) > REASON_WIDTH:  # no room: a row of its own
             lines.insert(1, rf"&\qquad {note_text}")
         else:  # inline after the formula: no column widens the other rows
             lines[0] += rf" \qquad {note_text}"
