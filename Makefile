@@ -4,6 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PDFLATEX   ?= pdflatex
+BIBTEX     ?= bibtex
 LATEX_HINT := Install it with: apt-get update && apt-get install -y texlive-latex-base texlive-latex-recommended
 
 .PHONY: all kernels c-libs check test lint bench clean paper latex-deps
@@ -30,7 +31,8 @@ check: $(STAMP)
 test: $(STAMP) latex-deps
 	$(BIN)/python -m pytest
 
-# Derivations for papers: generated/latex/derivations.tex compiled twice (cross-references) into
+# Derivations for papers: generated/latex/derivations.tex compiled with pdflatex, bibtex (the bibliography is
+# written by the document itself, from a filecontents block), pdflatex twice (citations, cross-references) into
 # generated/latex/derivations.pdf; aux files stay in build/paper. The PDF is a build product, not committed.
 # pdflatex for the LaTeX tests and the paper: installed from Debian's packages when missing and we may
 # (root with apt-get, as on CI and these machines); otherwise a hint, and the LaTeX tests will fail.
@@ -45,7 +47,9 @@ latex-deps:
 paper: kernels figures latex-deps
 	@command -v $(PDFLATEX) >/dev/null || { echo "make paper: $(PDFLATEX) not found. $(LATEX_HINT)"; exit 1; }
 	@mkdir -p build/paper
-	@for pass in 1 2; do SOURCE_DATE_EPOCH=0 FORCE_SOURCE_DATE=1 $(PDFLATEX) -interaction=nonstopmode \
+	@for pass in 1 bib 2 3; do \
+	  if [ $$pass = bib ]; then (cd build/paper && $(BIBTEX) -terse derivations) || exit 1; continue; fi; \
+	  SOURCE_DATE_EPOCH=0 FORCE_SOURCE_DATE=1 $(PDFLATEX) -interaction=nonstopmode \
 	  -halt-on-error -output-directory=build/paper generated/latex/derivations.tex >/dev/null \
 	  || { tail -n 30 build/paper/derivations.log; exit 1; }; done
 	cp build/paper/derivations.pdf generated/latex/derivations.pdf

@@ -49,7 +49,8 @@ def rows(results: dict[str, GradFlow], settings, config) -> list[dict]:
         bound = "-" if r.bound is None else f"{r.bound[0]:.3f}"
         weights = _weights(s.options)
         out.append({
-            "label": s.label, "cell": r.cell, "weights": weights, "factor": f"{r.factor:.3f}", "bound": bound,
+            "key": s.key, "label": s.label, "cell": r.cell, "weights": weights, "factor": f"{r.factor:.3f}",
+            "bound": bound,
             "norm": norm, "norm_tex": norm_tex, "cell_tex": r.cell.replace("_", r"\_"),
             "weights_tex": weights.replace("W_hh", "$W_{hh}$"), "bound_tex": "--" if r.bound is None else bound,
         })
@@ -70,7 +71,7 @@ def text_table(table: list[dict]) -> str:
 def latex_fragment(table: list[dict], config, figdirs) -> str:
     """The LaTeX fragment: the figures and the factor table (needs graphicx and booktabs)."""
     return environment().get_template(TEMPLATE).render(
-        template=f"templates/{TEMPLATE}", rows=table, figdirs=figdirs,
+        template=f"templates/{TEMPLATE}", rows=table, by={r["key"]: r for r in table}, figdirs=figdirs,
         hidden=config.hidden_size, inputs=config.input_size, seeds=config.seeds, burn_in=config.burn_in,
         max_lag=config.max_lag,
     )

@@ -48,6 +48,8 @@ class Notation:
                 return _NG_GATE[name]
             if name in _NG_CANDIDATE:
                 return r"\tilde{c}"
+        if name == "c" and "c" not in self.cell_states:  # JANET's tanh(a_c) is a candidate, not a cell state
+            return r"\tilde{c}"
         return name
 
     def gate_at(self, name: str, t: str) -> str:
@@ -96,7 +98,8 @@ class Notation:
         if name.startswith("direct_") and name[7:] in self.cell_states:
             frac = rf"\frac{{\partial {self.state(name[7:], 'T')}}}{{\partial {self.state(name[7:], 'k')}}}"
             return rf"\left.{frac}\right|_{{\mathrm{{direct}}}}"
-        return {"gamma": r"\gamma", "eta": r"\eta", "fprime": "f'", "fprime_z": "f'(z)"}.get(name)
+        return {"gamma": r"\gamma", "eta": r"\eta", "fprime": "f'", "fprime_z": "f'(z)", "hstar": "h^{*}",
+                "Jstar": "J^{*}", "theta": r"\theta"}.get(name)
 
 
 def notation(cell, style: str = "goodfellow") -> Notation:
@@ -141,6 +144,8 @@ class CellLatexPrinter(LatexPrinter):
 
     def _print_StateDerivative(self, expr):
         names = [a.name for a in expr.args if isinstance(a, sympy.Symbol) and not a.is_integer]
+        if len(expr.args) == 4:  # d s_T / d r_k: one state by another
+            return self._partial(names[0], self._print(expr.args[1]), names[1], self._print(expr.args[2]))
         if len(expr.args) == 3:  # d s_T / d s_k
             return self._partial(names[0], self._print(expr.args[1]), names[0], self._print(expr.args[2]))
         return self._partial(names[0], "t", names[1], "t-1")
@@ -178,6 +183,24 @@ class CellLatexPrinter(LatexPrinter):
         name = expr.args[1].name if len(expr.args) > 1 else "s"
         state = self.note.state(name, t) if name in self.note.cell_states else f"s{self.note.time(t)}"
         return rf"\frac{{\partial L{self.note.time(t)}}}{{\partial {state}}}"
+
+    def _print_LossDerivative(self, expr, exp=None):  # dL/dtheta or dL^(t)/dtheta
+        loss = "L" + (self.note.time(self._print(expr.args[0])) if len(expr.args) > 1 else "")
+        return rf"\frac{{\partial {loss}}}{{\partial \theta}}"
+
+    def _print_StepLossGrad(self, expr, exp=None):
+        t = self._print(expr.args[0])
+        return rf"\frac{{\partial L{self.note.time(t)}}}{{\partial {self.note.state('h', t)}}}"
+
+    def _print_Immediate(self, expr, exp=None):  # Pascanu et al.'s immediate partial d+h_k/dtheta
+        return rf"\frac{{\partial^{{+}} {self.note.state('h', self._print(expr.args[0]))}}}{{\partial \theta}}"
+
+    def _print_Path(self, expr, exp=None):  # a named factor at a step: A^(t)
+        return self._print(expr.args[0]) + self.note.time(self._print(expr.args[1]))
+
+    def _print_InputPartial(self, expr, exp=None):  # d s'_j / d a^x_g
+        state, gate = (a.name for a in expr.args)
+        return rf"\frac{{\partial {self.note.state(state)}}}{{\partial {self.note.pre(gate, 'x')}}}"
 
     def _print_Selector(self, expr, exp=None):
         name = expr.args[0].name
@@ -249,7 +272,7 @@ def latex(expr, note: Notation, odot: bool = False) -> str:
     return CellLatexPrinter(note, odot=odot).doprint(expr)
 
 
-def _visible_length(tex: str) -> int:
+def visible_length(tex: str) -> int:
     """A rough printed width: LaTeX with commands and braces removed."""
     tex = re.sub(r"\\(left|right|partial|frac|odot|sigma|max|langle|rangle|Gamma|tanh|infty|quad|!|,)", "x", tex)
     return len(re.sub(r"[{}\\^_]|\\[a-zA-Z]+", "", tex))
@@ -266,9 +289,9 @@ def _join(terms: list[str]) -> str:
 def split_sum(lhs: str, terms: list[str], width: int = 62, relation: str = "=") -> list[str]:
     """Lines for an align* environment: ``lhs &= t1 + t2`` then ``&\\quad + t3 ...``, each line short."""
     lines, current = [], []
-    budget = width - _visible_length(lhs)
+    budget = width - visible_length(lhs)
     for term in terms:
-        if current and _visible_length(_join(current + [term])) > budget:
+        if current and visible_length(_join(current + [term])) > budget:
             lines.append(current)
             current = []
             budget = width - 4
@@ -287,4 +310,5 @@ def matrix_terms(expr, note: Notation) -> list[str]:
     return [printer.doprint(expr)]
 
 
-__all__ = ["NOTATIONS", "CellLatexPrinter", "Notation", "latex", "matrix_terms", "notation", "split_sum"]
+__all__ = ["NOTATIONS", "CellLatexPrinter", "Notation", "latex", "matrix_terms", "notation", "split_sum",
+           "visible_length"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 
 import sympy
-from sympy import S, Symbol, oo, tanh
+from sympy import Function, S, Symbol, oo, tanh
 from sympy.logic.boolalg import BooleanFunction
 
 from .activations import ACTIVATIONS, sigmoid
@@ -52,6 +52,32 @@ def block_bounds(cell) -> Statement:
         steps.append(Step(sympy.Le(lhs, bound), "triangle inequality, submultiplicativity"))
     conclusion = sympy.And(*(st.expr for st in steps)) if len(steps) > 1 else steps[0].expr
     return Statement("block_bound", "bound", None, conclusion, tuple(steps))
+
+
+class InputPartial(Function):
+    """d s'_j / d a^x_g: how the new state j moves with gate g's input pre-activation (one unit)."""
+
+
+def _input_steps(jac, j: str, values: dict) -> tuple[Step, ...]:
+    """Every gate's input partial of state j at the limit: all 0 means the state ignores its input x."""
+    from .elementwise import elementwise
+
+    ew = elementwise(jac.cell)
+    out = []
+    for g in jac.cell.gates:
+        partial = jac.names.readable(ew.partial(j, Symbol(f"gi_{g}", real=True)))
+        at_limit = partial.xreplace(values)
+        at_limit = S.Zero if sympy.simplify(at_limit) == 0 else at_limit
+        reason = "the input no longer reaches the state" if at_limit == 0 else "the input still enters"
+        out.append(Step(Eq(InputPartial(Symbol(j), Symbol(g)), at_limit), f"{reason} through gate {g}"))
+    return tuple(out)
+
+
+def ignores_input(statement: Statement) -> bool:
+    """True when every input partial in an escape statement is 0 at its limit (GRU at z = 1, MGU at f = 0)."""
+    parts = [st.expr.rhs for st in statement.steps if isinstance(st.expr, sympy.Eq) and
+             isinstance(st.expr.lhs, InputPartial)]
+    return bool(parts) and all(p == 0 for p in parts)
 
 
 class Tends(BooleanFunction):
@@ -167,6 +193,7 @@ def escape_paths(cell) -> list[Statement]:
                     Step(Eq(Symbol(f"direct_{j}"), path), "the direct path through every step"),
                     Step(Eq(sympy.Product(Dg(At(block.value.xreplace(_saturated(jac, limits)), t)), (t, k + 1, T)),
                             Symbol("I", commutative=False)), "the limit at every step"),
+                    *_input_steps(jac, j, _saturated(jac, limits)),
                 )
                 found.append(Statement(f"carousel_{j}{suffix}", "carousel", hyp, Eq(direct, path), steps))
             else:
@@ -174,10 +201,11 @@ def escape_paths(cell) -> list[Statement]:
                     *gates,
                     Step(Eq(ref, block), "the diagonal block"),
                     Step(Eq(ref, _block_at(block, jac, limits)), "every coefficient at the limit"),
+                    *_input_steps(jac, j, _saturated(jac, limits)),
                 )
                 found.append(Statement(f"gate_path_{j}{suffix}", "gate_path", hyp,
                                        Eq(ref, sympy.Identity(n)), steps))
     return found
 
 
-__all__ = ["Tends", "block_bounds", "escape_paths", "norm_bound"]
+__all__ = ["InputPartial", "Tends", "block_bounds", "escape_paths", "ignores_input", "norm_bound"]
