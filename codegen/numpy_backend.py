@@ -7,7 +7,7 @@ from dataclasses import replace
 import sympy
 from symcell.derive import sigmoid
 
-from .ir import CellIR
+from .ir import CellIR, next_name, symbol_name
 from .numpy_printer import print_kernel, sigmoid_neg
 from .render import _pytuple
 from .schedule import Kernel
@@ -15,15 +15,15 @@ from .schedule import Kernel
 
 def forward_bindings(ir: CellIR) -> dict[str, str]:
     """Where each name a forward kernel reads or writes lives, as a Python expression."""
-    b = {s: f"S[{j}]" for j, s in enumerate(ir.states)}
-    b |= {f"next_{s}": f"N[{j}]" for j, s in enumerate(ir.states)}
+    b = {symbol_name(s): f"S[{j}]" for j, s in enumerate(ir.states)}
+    b |= {next_name(s): f"N[{j}]" for j, s in enumerate(ir.states)}
     b |= {name: f"T[{k}]" for k, name in enumerate(ir.tape)}
     b |= {f"tape_{name}": f"T[{k}]" for k, name in enumerate(ir.tape)}
-    b |= {name: f"P[{k}]" for k, name in enumerate(ir.unit_params)}
+    b |= {symbol_name(name): f"P[{k}]" for k, name in enumerate(ir.unit_params)}
     for k, g in enumerate(ir.gates):
-        b[f"gi_{g}"] = f"gi[{k}]"  # gate-major (G, B, H) in the forward: each gate's block contiguous
-        b[f"gh_{g}"] = f"gh[{k}]"  # in the forward, gh is always the live GEMM result
-        b[f"pre_{g}"] = f"gh[{k}]"  # ... to which the loop has added gi for the gates in pre_gates()
+        b[f"gi_{symbol_name(g)}"] = f"gi[{k}]"  # gate-major (G, B, H) in the forward: each gate's block contiguous
+        b[f"gh_{symbol_name(g)}"] = f"gh[{k}]"  # in the forward, gh is always the live GEMM result
+        b[f"pre_{symbol_name(g)}"] = f"gh[{k}]"  # ... to which the loop has added gi for the gates in pre_gates()
     return b
 
 
@@ -38,10 +38,10 @@ def pre_gates(ir: CellIR) -> tuple[str, ...]:
     names = {sym.name: sym for k in kernels for st in k.stmts for sym in st.expr.free_symbols}
     out = []
     for g in ir.gates:
-        gi, gh = names.get(f"gi_{g}"), names.get(f"gh_{g}")
+        gi, gh = names.get(f"gi_{symbol_name(g)}"), names.get(f"gh_{symbol_name(g)}")
         if g in ir.stage2_gates or gi is None or gh is None:
             continue
-        pre = sympy.Symbol(f"pre_{g}")
+        pre = sympy.Symbol(f"pre_{symbol_name(g)}")
         if all(not {gi, gh} & st.expr.subs(gi + gh, pre).free_symbols for k in kernels for st in k.stmts):
             out.append(g)
     return tuple(out)
@@ -52,8 +52,8 @@ def _with_pre(kernel: Kernel, gates: tuple[str, ...]) -> Kernel:
     if not kernel:
         return kernel
     names = {sym.name: sym for st in kernel.stmts for sym in st.expr.free_symbols}
-    subs = [(names[f"gi_{g}"] + names[f"gh_{g}"], sympy.Symbol(f"pre_{g}")) for g in gates
-            if f"gi_{g}" in names and f"gh_{g}" in names]
+    subs = [(names[f"gi_{symbol_name(g)}"] + names[f"gh_{symbol_name(g)}"], sympy.Symbol(f"pre_{symbol_name(g)}")) for g in gates
+            if f"gi_{symbol_name(g)}" in names and f"gh_{symbol_name(g)}" in names]
     stmts = []
     for st in kernel.stmts:
         st = replace(st, expr=st.expr.subs(subs))
@@ -63,7 +63,7 @@ def _with_pre(kernel: Kernel, gates: tuple[str, ...]) -> Kernel:
             stmts.append(st)
     read = {sym.name for st in stmts for sym in st.expr.free_symbols}
     inputs = [n for n in kernel.inputs if n in read or not n.startswith(("gi_", "gh_"))]
-    inputs += [f"pre_{g}" for g in gates if f"pre_{g}" in read]
+    inputs += [f"pre_{symbol_name(g)}" for g in gates if f"pre_{symbol_name(g)}" in read]
     return replace(kernel, stmts=tuple(stmts), inputs=tuple(inputs))
 
 
@@ -74,7 +74,7 @@ def neg_gates(ir: CellIR, kernel: Kernel) -> tuple[str, ...]:
     medians 9.27 -> 8.87 ms) and the same bits (negating the weights negates the products exactly)."""
     out = []
     for g in ir.gates:
-        pre = sympy.Symbol(f"pre_{g}")
+        pre = sympy.Symbol(f"pre_{symbol_name(g)}")
         read = [st.expr for st in kernel.stmts if st.expr.has(pre)]
         if read and all(not e.subs(sigmoid(pre), 0).has(pre) for e in read):
             out.append(g)
@@ -83,7 +83,7 @@ def neg_gates(ir: CellIR, kernel: Kernel) -> tuple[str, ...]:
 
 def _with_neg(kernel: Kernel, gates: tuple[str, ...]) -> Kernel:
     """``kernel`` reading sigmoid_neg(pre_g) where it read sigmoid(pre_g), for the gates in ``gates``."""
-    subs = {sigmoid(sympy.Symbol(f"pre_{g}")): sigmoid_neg(sympy.Symbol(f"pre_{g}")) for g in gates}
+    subs = {sigmoid(sympy.Symbol(f"pre_{symbol_name(g)}")): sigmoid_neg(sympy.Symbol(f"pre_{symbol_name(g)}")) for g in gates}
     return replace(kernel, stmts=tuple(replace(st, expr=st.expr.xreplace(subs)) for st in kernel.stmts))
 
 
@@ -100,17 +100,17 @@ def _spans(ir: CellIR, gates) -> list[tuple[int, int]]:
 
 def backward_bindings(ir: CellIR) -> dict[str, str]:
     """Where each name a backward kernel reads or writes lives, as a Python expression."""
-    b = {f"d_{s}": f"D[{j}]" for j, s in enumerate(ir.states)}
-    b |= {f"dm_{g}": f"DM[{j}]" for j, g in enumerate(ir.stage2_gates)}
-    b |= {s: f"S[{j}]" for j, s in enumerate(ir.states)}
-    b |= {f"next_{s}": f"N[{j}]" for j, s in enumerate(ir.states)}
+    b = {f"d_{symbol_name(s)}": f"D[{j}]" for j, s in enumerate(ir.states)}
+    b |= {f"dm_{symbol_name(g)}": f"DM[{j}]" for j, g in enumerate(ir.stage2_gates)}
+    b |= {symbol_name(s): f"S[{j}]" for j, s in enumerate(ir.states)}
+    b |= {next_name(s): f"N[{j}]" for j, s in enumerate(ir.states)}
     b |= {name: f"T[{k}]" for k, name in enumerate(ir.tape)}
     for k, g in enumerate(ir.gates):
-        b[f"dgi_{g}"] = f"dgi[{k}]"  # gate-major (G, B, H) in the backward kernels too (see the template)
-        b[f"dgh_{g}"] = f"dgh[{k}]"
-    b |= {f"ds_{s}": f"DS[{j}]" for j, s in enumerate(ir.states)}
-    b |= {name: f"P[{k}]" for k, name in enumerate(ir.unit_params)}
-    b |= {f"dp_{name}": f"DP[{k}]" for k, name in enumerate(ir.unit_params)}
+        b[f"dgi_{symbol_name(g)}"] = f"dgi[{k}]"  # gate-major (G, B, H) in the backward kernels too (see the template)
+        b[f"dgh_{symbol_name(g)}"] = f"dgh[{k}]"
+    b |= {f"ds_{symbol_name(s)}": f"DS[{j}]" for j, s in enumerate(ir.states)}
+    b |= {symbol_name(name): f"P[{k}]" for k, name in enumerate(ir.unit_params)}
+    b |= {f"dp_{symbol_name(name)}": f"DP[{k}]" for k, name in enumerate(ir.unit_params)}
     return b
 
 
@@ -149,7 +149,7 @@ def context(ir: CellIR, group: bool = True) -> dict:
         "G": G,
         "G1": G1,
         "K": len(ir.tape),
-        "stage2": [(ir.gates.index(g), ir.tape.index(f"m_{g}")) for g in ir.stage2_gates],
+        "stage2": [(ir.gates.index(g), ir.tape.index(f"m_{symbol_name(g)}")) for g in ir.stage2_gates],
         "seq_extra": [(j, s) for j, s in enumerate(ir.states) if s != "h" and s in ir.seq_states],
         "other_states": [(j, s) for j, s in enumerate(ir.states) if s != "h"],
         "pre_spans": _spans(ir, pre),

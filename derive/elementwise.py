@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import sympy
 
-from .cell import Cell, get_cell
+from .cell import Cell, get_cell, symbol_name
 
 
 @dataclass(frozen=True)
@@ -54,11 +54,11 @@ class Elementwise:
 
     def adjoint_symbols(self) -> dict[str, sympy.Symbol]:
         """Adjoint (upstream gradient) symbols of the new states: d_h, d_c."""
-        return {n: sympy.Symbol(f"d_{n}", real=True) for n in self.cell.states}
+        return {n: sympy.Symbol(f"d_{symbol_name(n)}", real=True) for n in self.cell.states}
 
     def hidden_adjoint_symbols(self) -> dict[str, sympy.Symbol]:
         """Adjoints of the second-stage recurrent inputs, dm_k (they arrive through a GEMM)."""
-        return {g: sympy.Symbol(f"dm_{g}", real=True) for g in self.stage2_gates}
+        return {g: sympy.Symbol(f"dm_{symbol_name(g)}", real=True) for g in self.stage2_gates}
 
     def vjp(self) -> dict[sympy.Symbol, sympy.Expr]:
         """d/d(input) of sum_j d_j * update_j, for every input symbol (zeros included)."""

@@ -10,7 +10,7 @@ unit's column in a (B, G*H) gate buffer; gate k lives at ``sc_g + k*H`` (PyTorch
 
 from __future__ import annotations
 
-from ..ir import CellIR
+from ..ir import CellIR, next_name, symbol_name
 from . import approx
 from .api import functions, grad_arg, param_arg
 from .printer import CTYPES, FLOAT, CType, print_kernel
@@ -18,30 +18,30 @@ from .printer import CTYPES, FLOAT, CType, print_kernel
 
 def forward_bindings(ir: CellIR) -> dict[str, str]:
     """Where each name a forward kernel reads or writes lives, for element (b, j)."""
-    b = {s: f"sc_S{j}[sc_u]" for j, s in enumerate(ir.states)}
-    b |= {f"next_{s}": f"sc_N{j}[sc_u]" for j, s in enumerate(ir.states)}
+    b = {symbol_name(s): f"sc_S{j}[sc_u]" for j, s in enumerate(ir.states)}
+    b |= {next_name(s): f"sc_N{j}[sc_u]" for j, s in enumerate(ir.states)}
     b |= {name: f"sc_T[{k} * sc_BH + sc_u]" for k, name in enumerate(ir.tape)}
     b |= {f"tape_{name}": f"sc_T[{k} * sc_BH + sc_u]" for k, name in enumerate(ir.tape)}
-    b |= {name: f"sc_P{k}[sc_j]" for k, name in enumerate(ir.unit_params)}
+    b |= {symbol_name(name): f"sc_P{k}[sc_j]" for k, name in enumerate(ir.unit_params)}
     for k, g in enumerate(ir.gates):  # in the forward, gi/gh are always the live GEMM results
-        b[f"gi_{g}"] = f"sc_gi[sc_g + {k} * sc_H]"
-        b[f"gh_{g}"] = f"sc_gh[sc_g + {k} * sc_H]"
+        b[f"gi_{symbol_name(g)}"] = f"sc_gi[sc_g + {k} * sc_H]"
+        b[f"gh_{symbol_name(g)}"] = f"sc_gh[sc_g + {k} * sc_H]"
     return b
 
 
 def backward_bindings(ir: CellIR) -> dict[str, str]:
     """Where each name a backward kernel reads or writes lives, for element (b, j)."""
-    b = {f"d_{s}": f"sc_D[{j} * sc_BH + sc_u]" for j, s in enumerate(ir.states)}
-    b |= {f"dm_{g}": f"sc_DM[{j} * sc_BH + sc_u]" for j, g in enumerate(ir.stage2_gates)}
-    b |= {s: f"sc_S{j}[sc_u]" for j, s in enumerate(ir.states)}
-    b |= {f"next_{s}": f"sc_N{j}[sc_u]" for j, s in enumerate(ir.states)}
+    b = {f"d_{symbol_name(s)}": f"sc_D[{j} * sc_BH + sc_u]" for j, s in enumerate(ir.states)}
+    b |= {f"dm_{symbol_name(g)}": f"sc_DM[{j} * sc_BH + sc_u]" for j, g in enumerate(ir.stage2_gates)}
+    b |= {symbol_name(s): f"sc_S{j}[sc_u]" for j, s in enumerate(ir.states)}
+    b |= {next_name(s): f"sc_N{j}[sc_u]" for j, s in enumerate(ir.states)}
     b |= {name: f"sc_T[{k} * sc_BH + sc_u]" for k, name in enumerate(ir.tape)}
     for k, g in enumerate(ir.gates):
-        b[f"dgi_{g}"] = f"sc_dgi[sc_g + {k} * sc_H]"
-        b[f"dgh_{g}"] = f"sc_dgh[sc_g + {k} * sc_H]"
-    b |= {f"ds_{s}": f"sc_DS[{j} * sc_BH + sc_u]" for j, s in enumerate(ir.states)}
-    b |= {name: f"sc_P{k}[sc_j]" for k, name in enumerate(ir.unit_params)}
-    b |= {f"dp_{name}": f"sc_DP{k}[sc_j]" for k, name in enumerate(ir.unit_params)}  # summed over b and t
+        b[f"dgi_{symbol_name(g)}"] = f"sc_dgi[sc_g + {k} * sc_H]"
+        b[f"dgh_{symbol_name(g)}"] = f"sc_dgh[sc_g + {k} * sc_H]"
+    b |= {f"ds_{symbol_name(s)}": f"sc_DS[{j} * sc_BH + sc_u]" for j, s in enumerate(ir.states)}
+    b |= {symbol_name(name): f"sc_P{k}[sc_j]" for k, name in enumerate(ir.unit_params)}
+    b |= {f"dp_{symbol_name(name)}": f"sc_DP{k}[sc_j]" for k, name in enumerate(ir.unit_params)}  # summed over b and t
     return b
 
 
@@ -83,7 +83,7 @@ def layout(ir: CellIR) -> dict:
         "Z_ONES": 1 if ir.shared_gate_grads else 2,
         "TAPE_BH": len(ir.tape) + len(seq_extra),
         # (gate index, tape slot of m_<gate>, index among second-stage gates)
-        "stage2": [(ir.gates.index(g), ir.tape.index(f"m_{g}"), i) for i, g in enumerate(ir.stage2_gates)],
+        "stage2": [(ir.gates.index(g), ir.tape.index(f"m_{symbol_name(g)}"), i) for i, g in enumerate(ir.stage2_gates)],
         # (state index, index among the other states, index among the tape's state sequences or None)
         "others": [
             (j, i, seq_extra.index(s) if s in seq_extra else None)
