@@ -114,6 +114,9 @@ def _name_activations(ew: Elementwise) -> tuple[dict, dict]:
     defs: dict[sympy.Symbol, sympy.Expr] = {}
     for j, app in enumerate(apps):
         arg = app.args[0].xreplace(replace)
+        if not arg.free_symbols:  # an activation of a constant is a constant: folded, never an array
+            replace[app] = _constant(type(app)(arg))
+            continue
         gates = {gate_of[s] for s in arg.free_symbols if s in gate_of}
         func = type(app).__name__
         own = symbol_name(next(iter(gates))) if len(gates) == 1 else None  # the one gate it reads
@@ -131,6 +134,11 @@ def _name_activations(ew: Elementwise) -> tuple[dict, dict]:
         replace[app] = sym
         defs[sym] = type(app)(arg)
     return replace, defs
+
+
+def _constant(value: sympy.Expr) -> sympy.Float:
+    """A constant activation (sigmoid(2)) as a float64-exact number, through its elementary form."""
+    return sympy.Float(value.rewrite(sympy.exp).rewrite(sympy.Max).evalf(30), 17)
 
 
 def _gradient_outputs(ew: Elementwise, grads: dict, shared: bool) -> dict[str, sympy.Expr]:
@@ -158,10 +166,14 @@ def lower(cell) -> CellIR:
     update = {s: e.xreplace(replace) for s, e in ew.update.items()}
     hidden = {g: e.xreplace(replace) for g, e in ew.hidden_input.items()}
 
-    # An activation that IS a new state is computed straight into that state's buffer.
+    # An activation that IS a new state is computed straight into that state's buffer, unless a hidden input
+    # reads it: then the first stage computes it, before any new-state buffer is written.
+    read_early = set().union(*(e.free_symbols for e in hidden.values()))
+    while grown := set().union(*(act_defs[s].free_symbols for s in read_early if s in act_defs)) - read_early:
+        read_early |= grown
     rename = {}
     for s, e in update.items():
-        if e in act_defs and e not in rename:
+        if e in act_defs and e not in rename and e not in read_early:
             rename[e] = sympy.Symbol(next_name(s), real=True)
     act_defs = {rename.get(k, k): v.xreplace(rename) for k, v in act_defs.items()}
     update = {s: e.xreplace(rename) for s, e in update.items()}
@@ -203,6 +215,9 @@ def lower(cell) -> CellIR:
     hidden_out = {}
     if ew.stage2_gates:  # only the non-zero pull-backs through hidden_input are added in
         hidden_out = {k: v for k, v in _gradient_outputs(ew, hvjp, shared).items() if v != 0}
+        # a second-stage cell always has this kernel (the templates call it): a hidden input that is a
+        # constant (MinimalRNN's 0) pulls nothing back, and the kernel adds that nothing to ds_h
+        hidden_out = hidden_out or {"ds_h": sympy.Integer(0)}
     backward_hidden = build_kernel(hidden_out, {}, saved=set(), accumulate=True)
 
     return CellIR(

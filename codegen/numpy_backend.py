@@ -52,8 +52,9 @@ def _with_pre(kernel: Kernel, gates: tuple[str, ...]) -> Kernel:
     if not kernel:
         return kernel
     names = {sym.name: sym for st in kernel.stmts for sym in st.expr.free_symbols}
-    subs = [(names[f"gi_{symbol_name(g)}"] + names[f"gh_{symbol_name(g)}"], sympy.Symbol(f"pre_{symbol_name(g)}")) for g in gates
-            if f"gi_{symbol_name(g)}" in names and f"gh_{symbol_name(g)}" in names]
+    parts = {g: (f"gi_{symbol_name(g)}", f"gh_{symbol_name(g)}") for g in gates}
+    subs = [(names[gi] + names[gh], sympy.Symbol(f"pre_{symbol_name(g)}")) for g, (gi, gh) in parts.items()
+            if gi in names and gh in names]
     stmts = []
     for st in kernel.stmts:
         st = replace(st, expr=st.expr.subs(subs))
@@ -83,7 +84,8 @@ def neg_gates(ir: CellIR, kernel: Kernel) -> tuple[str, ...]:
 
 def _with_neg(kernel: Kernel, gates: tuple[str, ...]) -> Kernel:
     """``kernel`` reading sigmoid_neg(pre_g) where it read sigmoid(pre_g), for the gates in ``gates``."""
-    subs = {sigmoid(sympy.Symbol(f"pre_{symbol_name(g)}")): sigmoid_neg(sympy.Symbol(f"pre_{symbol_name(g)}")) for g in gates}
+    pres = [sympy.Symbol(f"pre_{symbol_name(g)}") for g in gates]
+    subs = {sigmoid(pre): sigmoid_neg(pre) for pre in pres}
     return replace(kernel, stmts=tuple(replace(st, expr=st.expr.xreplace(subs)) for st in kernel.stmts))
 
 

@@ -28,7 +28,6 @@ from pathlib import Path
 import numpy
 import sympy
 from hypothesis import strategies as st
-
 from symcell.derive import Cell, CellError, relu, sigmoid, tanh, validate
 
 #: Names the generator itself uses or derives (and near misses): a user may pick any of them.
@@ -191,9 +190,9 @@ def generated_files(cell: Cell) -> dict[str, str]:
 
 def check_cell(spec: CellSpec, out: Path, rng_seed: int = 0, c: bool = True) -> str:
     """Run every check on ``spec``; return "refused: <rule>" or "ok". Raises AssertionError on a failure."""
-    import symcell
     from symcell.derive import jacobian_numeric
 
+    import symcell
     from tests.conftest import gradients, loss_terms, make_problem
     from tests.test_contract_gradients import ATOL_PER_LOSS_SCALE, RTOL, _central_differences
 
