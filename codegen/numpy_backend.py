@@ -119,10 +119,11 @@ def backward_bindings(ir: CellIR) -> dict[str, str]:
 def _without_zero_h(ir: CellIR) -> tuple[Kernel, bool]:
     """The backward kernel without its ``ds_h = 0`` statement where h reaches the next state only through
     the gates (LSTM, plain RNNs): the time loop then starts the state gradient from the recurrent product
-    instead of zeroing a buffer and adding it. Also whether it did so."""
+    instead of zeroing a buffer and adding it. Also whether it did so. Not without a recurrent matrix: there
+    the state gradient is ds_h alone (SRU, whose h' never reads h)."""
     kernel = ir.backward
     zero = [st for st in kernel.stmts if st.target == "ds_h" and st.role == "output" and st.expr == 0]
-    if not zero or any(st.target == "ds_h" for st in ir.backward_hidden.stmts):
+    if not zero or not ir.recurrent_matrix or any(st.target == "ds_h" for st in ir.backward_hidden.stmts):
         return kernel, False
     return replace(kernel, stmts=tuple(st for st in kernel.stmts if st not in zero)), True
 

@@ -89,6 +89,7 @@ def _backward(H, D, S, N, T, dgi, dgh, DS, P, DP):
     dgi_f = dgi[1]
     dgi_r = dgi[2]
     dgi_p = dgi[3]
+    ds_h = DS[0]
     ds_c = DS[1]
     v_f = P[0]
     v_r = P[1]
@@ -108,6 +109,7 @@ def _backward(H, D, S, N, T, dgi, dgh, DS, P, DP):
     _t11 = _t5*v_r
     numpy.multiply(_t4, f, out=dgi_f)
     numpy.multiply(_t5, d_h, out=dgi_p)
+    ds_h[...] = 0
     numpy.add(_t1*(_t10 + _t11*_t8 - _t11*(gh_p + gi_p)), _t10*d_c, out=ds_c)
     dp_v_f += _t4*_t6
     dp_v_r += c*dgi_r
