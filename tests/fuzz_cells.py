@@ -30,6 +30,9 @@ import sympy
 from hypothesis import strategies as st
 from symcell.derive import Cell, CellError, relu, sigmoid, tanh, validate
 
+from tests.conftest import gradients, loss_terms, make_problem
+from tests.test_contract_gradients import ATOL_PER_LOSS_SCALE, RTOL, _central_differences
+
 #: Names the generator itself uses or derives (and near misses): a user may pick any of them.
 HOSTILE = ("d_h", "d_c", "DP", "DS", "D", "T", "N", "S", "P", "H", "numpy", "next_h", "next_c", "gi_f", "gh",
            "gi", "dgi", "a_f", "m_r", "ds_h", "dp_w", "tape_i", "pre_f", "_t0", "_", "u_T", "u_", "sigmoid0",
@@ -40,7 +43,7 @@ IDENT = st.from_regex(r"\A[A-Za-z_][A-Za-z0-9_]{0,7}\Z", fullmatch=True).filter(
     lambda s: not keyword.iskeyword(s) and s != "h" and s not in RESERVED_PARAMS)
 NAME = st.one_of(st.sampled_from(HOSTILE).filter(lambda s: s != "h"), IDENT)
 ACTS = {"sigmoid": sigmoid, "tanh": tanh, "relu": relu}
-CONSTS = (1, 2, -1, sympy.Rational(1, 2))
+CONSTS = (1, 2, -1, "1/2")  # strings sympify exactly, and a spec's repr stays exact
 
 #: The messages of registration's rules (docs/cells.md states each). A drawn cell that registration
 #: refuses must be refused by one of these.
@@ -193,9 +196,6 @@ def check_cell(spec: CellSpec, out: Path, rng_seed: int = 0, c: bool = True) -> 
     from symcell.derive import jacobian_numeric
 
     import symcell
-    from tests.conftest import gradients, loss_terms, make_problem
-    from tests.test_contract_gradients import ATOL_PER_LOSS_SCALE, RTOL, _central_differences
-
     cell = spec.cell()
     try:
         validate(cell)
@@ -250,3 +250,53 @@ def check_cell(spec: CellSpec, out: Path, rng_seed: int = 0, c: bool = True) -> 
     assert numpy.allclose(J, fdj, rtol=1e-6, atol=1e-8 * scale), (
         f"symbolic Jacobian differs from central differences: max error {numpy.abs(J - fdj).max():.3g}")
     return "ok"
+
+
+def main(argv=None) -> int:
+    """``python -m tests.fuzz_cells --cells N [--seed S] [--no-c]``: draw N cells and check every one; print the
+    seed, and each failing cell's spec and error (the spec is Python: CellSpec(...) rebuilds it). Exit 1 on any."""
+    import argparse
+    import os
+    import random
+    import tempfile
+    import time
+    import traceback
+
+    from hypothesis import HealthCheck, given, seed, settings
+
+    parser = argparse.ArgumentParser(prog="python -m tests.fuzz_cells")
+    parser.add_argument("--cells", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--no-c", action="store_true", help="NumPy only (no C compiler)")
+    args = parser.parse_args(argv)
+    run_seed = random.SystemRandom().randrange(2**32) if args.seed is None else args.seed
+    os.environ.setdefault("SYMCELL_CFLAGS", "-O1")
+    print(f"fuzz seed {run_seed}: {args.cells} cells", flush=True)
+    counts: dict[str, int] = {}
+    failures: list[str] = []
+    start = time.time()
+
+    @seed(run_seed)
+    @settings(max_examples=args.cells, database=None, derandomize=False, deadline=None, phases=["generate"],
+              suppress_health_check=list(HealthCheck))
+    @given(spec=cell_specs())
+    def one(spec):
+        with tempfile.TemporaryDirectory() as folder:
+            try:
+                result = check_cell(spec, Path(folder), c=not args.no_c)
+            except Exception as err:  # noqa: BLE001 - every failure is recorded, the run goes on
+                result = f"FAIL {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+                failures.append(f"{spec!r}\n{traceback.format_exc()}")
+                print(f"seed {run_seed}: {result}\n  {spec!r}", flush=True)
+        counts[result] = counts.get(result, 0) + 1
+
+    one()
+    print(f"fuzz seed {run_seed}: {sum(counts.values())} cells drawn in {time.time() - start:.0f} s: "
+          + ", ".join(f"{n} {r}" for r, n in sorted(counts.items())), flush=True)
+    for f in failures:
+        print(f)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -34,7 +34,8 @@ def lstm_1997(p, xs, state):
     H = h.shape[1]
     ys = []
     for x in xs:
-        i, g, o = torch.sigmoid(_pre(p, 0, H, x, h)), torch.tanh(_pre(p, 1, H, x, h)), torch.sigmoid(_pre(p, 2, H, x, h))
+        i, g = torch.sigmoid(_pre(p, 0, H, x, h)), torch.tanh(_pre(p, 1, H, x, h))
+        o = torch.sigmoid(_pre(p, 2, H, x, h))
         c = c + i * g
         h = o * torch.tanh(c)
         ys.append(h)

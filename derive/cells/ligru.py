@@ -12,8 +12,8 @@ class LiGRU(Cell):
     name = "ligru"
     states = ("h",)
     gates = ("z", "g")
-    citation = "Ravanelli, Brakel, Omologo, Bengio 2018, Light gated recurrent units for speech recognition " \
-               "(arXiv:1803.10225), Li-GRU without batch normalisation"
+    citation = "Ravanelli, Brakel, Omologo, Bengio 2018, Light gated recurrent units for speech recognition, " \
+               "arXiv 1803.10225: the Li-GRU without batch normalisation"
 
     def update(self, s, a):
         z, g = sigmoid(a.z), relu(a.g)

@@ -16,8 +16,8 @@ class MinimalRNN(Cell):
     name = "minimal_rnn"
     states = ("h",)
     gates = ("u", "z")
-    citation = "Chen 2017, MinimalRNN: toward more interpretable and trainable recurrent neural networks " \
-               "(arXiv:1711.06788), eqs. 1-3 with a linear Phi"
+    citation = "Chen 2017, MinimalRNN: toward more interpretable and trainable recurrent neural networks, " \
+               "arXiv 1711.06788, eqs. 1-3 with a linear Phi"
 
     def update(self, s, a):
         u = sigmoid(a.u)

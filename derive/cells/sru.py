@@ -17,7 +17,7 @@ class SRU(Cell):
     unit_params = ("v_f", "v_r")
     recurrent_matrix = False
     citation = "Lei, Zhang, Wang, Dai, Artzi 2018, Simple recurrent units for highly parallelizable recurrence " \
-               "(EMNLP 2018, arXiv:1709.02755), eqs. 4-7"
+               "(EMNLP 2018), arXiv 1709.02755, eqs. 4-7"
 
     def update(self, s, a):
         f = sigmoid(a.f + self.p.v_f * s.c)

@@ -12,8 +12,8 @@ class UGRNN(Cell):
     name = "ugrnn"
     states = ("h",)
     gates = ("c", "g")
-    citation = "Collins, Sohl-Dickstein, Sussillo 2017, Capacity and trainability in recurrent neural networks " \
-               "(arXiv:1611.09913), UGRNN"
+    citation = "Collins, Sohl-Dickstein, Sussillo 2017, Capacity and trainability in recurrent neural networks, " \
+               "arXiv 1611.09913: the UGRNN"
 
     def update(self, s, a):
         c, g = tanh(a.c), sigmoid(a.g)

@@ -9,7 +9,7 @@
  * never act (their gradient is 0). A nonlinear Phi (the paper allows any encoder) would need U_z
  * applied to a value of the step, which the gate form W x + U m + b cannot express.
  *
- * Source: Chen 2017, MinimalRNN: toward more interpretable and trainable recurrent neural networks (arXiv:1711.06788), eqs. 1-3 with a linear Phi
+ * Source: Chen 2017, MinimalRNN: toward more interpretable and trainable recurrent neural networks, arXiv 1711.06788, eqs. 1-3 with a linear Phi
  *
  * Plain C99, no allocation: the caller passes every buffer. Arrays are dense, row-major (C order),
  * of double (functions ending _f64) or float (_f32); sizes (size_t) are counts of elements.

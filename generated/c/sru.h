@@ -7,7 +7,7 @@
  * highway projection W' x); v_f, v_r are per-unit weights (the paper's v, eqs. 4-7). The projections'
  * biases are extra to the paper's equations (zero them to match).
  *
- * Source: Lei, Zhang, Wang, Dai, Artzi 2018, Simple recurrent units for highly parallelizable recurrence (EMNLP 2018, arXiv:1709.02755), eqs. 4-7
+ * Source: Lei, Zhang, Wang, Dai, Artzi 2018, Simple recurrent units for highly parallelizable recurrence (EMNLP 2018), arXiv 1709.02755, eqs. 4-7
  *
  * Plain C99, no allocation: the caller passes every buffer. Arrays are dense, row-major (C order),
  * of double (functions ending _f64) or float (_f32); sizes (size_t) are counts of elements.

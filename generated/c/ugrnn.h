@@ -5,7 +5,7 @@
  * c = tanh(a_c), g = sigma(a_g), h' = g h + (1 - g) c, with a_k = W_k x + U_k h + b_k (eqs. 8-10 of the paper).
  * g -> 1 gives dh'/dh -> I (the update-gate path).
  *
- * Source: Collins, Sohl-Dickstein, Sussillo 2017, Capacity and trainability in recurrent neural networks (arXiv:1611.09913), UGRNN
+ * Source: Collins, Sohl-Dickstein, Sussillo 2017, Capacity and trainability in recurrent neural networks, arXiv 1611.09913: the UGRNN
  *
  * Plain C99, no allocation: the caller passes every buffer. Arrays are dense, row-major (C order),
  * of double (functions ending _f64) or float (_f32); sizes (size_t) are counts of elements.

@@ -4,7 +4,7 @@
 z = sigma(a_z), h~ = relu(a_g), h' = z h + (1 - z) h~, with a_k = W_k x + U_k h + b_k (eqs. 5-7 of the
 paper, batch normalisation omitted). z -> 1 gives dh'/dh -> I.
 
-Source: Ravanelli, Brakel, Omologo, Bengio 2018, Light gated recurrent units for speech recognition (arXiv:1803.10225), Li-GRU without batch normalisation
+Source: Ravanelli, Brakel, Omologo, Bengio 2018, Light gated recurrent units for speech recognition, arXiv 1803.10225: the Li-GRU without batch normalisation
 
 Layout: params as PyTorch names them; gate rows in the order z, g.
 Tape per step: z, g.

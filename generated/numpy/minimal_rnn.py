@@ -8,7 +8,7 @@ by (W_z, W_u). z reads no state: its recurrent matrix multiplies hidden_input 0,
 never act (their gradient is 0). A nonlinear Phi (the paper allows any encoder) would need U_z
 applied to a value of the step, which the gate form W x + U m + b cannot express.
 
-Source: Chen 2017, MinimalRNN: toward more interpretable and trainable recurrent neural networks (arXiv:1711.06788), eqs. 1-3 with a linear Phi
+Source: Chen 2017, MinimalRNN: toward more interpretable and trainable recurrent neural networks, arXiv 1711.06788, eqs. 1-3 with a linear Phi
 
 Layout: params as PyTorch names them; gate rows in the order u, z.
 Tape per step: u, gi_z, gh_z, m_z.

@@ -6,7 +6,7 @@ x~ = a_x and x^ = a_p are projections of the input (SRU's W x and, for an input 
 highway projection W' x); v_f, v_r are per-unit weights (the paper's v, eqs. 4-7). The projections'
 biases are extra to the paper's equations (zero them to match).
 
-Source: Lei, Zhang, Wang, Dai, Artzi 2018, Simple recurrent units for highly parallelizable recurrence (EMNLP 2018, arXiv:1709.02755), eqs. 4-7
+Source: Lei, Zhang, Wang, Dai, Artzi 2018, Simple recurrent units for highly parallelizable recurrence (EMNLP 2018), arXiv 1709.02755, eqs. 4-7
 
 Layout: params as PyTorch names them; gate rows in the order x, f, r, p.
 Tape per step: f, r, gi_x, gh_x, gi_p, gh_p.
