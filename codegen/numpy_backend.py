@@ -71,8 +71,8 @@ def _with_pre(kernel: Kernel, gates: tuple[str, ...]) -> Kernel:
 def neg_gates(ir: CellIR, kernel: Kernel) -> tuple[str, ...]:
     """The gates whose pre-activation ``kernel`` (a forward kernel reading pre_g) reads only as
     sigmoid(pre_g): forward() negates their rows of the fused weight matrix and the kernel computes
-    sigmoid_neg(-pre_g), one pass fewer per call (LSTM medium forward, one core, 31 alternating rounds:
-    medians 9.27 -> 8.87 ms) and the same bits (negating the weights negates the products exactly)."""
+    sigmoid_neg(-pre_g), one pass fewer per call, and the same bits (negating the weights negates the
+    products exactly). Measurements: docs/performance.md."""
     out = []
     for g in ir.gates:
         pre = sympy.Symbol(f"pre_{symbol_name(g)}")
