@@ -204,7 +204,14 @@ def check_cell(spec: CellSpec, out: Path, rng_seed: int = 0, c: bool = True) -> 
         assert rule is not None, f"registration refused the cell for a reason docs/cells.md does not state: {err}"
         return f"refused: {rule}"
     files = generated_files(cell)
-    assert generated_files(spec.cell()) == files, "regeneration is not byte-identical"
+    again = generated_files(spec.cell())
+    changed = sorted(rel for rel in files if again.get(rel) != files[rel])
+    if changed:
+        import difflib
+
+        old, new = files[changed[0]].splitlines(True), again[changed[0]].splitlines(True)
+        diff = "".join(list(difflib.unified_diff(old, new))[:30])
+        raise AssertionError(f"regeneration is not byte-identical: {changed}\n{diff}")
     for rel, text in files.items():
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
         (out / rel).write_text(text)
