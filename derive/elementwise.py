@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import sympy
 
+from .activations import ACTIVATIONS
 from .cell import Cell, get_cell, symbol_name
 
 
@@ -80,8 +81,18 @@ def _pullback(outputs: dict[str, sympy.Expr], adjoints: dict[str, sympy.Symbol],
         total = sympy.Integer(0)
         for name, expr in outputs.items():
             total += adjoints[name] * sympy.diff(expr, x)
-        result[x] = sympy.factor_terms(total)  # d_c*g*i*(1-i) + d_h*... -> g*i*(1-i)*(d_c + ...)
+        result[x] = _factor_outside_activations(total)  # d_c*g*i*(1-i) + d_h*... -> g*i*(1-i)*(d_c + ...)
     return result
+
+
+def _factor_outside_activations(expr: sympy.Expr) -> sympy.Expr:
+    """factor_terms, with every activation application held as one opaque symbol: an application keeps
+    the exact form it has in the update (factor_terms would pull a sign out of relu(-1 - h), and codegen
+    finds each application by its form)."""
+    apps = sorted(expr.atoms(*ACTIVATIONS), key=sympy.default_sort_key)
+    held = {app: sympy.Dummy(f"act{k}") for k, app in enumerate(apps)}
+    factored = sympy.factor_terms(expr.xreplace(held))
+    return factored.xreplace({d: app for app, d in held.items()})
 
 
 def elementwise(cell: Cell | str) -> Elementwise:

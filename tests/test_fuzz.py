@@ -61,6 +61,34 @@ NAMED = {
 }
 
 
+#: One cell of each class of failure the fuzzer found, each fixed in the generator (see the commit log).
+FOUND = {
+    "unit parameter in the generated space (its gradient overwrote instead of adding up)":
+        CellSpec("found", ("h", "int", "spare"), ("y",), ("m_r",), True, (("relu", "param", (0, 0)),),
+                 (("act", "relu", ("act", "tanh", ("state", 0))),
+                  ("mul", ("mul", ("state", 2), ("act", "sigmoid", ("gate", 0))), ("act", "sigmoid", ("state", 0))),
+                  ("add", ("state", 0), ("const", -1))), None),
+    "an activation of a constant (printed as an array operation on a number)":
+        CellSpec("found", ("h", "int"), ("C",), (), True, (("sigmoid", "sum", None),),
+                 (("act", "sigmoid", ("gate", 0)), ("act", "tanh", ("act", "sigmoid", ("const", "1/2")))), None),
+    "a hidden input reading a gate that is also a new state (left unbound)":
+        CellSpec("found", ("h", "o", "l"), ("r", "b8", "S", "dHd"), (), True,
+                 (("sigmoid", "sum", None), ("tanh", "split", 0), ("sigmoid", "split", 1), ("tanh", "sum", None)),
+                 (("add", ("mul", ("gate", 2), ("gate", 1)), ("gate", 3)), ("gate", 1), ("gate", 1)), (1, 1)),
+    "a sign factored out of an activation's argument (the backward lost the saved value)":
+        CellSpec("found", ("h",), ("A", "_", "sigmoid_h", "YyyaC"), (), True,
+                 (("tanh", "sum", None), ("relu", "split", 0), ("tanh", "sum", None), ("relu", "sum", None)),
+                 (("add", ("add", ("act", "relu", ("sub", ("sub", ("const", -1), ("state", 0)), ("gate", 0))),
+                           ("gate", 2)), ("gate", 3)),), (0, 1)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FOUND))
+def test_failures_the_fuzzer_found_stay_fixed(case, tmp_path, monkeypatch):
+    monkeypatch.setenv("SYMCELL_CFLAGS", "-O1")
+    assert check_cell(FOUND[case], tmp_path) == "ok"
+
+
 @pytest.mark.parametrize("case", sorted(NAMED))
 def test_names_the_generator_uses_itself_are_safe(case, tmp_path, monkeypatch):
     monkeypatch.setenv("SYMCELL_CFLAGS", "-O1")
