@@ -7,7 +7,7 @@ PDFLATEX   ?= pdflatex
 BIBTEX     ?= bibtex
 LATEX_HINT := Install it with: apt-get update && apt-get install -y texlive-latex-base texlive-latex-recommended
 
-.PHONY: all kernels c-libs check test lint bench clean paper latex-deps
+.PHONY: all kernels c-libs check test lint bench clean paper latex-deps fuzz
 
 all: kernels c-libs
 
@@ -30,6 +30,12 @@ check: $(STAMP)
 
 test: $(STAMP) latex-deps
 	$(BIN)/python -m pytest
+
+# A long run of the cell fuzzer (tests/fuzz_cells.py): FUZZ_CELLS random cells, a fresh seed unless FUZZ_SEED is
+# given; it prints the seed, and the spec and error of every cell that fails. (make test runs 30, derandomized.)
+FUZZ_CELLS ?= 300
+fuzz: $(STAMP)
+	$(BIN)/python -m tests.fuzz_cells --cells $(FUZZ_CELLS) $(if $(FUZZ_SEED),--seed $(FUZZ_SEED))
 
 # Derivations for papers: generated/latex/derivations.tex compiled with pdflatex, bibtex (the bibliography is
 # written by the document itself, from a filecontents block), pdflatex twice (citations, cross-references) into

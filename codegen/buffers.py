@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .ir import CellIR
+from .ir import CellIR, symbol_name
 
 #: The parameters every cell with a recurrent matrix has, in PyTorch's order.
 STANDARD = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
@@ -67,8 +67,10 @@ def param_shapes(ir: CellIR) -> dict[str, str]:
     return {b.symbol: "(" + ", ".join(b.shape) + ")" for b in param_buffers(ir)}
 
 
+# Kernel symbols carry the user's names through symbol_name (escaped where they could meet a generated name);
+# parameters keep the user's names, which only the API and the params dict see.
 def _states(ir: CellIR, role: str, prefix: str = "") -> list[Buffer]:
-    return [Buffer(f"{prefix}{s}", role, ("B", "H"), j) for j, s in enumerate(ir.states)]
+    return [Buffer(f"{prefix}{symbol_name(s)}", role, ("B", "H"), j) for j, s in enumerate(ir.states)]
 
 
 def _tape(ir: CellIR) -> list[Buffer]:
@@ -76,7 +78,7 @@ def _tape(ir: CellIR) -> list[Buffer]:
 
 
 def _units(ir: CellIR, role: str, prefix: str = "") -> list[Buffer]:
-    return [Buffer(f"{prefix}{n}", role, ("H",), k) for k, n in enumerate(ir.unit_params)]
+    return [Buffer(f"{prefix}{symbol_name(n)}", role, ("H",), k) for k, n in enumerate(ir.unit_params)]
 
 
 def forward_buffers(ir: CellIR) -> tuple[Buffer, ...]:
@@ -85,18 +87,18 @@ def forward_buffers(ir: CellIR) -> tuple[Buffer, ...]:
     tape = _tape(ir)
     return tuple([*_states(ir, "state"), *_states(ir, "next_state", "next_"), *tape,
                   *(Buffer(f"tape_{b.symbol}", b.role, b.shape, b.slot) for b in tape), *_units(ir, "unit_param"),
-                  *(Buffer(f"gi_{g}", "gate_input", ("B", "H"), k) for k, g in enumerate(ir.gates)),
-                  *(Buffer(f"gh_{g}", "gate_hidden", ("B", "H"), k) for k, g in enumerate(ir.gates))])
+                  *(Buffer(f"gi_{symbol_name(g)}", "gate_input", ("B", "H"), k) for k, g in enumerate(ir.gates)),
+                  *(Buffer(f"gh_{symbol_name(g)}", "gate_hidden", ("B", "H"), k) for k, g in enumerate(ir.gates))])
 
 
 def backward_buffers(ir: CellIR) -> tuple[Buffer, ...]:
     """What the backward kernels read and write, by kernel symbol."""
     return tuple([
         *_states(ir, "state_grad", "d_"),
-        *(Buffer(f"dm_{g}", "hidden_input_grad", ("B", "H"), j) for j, g in enumerate(ir.stage2_gates)),
+        *(Buffer(f"dm_{symbol_name(g)}", "hidden_input_grad", ("B", "H"), j) for j, g in enumerate(ir.stage2_gates)),
         *_states(ir, "state"), *_states(ir, "next_state", "next_"), *_tape(ir),
-        *(Buffer(f"dgi_{g}", "gate_input", ("B", "H"), k) for k, g in enumerate(ir.gates)),
-        *(Buffer(f"dgh_{g}", "gate_hidden", ("B", "H"), k) for k, g in enumerate(ir.gates)),
+        *(Buffer(f"dgi_{symbol_name(g)}", "gate_input", ("B", "H"), k) for k, g in enumerate(ir.gates)),
+        *(Buffer(f"dgh_{symbol_name(g)}", "gate_hidden", ("B", "H"), k) for k, g in enumerate(ir.gates)),
         *_states(ir, "state_grad_prev", "ds_"), *_units(ir, "unit_param"), *_units(ir, "unit_param_grad", "dp_"),
     ])
 

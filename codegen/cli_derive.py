@@ -81,12 +81,15 @@ def bounds_rows() -> list[dict]:
         else:
             row["one_step_bound"] = [_text(st.expr) for st in block_bounds(name).steps]
             escapes = [s for s in sts if s.kind in ("carousel", "gate_path")]
-            row["condition"] = "; ".join(
+            exact = [f"d{s.conclusion.lhs.new}_t/d{s.conclusion.lhs.old}_(t-1) = "
+                     + ("I exactly (carousel, no gate needed)" if s.kind == "identity"
+                        else f"{_text(s.conclusion.rhs)} exactly") for s in sts if s.kind in ("identity", "constant")]
+            row["condition"] = "; ".join(exact + [
                 f"{_text(s.hypothesis)}: "
                 + ("direct path d{0}_T/d{0}_k -> I (carousel)" if s.kind == "carousel"
                    else "d{0}_t/d{0}_(t-1) -> I (gate path)").format(s.conclusion.lhs.args[0])
                 for s in escapes
-            ) or "none derived"
+            ]) or "no escape path derived (see the block bounds)"
         rows.append(row)
     return rows
 

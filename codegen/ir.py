@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import sympy
 from symcell.derive import ACTIVATIONS, Elementwise, elementwise, get_cell
+from symcell.derive.cell import symbol_name
 
 from .schedule import Kernel, Stmt, build_kernel
 
@@ -86,7 +87,12 @@ def _depth(expr: sympy.Expr) -> int:
 
 
 def _name_activations(ew: Elementwise) -> tuple[dict, dict]:
-    """Give every activation application a readable, unique name; return (app -> symbol, defs)."""
+    """Give every activation application a readable, unique name; return (app -> symbol, defs).
+
+    A name is the symbol name of the gate it reads (every symbol of that gate is prefixed, so the bare name
+    is free), else ``<function>_<gate or state>``, else ``<function><j>``, with underscores appended until it
+    is unique. A name not taken from a gate is never one of the cell's names nor in the generated space.
+    """
     exprs = [*ew.update.values(), *ew.hidden_input.values()]
     apps = set().union(*(e.atoms(*ACTIVATIONS) for e in exprs))
     gate_of = {sym: g for g in ew.cell.gates for sym in (ew.gi[g], ew.gh[g])}
@@ -97,25 +103,32 @@ def _name_activations(ew: Elementwise) -> tuple[dict, dict]:
         return (_depth(app), min(gates, default=len(order)), sympy.default_sort_key(app))
 
     apps = sorted(apps, key=layout_key)
-    taken = set(ew.cell.states) | {f"next_{s}" for s in ew.cell.states}
+    cell = ew.cell
+    user = {symbol_name(n) for n in (*cell.states, *cell.gates, *cell.unit_params)}
+    taken: set[str] = set()
+
+    def free(name: str) -> bool:
+        return name not in taken and name not in user and symbol_name(name) == name
+
     replace: dict = {}
     defs: dict[sympy.Symbol, sympy.Expr] = {}
-    updates = {s: e for s, e in ew.update.items()}
     for j, app in enumerate(apps):
         arg = app.args[0].xreplace(replace)
+        if not arg.free_symbols:  # an activation of a constant is a constant: folded, never an array
+            replace[app] = _constant(type(app)(arg))
+            continue
         gates = {gate_of[s] for s in arg.free_symbols if s in gate_of}
         func = type(app).__name__
-        name = None
-        if len(gates) == 1:  # one gate's pre-activation: name it after the gate (JANET's shifted f: sigmoid_f)
-            gate = next(iter(gates))
-            name = gate if gate not in taken else f"{func}_{gate}"
+        own = symbol_name(next(iter(gates))) if len(gates) == 1 else None  # the one gate it reads
+        if own is not None:  # one gate's pre-activation: name it after the gate (JANET's shifted f: sigmoid_f)
+            candidates = [own] if own not in taken else [f"{func}_{own}"]
         else:
-            for s, e in updates.items():
-                if e.xreplace(replace) == arg and f"{func}_{s}" not in taken:
-                    name = f"{func}_{s}"
-        name = name or f"{func}{j}"
-        while name in taken:
-            name += "_"
+            candidates = [f"{func}_{symbol_name(s)}" for s, e in ew.update.items() if e.xreplace(replace) == arg]
+        name = next((c for c in candidates if (c == own and c not in taken) or free(c)), None)
+        if name is None:
+            name = f"{func}{j}"
+            while not free(name):
+                name += "_"
         taken.add(name)
         sym = sympy.Symbol(name, real=True)
         replace[app] = sym
@@ -123,16 +136,26 @@ def _name_activations(ew: Elementwise) -> tuple[dict, dict]:
     return replace, defs
 
 
+def _constant(value: sympy.Expr) -> sympy.Float:
+    """A constant activation (sigmoid(2)) as a float64-exact number, through its elementary form."""
+    return sympy.Float(value.rewrite(sympy.exp).rewrite(sympy.Max).evalf(30), 17)
+
+
 def _gradient_outputs(ew: Elementwise, grads: dict, shared: bool) -> dict[str, sympy.Expr]:
     """Backward-kernel outputs from a VJP: dgi_/dgh_ per gate (dgh_ only when it differs), ds_ per state,
     dp_ per unit parameter."""
     out = {}
     for g in ew.cell.gates:
-        out[f"dgi_{g}"] = grads[ew.gi[g]]
+        out[f"dgi_{symbol_name(g)}"] = grads[ew.gi[g]]
         if not shared:
-            out[f"dgh_{g}"] = grads[ew.gh[g]]
-    out |= {f"ds_{s}": grads[ew.state[s]] for s in ew.cell.states}
-    return out | {f"dp_{n}": grads[sym] for n, sym in ew.unit.items()}
+            out[f"dgh_{symbol_name(g)}"] = grads[ew.gh[g]]
+    out |= {f"ds_{symbol_name(s)}": grads[ew.state[s]] for s in ew.cell.states}
+    return out | {f"dp_{symbol_name(n)}": grads[sym] for n, sym in ew.unit.items()}
+
+
+def next_name(state: str) -> str:
+    """The kernels' name of a state's new value (``next_c``)."""
+    return f"next_{symbol_name(state)}"
 
 
 def lower(cell) -> CellIR:
@@ -143,11 +166,15 @@ def lower(cell) -> CellIR:
     update = {s: e.xreplace(replace) for s, e in ew.update.items()}
     hidden = {g: e.xreplace(replace) for g, e in ew.hidden_input.items()}
 
-    # An activation that IS a new state is computed straight into that state's buffer.
+    # An activation that IS a new state is computed straight into that state's buffer, unless a hidden input
+    # reads it: then the first stage computes it, before any new-state buffer is written.
+    read_early = set().union(*(e.free_symbols for e in hidden.values()))
+    while grown := set().union(*(act_defs[s].free_symbols for s in read_early if s in act_defs)) - read_early:
+        read_early |= grown
     rename = {}
     for s, e in update.items():
-        if e in act_defs and e not in rename:
-            rename[e] = sympy.Symbol(f"next_{s}", real=True)
+        if e in act_defs and e not in rename and e not in read_early:
+            rename[e] = sympy.Symbol(next_name(s), real=True)
     act_defs = {rename.get(k, k): v.xreplace(rename) for k, v in act_defs.items()}
     update = {s: e.xreplace(rename) for s, e in update.items()}
     full = {**replace}
@@ -169,25 +196,28 @@ def lower(cell) -> CellIR:
     raw_inputs = [s for g in cell.gates for s in (ew.gi[g], ew.gh[g])]
     tape = [s for s in act_defs if s in needed and not s.name.startswith("next_")]
     tape += [s for s in raw_inputs if s in needed]
-    tape += [sympy.Symbol(f"m_{g}", real=True) for g in ew.stage2_gates]
+    tape += [sympy.Symbol(f"m_{symbol_name(g)}", real=True) for g in ew.stage2_gates]
     tape_names = tuple(s.name for s in tape)
     seq_states = tuple(
         s for s in cell.states
-        if s == "h" or ew.state[s] in needed or sympy.Symbol(f"next_{s}", real=True) in needed
+        if s == "h" or ew.state[s] in needed or sympy.Symbol(next_name(s), real=True) in needed
     )
 
-    m_outputs = {f"m_{g}": e for g, e in hidden.items()}
+    m_outputs = {f"m_{symbol_name(g)}": e for g, e in hidden.items()}
     forward_hidden = build_kernel(m_outputs, act_defs, saved=set(tape_names))
     available = set(m_outputs) | {n for n in tape_names if n in forward_hidden.defined}
-    forward_out = {f"next_{s}": e for s, e in update.items()}
+    forward_out = {next_name(s): e for s, e in update.items()}
     forward_out.update({f"tape_{s.name}": s for s in raw_inputs if s.name in tape_names})  # raw copies
     forward = build_kernel(forward_out, act_defs, saved=set(tape_names), available=available)
 
-    unit_grads = frozenset(f"dp_{n}" for n in ew.unit)
+    unit_grads = frozenset(f"dp_{symbol_name(n)}" for n in ew.unit)
     backward = build_kernel(_gradient_outputs(ew, vjp, shared), {}, saved=set(), accumulating=unit_grads)
     hidden_out = {}
     if ew.stage2_gates:  # only the non-zero pull-backs through hidden_input are added in
         hidden_out = {k: v for k, v in _gradient_outputs(ew, hvjp, shared).items() if v != 0}
+        # a second-stage cell always has this kernel (the templates call it): a hidden input that is a
+        # constant (MinimalRNN's 0) pulls nothing back, and the kernel adds that nothing to ds_h
+        hidden_out = hidden_out or {"ds_h": sympy.Integer(0)}
     backward_hidden = build_kernel(hidden_out, {}, saved=set(), accumulate=True)
 
     return CellIR(
@@ -212,4 +242,4 @@ def lower(cell) -> CellIR:
     )
 
 
-__all__ = ["CellIR", "Kernel", "Stmt", "lower"]
+__all__ = ["CellIR", "Kernel", "Stmt", "lower", "next_name", "symbol_name"]

@@ -365,7 +365,9 @@ def summary_rows(style: str = "goodfellow") -> list[dict]:
         else:
             bound = norm_bound(jacobian(name).block("h", "h"))
             escapes = [s for s in sts if s.kind in ("carousel", "gate_path")]
-            condition = "; ".join(f"${latex(s.hypothesis, note)}$: {_KIND_TITLE[s.kind].lower()}" for s in escapes)
+            exact = [f"${latex(s.conclusion, note)}$ exactly" for s in sts if s.kind in ("identity", "constant")]
+            condition = "; ".join(exact + [f"${latex(s.hypothesis, note)}$: {_KIND_TITLE[s.kind].lower()}"
+                                           for s in escapes])
         rows.append({
             "name": name.replace("_", r"\_"),
             "activations": ", ".join(activations(name)),

@@ -7,7 +7,7 @@ from dataclasses import replace
 import sympy
 from symcell.derive import sigmoid
 
-from .ir import CellIR
+from .ir import CellIR, next_name, symbol_name
 from .numpy_printer import print_kernel, sigmoid_neg
 from .render import _pytuple
 from .schedule import Kernel
@@ -15,15 +15,15 @@ from .schedule import Kernel
 
 def forward_bindings(ir: CellIR) -> dict[str, str]:
     """Where each name a forward kernel reads or writes lives, as a Python expression."""
-    b = {s: f"S[{j}]" for j, s in enumerate(ir.states)}
-    b |= {f"next_{s}": f"N[{j}]" for j, s in enumerate(ir.states)}
+    b = {symbol_name(s): f"S[{j}]" for j, s in enumerate(ir.states)}
+    b |= {next_name(s): f"N[{j}]" for j, s in enumerate(ir.states)}
     b |= {name: f"T[{k}]" for k, name in enumerate(ir.tape)}
     b |= {f"tape_{name}": f"T[{k}]" for k, name in enumerate(ir.tape)}
-    b |= {name: f"P[{k}]" for k, name in enumerate(ir.unit_params)}
+    b |= {symbol_name(name): f"P[{k}]" for k, name in enumerate(ir.unit_params)}
     for k, g in enumerate(ir.gates):
-        b[f"gi_{g}"] = f"gi[{k}]"  # gate-major (G, B, H) in the forward: each gate's block contiguous
-        b[f"gh_{g}"] = f"gh[{k}]"  # in the forward, gh is always the live GEMM result
-        b[f"pre_{g}"] = f"gh[{k}]"  # ... to which the loop has added gi for the gates in pre_gates()
+        b[f"gi_{symbol_name(g)}"] = f"gi[{k}]"  # gate-major (G, B, H) in the forward: each gate's block contiguous
+        b[f"gh_{symbol_name(g)}"] = f"gh[{k}]"  # in the forward, gh is always the live GEMM result
+        b[f"pre_{symbol_name(g)}"] = f"gh[{k}]"  # ... to which the loop has added gi for the gates in pre_gates()
     return b
 
 
@@ -38,10 +38,10 @@ def pre_gates(ir: CellIR) -> tuple[str, ...]:
     names = {sym.name: sym for k in kernels for st in k.stmts for sym in st.expr.free_symbols}
     out = []
     for g in ir.gates:
-        gi, gh = names.get(f"gi_{g}"), names.get(f"gh_{g}")
+        gi, gh = names.get(f"gi_{symbol_name(g)}"), names.get(f"gh_{symbol_name(g)}")
         if g in ir.stage2_gates or gi is None or gh is None:
             continue
-        pre = sympy.Symbol(f"pre_{g}")
+        pre = sympy.Symbol(f"pre_{symbol_name(g)}")
         if all(not {gi, gh} & st.expr.subs(gi + gh, pre).free_symbols for k in kernels for st in k.stmts):
             out.append(g)
     return tuple(out)
@@ -52,8 +52,9 @@ def _with_pre(kernel: Kernel, gates: tuple[str, ...]) -> Kernel:
     if not kernel:
         return kernel
     names = {sym.name: sym for st in kernel.stmts for sym in st.expr.free_symbols}
-    subs = [(names[f"gi_{g}"] + names[f"gh_{g}"], sympy.Symbol(f"pre_{g}")) for g in gates
-            if f"gi_{g}" in names and f"gh_{g}" in names]
+    parts = {g: (f"gi_{symbol_name(g)}", f"gh_{symbol_name(g)}") for g in gates}
+    subs = [(names[gi] + names[gh], sympy.Symbol(f"pre_{symbol_name(g)}")) for g, (gi, gh) in parts.items()
+            if gi in names and gh in names]
     stmts = []
     for st in kernel.stmts:
         st = replace(st, expr=st.expr.subs(subs))
@@ -63,18 +64,18 @@ def _with_pre(kernel: Kernel, gates: tuple[str, ...]) -> Kernel:
             stmts.append(st)
     read = {sym.name for st in stmts for sym in st.expr.free_symbols}
     inputs = [n for n in kernel.inputs if n in read or not n.startswith(("gi_", "gh_"))]
-    inputs += [f"pre_{g}" for g in gates if f"pre_{g}" in read]
+    inputs += [f"pre_{symbol_name(g)}" for g in gates if f"pre_{symbol_name(g)}" in read]
     return replace(kernel, stmts=tuple(stmts), inputs=tuple(inputs))
 
 
 def neg_gates(ir: CellIR, kernel: Kernel) -> tuple[str, ...]:
     """The gates whose pre-activation ``kernel`` (a forward kernel reading pre_g) reads only as
     sigmoid(pre_g): forward() negates their rows of the fused weight matrix and the kernel computes
-    sigmoid_neg(-pre_g), one pass fewer per call (LSTM medium forward, one core, 31 alternating rounds:
-    medians 9.27 -> 8.87 ms) and the same bits (negating the weights negates the products exactly)."""
+    sigmoid_neg(-pre_g), one pass fewer per call, and the same bits (negating the weights negates the
+    products exactly). Measurements: docs/performance.md."""
     out = []
     for g in ir.gates:
-        pre = sympy.Symbol(f"pre_{g}")
+        pre = sympy.Symbol(f"pre_{symbol_name(g)}")
         read = [st.expr for st in kernel.stmts if st.expr.has(pre)]
         if read and all(not e.subs(sigmoid(pre), 0).has(pre) for e in read):
             out.append(g)
@@ -83,7 +84,8 @@ def neg_gates(ir: CellIR, kernel: Kernel) -> tuple[str, ...]:
 
 def _with_neg(kernel: Kernel, gates: tuple[str, ...]) -> Kernel:
     """``kernel`` reading sigmoid_neg(pre_g) where it read sigmoid(pre_g), for the gates in ``gates``."""
-    subs = {sigmoid(sympy.Symbol(f"pre_{g}")): sigmoid_neg(sympy.Symbol(f"pre_{g}")) for g in gates}
+    pres = [sympy.Symbol(f"pre_{symbol_name(g)}") for g in gates]
+    subs = {sigmoid(pre): sigmoid_neg(pre) for pre in pres}
     return replace(kernel, stmts=tuple(replace(st, expr=st.expr.xreplace(subs)) for st in kernel.stmts))
 
 
@@ -100,27 +102,28 @@ def _spans(ir: CellIR, gates) -> list[tuple[int, int]]:
 
 def backward_bindings(ir: CellIR) -> dict[str, str]:
     """Where each name a backward kernel reads or writes lives, as a Python expression."""
-    b = {f"d_{s}": f"D[{j}]" for j, s in enumerate(ir.states)}
-    b |= {f"dm_{g}": f"DM[{j}]" for j, g in enumerate(ir.stage2_gates)}
-    b |= {s: f"S[{j}]" for j, s in enumerate(ir.states)}
-    b |= {f"next_{s}": f"N[{j}]" for j, s in enumerate(ir.states)}
+    b = {f"d_{symbol_name(s)}": f"D[{j}]" for j, s in enumerate(ir.states)}
+    b |= {f"dm_{symbol_name(g)}": f"DM[{j}]" for j, g in enumerate(ir.stage2_gates)}
+    b |= {symbol_name(s): f"S[{j}]" for j, s in enumerate(ir.states)}
+    b |= {next_name(s): f"N[{j}]" for j, s in enumerate(ir.states)}
     b |= {name: f"T[{k}]" for k, name in enumerate(ir.tape)}
     for k, g in enumerate(ir.gates):
-        b[f"dgi_{g}"] = f"dgi[{k}]"  # gate-major (G, B, H) in the backward kernels too (see the template)
-        b[f"dgh_{g}"] = f"dgh[{k}]"
-    b |= {f"ds_{s}": f"DS[{j}]" for j, s in enumerate(ir.states)}
-    b |= {name: f"P[{k}]" for k, name in enumerate(ir.unit_params)}
-    b |= {f"dp_{name}": f"DP[{k}]" for k, name in enumerate(ir.unit_params)}
+        b[f"dgi_{symbol_name(g)}"] = f"dgi[{k}]"  # gate-major (G, B, H) in the backward kernels too (see the template)
+        b[f"dgh_{symbol_name(g)}"] = f"dgh[{k}]"
+    b |= {f"ds_{symbol_name(s)}": f"DS[{j}]" for j, s in enumerate(ir.states)}
+    b |= {symbol_name(name): f"P[{k}]" for k, name in enumerate(ir.unit_params)}
+    b |= {f"dp_{symbol_name(name)}": f"DP[{k}]" for k, name in enumerate(ir.unit_params)}
     return b
 
 
 def _without_zero_h(ir: CellIR) -> tuple[Kernel, bool]:
     """The backward kernel without its ``ds_h = 0`` statement where h reaches the next state only through
     the gates (LSTM, plain RNNs): the time loop then starts the state gradient from the recurrent product
-    instead of zeroing a buffer and adding it. Also whether it did so."""
+    instead of zeroing a buffer and adding it. Also whether it did so. Not without a recurrent matrix: there
+    the state gradient is ds_h alone (SRU, whose h' never reads h)."""
     kernel = ir.backward
     zero = [st for st in kernel.stmts if st.target == "ds_h" and st.role == "output" and st.expr == 0]
-    if not zero or any(st.target == "ds_h" for st in ir.backward_hidden.stmts):
+    if not zero or not ir.recurrent_matrix or any(st.target == "ds_h" for st in ir.backward_hidden.stmts):
         return kernel, False
     return replace(kernel, stmts=tuple(st for st in kernel.stmts if st not in zero)), True
 
@@ -149,7 +152,7 @@ def context(ir: CellIR, group: bool = True) -> dict:
         "G": G,
         "G1": G1,
         "K": len(ir.tape),
-        "stage2": [(ir.gates.index(g), ir.tape.index(f"m_{g}")) for g in ir.stage2_gates],
+        "stage2": [(ir.gates.index(g), ir.tape.index(f"m_{symbol_name(g)}")) for g in ir.stage2_gates],
         "seq_extra": [(j, s) for j, s in enumerate(ir.states) if s != "h" and s in ir.seq_states],
         "other_states": [(j, s) for j, s in enumerate(ir.states) if s != "h"],
         "pre_spans": _spans(ir, pre),

@@ -18,11 +18,11 @@ from .schedule import Kernel, Stmt
 SIGMOID_SOURCE = '''\
 def _sigmoid(x, out=None):
     """Logistic sigmoid as 1/(1 + exp(-x)) in four passes over ``out`` (the exp(-|x|) form with a
-    where() took seven and twice the time; this is on every step of the gated cells). Relatively accurate
+    where() takes seven; this is on every step of the gated cells). Relatively accurate
     for x << 0 too, down to the smallest normal number: below it exp(-x) overflows to inf and the result
     is 0, not a subnormal. The caller silences that overflow: the cell modules' forward() enters
-    ``numpy.errstate(over="ignore")`` once around its time loop (entering it here, on every call, took
-    1 us of the 6 a (32, 128) float32 sigmoid took)."""
+    ``numpy.errstate(over="ignore")`` once around its time loop, not here on every call (entering it
+    costs a sizeable part of a small sigmoid)."""
     out = numpy.exp(numpy.negative(x, out=out), out=out)
     out += 1
     return numpy.reciprocal(out, out=out)
@@ -128,8 +128,8 @@ def _activation(stmt: Stmt) -> tuple[str, int, str, int] | None:
 def _runs(stmts, bindings: dict[str, str]) -> list[list[Stmt]]:
     """Consecutive statements grouped where they apply the same activation to consecutive slots of one
     array, writing consecutive slots of another (LSTM's i, f = sigmoid(gh[0]), sigmoid(gh[1]) into
-    T[0], T[1]): one ufunc call per pass over (n, B, H) instead of n calls over (B, H) (NumPy's cost per
-    call is ~1 us, comparable to the work at B = 32, H = 128)."""
+    T[0], T[1]): one ufunc call per pass over (n, B, H) instead of n calls over (B, H) (NumPy's fixed
+    cost per call is comparable to the work at the small sizes)."""
     runs: list[list[Stmt]] = []
     for st in stmts:
         if runs and _extends(runs[-1], st, bindings):

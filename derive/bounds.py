@@ -20,7 +20,7 @@ from sympy import Abs, Function, Piecewise, S, Symbol, exp, oo
 from .activations import ACTIVATIONS, sigmoid
 from .cell import get_cell
 from .escape import Tends, block_bounds, escape_paths, norm_bound
-from .jacobian import Diag, jacobian, recurrent_matrix
+from .jacobian import BlockRef, Diag, jacobian, n, recurrent_matrix
 from .norms import (
     At,
     Dg,
@@ -287,6 +287,27 @@ class Selector(Function):
     is_commutative = False
 
 
+def exact_blocks(cell) -> list[Statement]:
+    """Blocks that are exactly a nonzero number times I (no gate, no recurrent matrix): ``identity`` for I
+    itself, on the diagonal the constant error carousel with no hypothesis (the 1997 LSTM's dc'/dc = I:
+    the direct path keeps the error unchanged over any number of steps); ``constant`` otherwise."""
+    jac = jacobian(get_cell(cell))
+    found = []
+    for (j, i), block in jac.blocks.items():
+        if not (isinstance(block, Diag) and block.value.is_number and block.value != 0):
+            continue
+        c, ref = block.value, BlockRef(j, i)
+        value = sympy.Identity(n) if c == 1 else c * sympy.Identity(n)
+        steps = [Step(Eq(ref, block), "its block: a number on the diagonal, no gate and no recurrent matrix"),
+                 Step(Eq(ref, value), "exactly, at every step and for every input")]
+        if j == i:
+            steps.append(Step(Eq(Symbol(f"direct_{j}"), value if c == 1 else c ** (T - k) * sympy.Identity(n)),
+                              "the direct path through every step, a product of equal factors"))
+        kind = "identity" if c == 1 else "constant"
+        found.append(Statement(f"{kind}_{j}_{i}", kind, None, Eq(ref, value), tuple(steps)))
+    return found
+
+
 def recursion(cell) -> Statement:
     """The ordered product and the BPTT recursion for a cell's stacked state (S blocks of n)."""
     states = get_cell(cell).states
@@ -315,12 +336,13 @@ def _statements(cell) -> tuple[Statement, ...]:  # per cell object: printers and
         return tuple(elman_statements(cell))
     if kind == "diagonal":
         return tuple(diagonal_statements(cell))
-    return (block_bounds(cell), *escape_paths(cell))
+    return (block_bounds(cell), *exact_blocks(cell), *escape_paths(cell))
 
 
 __all__ = [
     "At", "Dg", "Gradient", "Jt", "LocalGradient", "MaxAbs", "OpNorm", "Selector", "SigmaMax", "SpectralRadius",
     "StateDerivative", "Statement", "Step", "Tends", "activations", "block_bounds", "classify", "diagonal_form",
+    "exact_blocks",
     "diagonal_statements", "elman_form", "elman_statements", "escape_paths", "gamma", "gamma_argmax",
     "gamma_statement", "norm_bound", "recursion", "spectral_radius_counterexample", "statements",
 ]

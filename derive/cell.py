@@ -25,6 +25,25 @@ from .activations import ACTIVATIONS
 
 _REGISTRY: dict[str, Cell] = {}
 
+#: The name prefixes and whole names symcell derives and generates from a cell's own names: gi_f, gh_f (gate
+#: parts), a_f (pre-activations), d_h, dm_g, ds_h, dgi_f, dgh_f, dp_w (adjoints and gradients), next_c, m_r, pre_f,
+#: tape_gi_f (kernel values), _t0 (temporaries), and the NumPy kernels' arguments and module (H, S, N, T, ...).
+#: A user's name in this space becomes u_<name> in every symbol (see symbol_name), and u_ is reserved itself.
+GENERATED_PREFIXES = ("_", "a_", "d_", "dgh_", "dgi_", "dm_", "dp_", "ds_", "gh_", "gi_", "m_", "next_", "pre_",
+                      "tape_", "u_")
+GENERATED_WORDS = frozenset({"D", "DM", "DP", "DS", "H", "N", "P", "S", "T", "dgh", "dgi", "gh", "gi", "numpy"})
+
+
+def symbol_name(name: str) -> str:
+    """The SymPy symbol name (and so the generated code's name) of a state, gate or unit parameter.
+
+    The identity for every name outside the generator's own space; any other name gains the reserved
+    prefix ``u_``. Injective, and its image never meets a generated name: every generated name starts with
+    a reserved prefix other than ``u_``, or is one of GENERATED_WORDS, and an unescaped name does neither.
+    Each prefix is letters and one underscore, so no two of them overlap.
+    """
+    return f"u_{name}" if name in GENERATED_WORDS or name.startswith(GENERATED_PREFIXES) else name
+
 
 class CellError(ValueError):
     """A cell definition is inconsistent; the message names the cell and the problem."""
@@ -90,15 +109,15 @@ class Cell:
 
     # --- symbols -------------------------------------------------------------------------------
     def state_symbols(self) -> dict[str, sympy.Symbol]:
-        return {n: sympy.Symbol(n, real=True) for n in self.states}
+        return {n: sympy.Symbol(symbol_name(n), real=True) for n in self.states}
 
     def gate_symbols(self) -> tuple[dict[str, sympy.Symbol], dict[str, sympy.Symbol]]:
-        gi = {g: sympy.Symbol(f"gi_{g}", real=True) for g in self.gates}
-        gh = {g: sympy.Symbol(f"gh_{g}", real=True) for g in self.gates}
+        gi = {g: sympy.Symbol(f"gi_{symbol_name(g)}", real=True) for g in self.gates}
+        gh = {g: sympy.Symbol(f"gh_{symbol_name(g)}", real=True) for g in self.gates}
         return gi, gh
 
     def unit_param_symbols(self) -> dict[str, sympy.Symbol]:
-        return {n: sympy.Symbol(n, real=True) for n in self.unit_params}
+        return {n: sympy.Symbol(symbol_name(n), real=True) for n in self.unit_params}
 
     @property
     def p(self) -> SimpleNamespace:
@@ -160,7 +179,6 @@ def validate(cell: Cell) -> None:
     if clash:
         raise CellError(f"cell {name!r}: names used both as state and gate: {sorted(clash)}")
     reserved = {"weight_ih", "weight_hh", "bias_ih", "bias_hh", *cell.states, *cell.gates}
-    reserved |= {f"{prefix}_{g}" for g in cell.gates for prefix in ("gi", "gh")}
     clash = sorted(set(cell.unit_params) & reserved)
     if clash:
         raise CellError(f"cell {name!r}: unit_params {clash} clash with state, gate or standard parameter names")

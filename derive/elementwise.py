@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import sympy
 
-from .cell import Cell, get_cell
+from .activations import ACTIVATIONS
+from .cell import Cell, get_cell, symbol_name
 
 
 @dataclass(frozen=True)
@@ -54,11 +55,11 @@ class Elementwise:
 
     def adjoint_symbols(self) -> dict[str, sympy.Symbol]:
         """Adjoint (upstream gradient) symbols of the new states: d_h, d_c."""
-        return {n: sympy.Symbol(f"d_{n}", real=True) for n in self.cell.states}
+        return {n: sympy.Symbol(f"d_{symbol_name(n)}", real=True) for n in self.cell.states}
 
     def hidden_adjoint_symbols(self) -> dict[str, sympy.Symbol]:
         """Adjoints of the second-stage recurrent inputs, dm_k (they arrive through a GEMM)."""
-        return {g: sympy.Symbol(f"dm_{g}", real=True) for g in self.stage2_gates}
+        return {g: sympy.Symbol(f"dm_{symbol_name(g)}", real=True) for g in self.stage2_gates}
 
     def vjp(self) -> dict[sympy.Symbol, sympy.Expr]:
         """d/d(input) of sum_j d_j * update_j, for every input symbol (zeros included)."""
@@ -80,8 +81,18 @@ def _pullback(outputs: dict[str, sympy.Expr], adjoints: dict[str, sympy.Symbol],
         total = sympy.Integer(0)
         for name, expr in outputs.items():
             total += adjoints[name] * sympy.diff(expr, x)
-        result[x] = sympy.factor_terms(total)  # d_c*g*i*(1-i) + d_h*... -> g*i*(1-i)*(d_c + ...)
+        result[x] = _factor_outside_activations(total)  # d_c*g*i*(1-i) + d_h*... -> g*i*(1-i)*(d_c + ...)
     return result
+
+
+def _factor_outside_activations(expr: sympy.Expr) -> sympy.Expr:
+    """factor_terms, with every activation application held as one opaque symbol: an application keeps
+    the exact form it has in the update (factor_terms would pull a sign out of relu(-1 - h), and codegen
+    finds each application by its form)."""
+    apps = sorted(expr.atoms(*ACTIVATIONS), key=sympy.default_sort_key)
+    held = {app: sympy.Dummy(f"act{k}") for k, app in enumerate(apps)}
+    factored = sympy.factor_terms(expr.xreplace(held))
+    return factored.xreplace({d: app for app, d in held.items()})
 
 
 def elementwise(cell: Cell | str) -> Elementwise:

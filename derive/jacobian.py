@@ -25,7 +25,7 @@ import sympy
 from sympy import MatAdd, MatMul, MatrixExpr, MatrixSymbol, Symbol
 
 from .activations import ACTIVATIONS
-from .cell import Cell, get_cell
+from .cell import Cell, get_cell, symbol_name
 from .elementwise import Elementwise, elementwise
 
 #: The hidden size n of the matrix expressions.
@@ -135,8 +135,8 @@ def names(ew: Elementwise) -> Names:
     cell = ew.cell
     gate_of = {sym: g for g in cell.gates for sym in (ew.gi[g], ew.gh[g])}
     order = {g: k for k, g in enumerate(cell.gates)}
-    pre = {g: Symbol(f"a_{g}", real=True) for g in cell.gates}
-    new = {s: Symbol(f"next_{s}", real=True) for s in cell.states}
+    pre = {g: Symbol(f"a_{symbol_name(g)}", real=True) for g in cell.gates}
+    new = {s: Symbol(f"next_{symbol_name(s)}", real=True) for s in cell.states}
     parts = {(ew.gi[g], ew.gh[g]): pre[g] for g in cell.gates}
     replace = {ew.gi[g] + ew.gh[g]: pre[g] for g in cell.gates}
     gate_of.update({pre[g]: g for g in cell.gates})
@@ -151,7 +151,7 @@ def names(ew: Elementwise) -> Names:
         plain = app.args[0] in values.values()
         return (_depth(app), min(gates, default=len(order)), not plain, sympy.default_sort_key(app))
 
-    taken = set(cell.states)
+    taken = {symbol_name(s) for s in cell.states}
     for app in sorted(apps, key=key):
         held = app.xreplace({e: v for e, v in compound.items() if e != app})
         arg = merge_preactivations(held.args[0].xreplace(replace), parts)
@@ -159,8 +159,8 @@ def names(ew: Elementwise) -> Names:
         whole = [s for s in cell.states if ew.update[s] == app]
         if whole:
             sym = new[whole[0]]
-        elif len(gates) == 1 and next(iter(gates)) not in taken:
-            sym = Symbol(next(iter(gates)), real=True)
+        elif len(gates) == 1 and symbol_name(next(iter(gates))) not in taken:
+            sym = Symbol(symbol_name(next(iter(gates))), real=True)
         else:  # e.g. tanh(c'): keep the function, applied to the new state it reads
             for s in cell.states:
                 if merge_preactivations(ew.update[s].xreplace(replace), parts) == arg:

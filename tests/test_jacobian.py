@@ -17,6 +17,7 @@ from symcell.derive import Cell, jacobian, jacobian_numeric, jacobian_product, j
 from symcell.derive.jacobian import BlockRef, Diag, recurrent_matrix
 from symcell.derive.jacobian_numeric import bptt, step_numeric
 
+from tests.conftest import assert_close
 from tests.support import CELLS, kernel
 
 EPS = 1e-6
@@ -82,7 +83,9 @@ def test_ordered_product_matches_differences_over_several_steps(cell, seed, T):
     jacs, states = jacobian_sequence(cell, params, xs, state)
     fd = fd_jacobian(lambda s: mod.forward(xs, params, s)[1], state)
     numpy.testing.assert_allclose(jacobian_product(jacs), fd, rtol=RTOL, atol=ATOL)
-    numpy.testing.assert_allclose(stack(states[-1]), stack(mod.forward(xs, params, state)[1]), rtol=1e-12)
+    # relative to the state's scale, not entry by entry: the 1997 LSTM's c = c_0 + sum of i g cancels to entries
+    # far below its largest, which carry that largest's round-off
+    assert_close(stack(states[-1]), stack(mod.forward(xs, params, state)[1]), 1e-12, "s_T")
 
 
 @pytest.mark.parametrize("cell", CELLS)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields
 from typing import NamedTuple
 
 from ..buffers import Buffer, backward_buffers, backward_param_buffers, extra_seq_states, forward_buffers
-from ..ir import CellIR
+from ..ir import CellIR, symbol_name
 from .api import Function, functions, grad_arg, param_arg
 from .plan import (
     DIMS,
@@ -162,7 +162,7 @@ class CellPlan:
 
 
 def _stage2(ir: CellIR) -> tuple[Stage2Gate, ...]:
-    return tuple(Stage2Gate(ir.gates.index(g), ir.tape.index(f"m_{g}"), i) for i, g in enumerate(ir.stage2_gates))
+    return tuple(Stage2Gate(ir.gates.index(g), ir.tape.index(f"m_{symbol_name(g)}"), i) for i, g in enumerate(ir.stage2_gates))
 
 
 def _others(ir: CellIR) -> tuple[OtherState, ...]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy
 
-from ..ir import lower
+from ..ir import lower, next_name, symbol_name
 from ..render import render
 from . import approx
 from .api import param_arg
@@ -30,21 +30,21 @@ def _bindings(ir, H: int, groups: Groups | None = None, tail: bool = False) -> d
     one group: less data for L1 to hold besides the weights), and the new h goes to scratch (later
     groups' products still read the old h).
     """
-    b: dict[str, str | None] = {s: f"sc_s->{c_name(s)}[sc_j]" for s in ir.states}
-    b |= {f"next_{s}": f"sc_s->{c_name(s)}[sc_j]" for s in ir.states}  # in place: inputs are loaded first
+    b: dict[str, str | None] = {symbol_name(s): f"sc_s->{c_name(s)}[sc_j]" for s in ir.states}
+    b |= {next_name(s): f"sc_s->{c_name(s)}[sc_j]" for s in ir.states}  # in place: inputs are loaded first
     if groups:
         b["next_h"] = "sc_s->sc_hn[sc_j]"
     b |= {name: None for name in ir.tape} | {f"tape_{name}": None for name in ir.tape}
     b |= {name: f"sc_s->sc_keep[{i}][sc_j]" for i, name in enumerate(_kept(ir))}
-    b |= {f"m_{g}": f"sc_s->sc_m[{i}][sc_j]" for i, g in enumerate(ir.stage2_gates)}
-    b |= {n: f"sc_p->{param_arg(n)}[sc_j]" for n in ir.unit_params}
+    b |= {f"m_{symbol_name(g)}": f"sc_s->sc_m[{i}][sc_j]" for i, g in enumerate(ir.stage2_gates)}
+    b |= {symbol_name(n): f"sc_p->{param_arg(n)}[sc_j]" for n in ir.unit_params}
     for k, g in enumerate(ir.gates):
-        b[f"gi_{g}"] = f"sc_s->sc_gi[{k * H} + sc_j]"
-        b[f"gh_{g}"] = f"sc_s->sc_gh[{k * H} + sc_j]"
+        b[f"gi_{symbol_name(g)}"] = f"sc_s->sc_gi[{k * H} + sc_j]"
+        b[f"gh_{symbol_name(g)}"] = f"sc_s->sc_gh[{k * H} + sc_j]"
         if groups:  # the group's gates, k * (its size) + (sc_j - its first unit), in per-group buffers
             first, size = (groups.full * groups.U, groups.tail) if tail else ("sc_u", groups.U)
-            b[f"gi_{g}"] = f"sc_s->sc_gi[{k * size} + sc_j - {first}]"
-            b[f"gh_{g}"] = f"sc_s->sc_gh[{k * size} + sc_j - {first}]"
+            b[f"gi_{symbol_name(g)}"] = f"sc_s->sc_gi[{k * size} + sc_j - {first}]"
+            b[f"gh_{symbol_name(g)}"] = f"sc_s->sc_gh[{k * size} + sc_j - {first}]"
     return b
 
 

@@ -21,11 +21,11 @@ DTYPES = (numpy.dtype(numpy.float32), numpy.dtype(numpy.float64))
 
 def _sigmoid(x, out=None):
     """Logistic sigmoid as 1/(1 + exp(-x)) in four passes over ``out`` (the exp(-|x|) form with a
-    where() took seven and twice the time; this is on every step of the gated cells). Relatively accurate
+    where() takes seven; this is on every step of the gated cells). Relatively accurate
     for x << 0 too, down to the smallest normal number: below it exp(-x) overflows to inf and the result
     is 0, not a subnormal. The caller silences that overflow: the cell modules' forward() enters
-    ``numpy.errstate(over="ignore")`` once around its time loop (entering it here, on every call, took
-    1 us of the 6 a (32, 128) float32 sigmoid took)."""
+    ``numpy.errstate(over="ignore")`` once around its time loop, not here on every call (entering it
+    costs a sizeable part of a small sigmoid)."""
     out = numpy.exp(numpy.negative(x, out=out), out=out)
     out += 1
     return numpy.reciprocal(out, out=out)

@@ -101,8 +101,8 @@ def forward(x, params, state0=None, *, save=False):
     bias = p["bias_ih"].copy()
     bias[0 * H:2 * H] += p["bias_hh"][0 * H:2 * H]  # these gates read gi + gh only
     # the forward's gate arrays are gate-major, (G, B, H): each gate's block contiguous for the elementwise
-    # kernels (a (B, H) column slice of a (B, GH) array costs NumPy ~1 us more per ufunc), and G products of
-    # H columns each ran faster than one of GH columns in OpenBLAS (LSTM medium 49 -> 39 us a step)
+    # kernels (a (B, H) column slice of a (B, GH) array costs NumPy more per ufunc), and G products of H
+    # columns each, which OpenBLAS runs faster than one of GH columns (docs/performance.md)
     # the input projections C steps at a time where all of them would not fit in cache (~512 rows keep the
     # BLAS efficient): the block is read from cache and no T * B * 3H array is written to fresh memory
     C = T if T * B * 3 * H <= 1 << 20 else -(-512 // B)
@@ -157,8 +157,8 @@ def backward(tape, dy, dstate=None):
     dtype = y.dtype
     # the gate gradients C steps at a time where all of them would not fit in cache: each block goes into
     # the input and weight gradients while it is in cache (rows enough to keep the BLAS efficient), and no
-    # whole-sequence gate-gradient arrays, whose freeing made glibc return memory that the next call
-    # faulted in again (GRU medium: ~1800 page faults a call, 0 with the arrays reused)
+    # whole-sequence gate-gradient arrays, whose freeing makes glibc return memory that the next call
+    # faults in again
     C = T if T * B * 3 * H <= 1 << 20 else -(-max(512, 2 * (X + H)) // B)
     dx = numpy.empty((T, B, X), dtype)
     dW_ih = numpy.zeros_like(p["weight_ih"])
@@ -168,8 +168,8 @@ def backward(tape, dy, dstate=None):
     dgi_seq = numpy.empty((min(C, T), B, 3 * H), dtype)
     dgh_seq = numpy.empty((min(C, T), B, 3 * H), dtype)
     # the kernels write each gate's gradient into a contiguous (B, H) block of dgs (G, B, H), copied into the
-    # step's (B, GH) rows in one call: NumPy wrote a (B, H) column slice of (B, GH) at ~2.4 us a call, a
-    # contiguous block at ~1.3 (LSTM medium, one core: 4 slices 9.7 us -> 4 blocks and the copy 6.9 us)
+    # step's (B, GH) rows in one call: NumPy writes a contiguous block in about half the time of a (B, H)
+    # column slice of (B, GH), and the copy costs less than the difference
     dgs = numpy.empty((3, B, H), dtype)
     dghs = numpy.empty_like(dgs)
     # the steps' gate gradients gate-major, (C, G, B, H) views of the (C, B, GH) arrays

@@ -75,9 +75,9 @@ def forward(x, params, state0=None, *, save=False):
     bias = p["bias_ih"].copy()
     bias[0 * H:1 * H] += p["bias_hh"][0 * H:1 * H]  # these gates read gi + gh only
     # the forward's gate arrays are gate-major, (G, B, H): each gate's block contiguous for the elementwise
-    # kernels (a (B, H) column slice of a (B, GH) array costs NumPy ~1 us more per ufunc), and G products of
-    # H columns each ran faster than one of GH columns in OpenBLAS (LSTM medium 49 -> 39 us a step)
-    C = T  # one gate: the whole projection at once (in blocks, rnn_tanh's large forward took ~1.5% longer)
+    # kernels (a (B, H) column slice of a (B, GH) array costs NumPy more per ufunc), and G products of H
+    # columns each, which OpenBLAS runs faster than one of GH columns (docs/performance.md)
+    C = T  # one gate: the whole projection at once (blocks only cost time here)
     W0 = numpy.empty((1, X + 1, H), dtype)  # per gate [weight_ih^T; bias]: the product adds the bias
     W0[:, :X] = p["weight_ih"].reshape(1, H, X).transpose(0, 2, 1)
     W0[:, X] = bias.reshape(1, H)
@@ -127,9 +127,9 @@ def backward(tape, dy, dstate=None):
     dtype = y.dtype
     # the gate gradients C steps at a time where all of them would not fit in cache: each block goes into
     # the input and weight gradients while it is in cache (rows enough to keep the BLAS efficient), and no
-    # whole-sequence gate-gradient arrays, whose freeing made glibc return memory that the next call
-    # faulted in again (GRU medium: ~1800 page faults a call, 0 with the arrays reused)
-    C = T  # one gate: whole-sequence products, as before (in blocks, rnn_tanh large fwd+bwd: 349 -> 358 ms)
+    # whole-sequence gate-gradient arrays, whose freeing makes glibc return memory that the next call
+    # faults in again
+    C = T  # one gate: whole-sequence products (blocks only cost time here)
     dx = numpy.empty((T, B, X), dtype)
     dW_ih = numpy.zeros_like(p["weight_ih"])
     db = numpy.zeros(1 * H, dtype)
