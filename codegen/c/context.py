@@ -162,7 +162,8 @@ class CellPlan:
 
 
 def _stage2(ir: CellIR) -> tuple[Stage2Gate, ...]:
-    return tuple(Stage2Gate(ir.gates.index(g), ir.tape.index(f"m_{symbol_name(g)}"), i) for i, g in enumerate(ir.stage2_gates))
+    return tuple(Stage2Gate(ir.gates.index(g), ir.tape.index(f"m_{symbol_name(g)}"), i)
+                 for i, g in enumerate(ir.stage2_gates))
 
 
 def _others(ir: CellIR) -> tuple[OtherState, ...]:
