@@ -75,4 +75,4 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info .cache/symcell
+	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info .cache/symcell .cache/build

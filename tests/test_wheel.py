@@ -11,6 +11,7 @@ the installed kernels. Building the wheel must leave the checkout's git status a
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -18,25 +19,7 @@ import textwrap
 import pytest
 
 from tests.support import ROOT
-
-TOY = textwrap.dedent('''
-    from symcell.derive import Cell, register, sigmoid, tanh
-
-
-    @register
-    class LeakyCoupled(Cell):
-        """h' = f h + (1 - f) tanh(a_c + w h)."""
-
-        name = "leaky_coupled_toy"
-        states = ("h",)
-        gates = ("f", "c")
-        unit_params = ("w",)
-        citation = "the wheel test"
-
-        def update(self, s, a):
-            f = sigmoid(a.f)
-            return {"h": f * s.h + (1 - f) * tanh(a.c + self.p.w * s.h)}
-''')
+from tests.test_cell_file import TOY  # the same cell file a user keeps outside the project
 
 
 def _run(cmd, cwd, env, timeout=600) -> str:
@@ -64,6 +47,9 @@ def installed(tmp_path_factory):
     before = _git_status()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
     env["SYMCELL_CACHE_DIR"] = str(tmp / "cache")
+    # setuptools never prunes its build folder (.cache/build, git-ignored): a file the checkout has since removed
+    # would still ship, so the wheel is built from an empty one, as on a fresh clone
+    shutil.rmtree(ROOT / ".cache" / "build", ignore_errors=True)
     _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(tmp / "dist"), str(ROOT)], tmp, env)
     assert _git_status() == before, "building the wheel changed the checkout"
     (wheel,) = (tmp / "dist").glob("symcell-*.whl")
