@@ -3,8 +3,9 @@
 libm's ``tanhf``/``expf`` are calls the compiler cannot vectorize without -ffast-math, and they
 dominate a streaming step at small H. Here tanh(x) is x P(x^2) / Q(x^2), P of degree 6 and Q of
 degree 3 in x^2 (a 13/6 rational minimax, the coefficients of Eigen's float tanh), with x clamped to
-[-c, c] where tanh(c) rounds to 1 in float; sigmoid(x) = 0.5 + 0.5 tanh(x / 2). Everything is
-branch-free (the clamp is two selects, which also let NaN through), so a loop of them vectorizes.
+[-c, c] where tanh(c) rounds to 1 in float, and exactly +-1 returned beyond it (so sigmoid saturates to exactly
+0 and 1, as the correctly rounded float does); sigmoid(x) = 0.5 + 0.5 tanh(x / 2). Everything is branch-free
+(the clamp and the saturation are selects, which also let NaN through), so a loop of them vectorizes.
 
 Error bound: tests/test_c_streaming.py sweeps a dense grid of float32 inputs against double-precision
 libm and holds both functions to ``MAX_ABS_ERROR`` absolute (a test target, not a measurement).
@@ -55,7 +56,9 @@ def tanh_lines(arg: str = "x") -> list[str]:
         "const float sc_x8 = sc_x4 * sc_x4;",
         f"const float sc_p = {_estrin(TANH_P, 'sc_x2', {2: 'sc_x4', 4: 'sc_x8'})};",
         f"const float sc_q = {_estrin(TANH_Q, 'sc_x2', {2: 'sc_x4', 4: 'sc_x8'})};",
-        "return sc_x * sc_p / sc_q;",
+        # beyond the clamp the rational stops 2.7e-7 short of 1; the float nearest tanh there is +-1 itself, and
+        # returning it keeps 1 - sigmoid exactly 0 where it is (else a huge value times it is a wrong answer)
+        f"return {arg} < -{c} ? -1.0f : ({arg} > {c} ? 1.0f : sc_x * sc_p / sc_q); /* NaN passes through */",
     ]
 
 

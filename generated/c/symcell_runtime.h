@@ -214,7 +214,7 @@ static inline float sc_tanh_f32(float x)
     const float sc_x8 = sc_x4 * sc_x4;
     const float sc_p = SC_FMA(SC_FMA(-2.76076847742355e-16f, sc_x4, SC_FMA(2.00018790482477e-13f, sc_x2, -8.60467152213735e-11f)), sc_x8, SC_FMA(SC_FMA(5.12229709037114e-08f, sc_x2, 1.48572235717979e-05f), sc_x4, SC_FMA(0.000637261928875436f, sc_x2, 0.00489352455891786f)));
     const float sc_q = SC_FMA(SC_FMA(1.19825839466702e-06f, sc_x2, 0.000118534705686654f), sc_x4, SC_FMA(0.002268434632439f, sc_x2, 0.00489352518554385f));
-    return sc_x * sc_p / sc_q;
+    return x < -7.905311107635498f ? -1.0f : (x > 7.905311107635498f ? 1.0f : sc_x * sc_p / sc_q); /* NaN passes through */
 }
 
 static inline float sc_sigmoid_f32(float x)
