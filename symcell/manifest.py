@@ -18,6 +18,11 @@ FORMATS = (1,)
 SUFFIXES = {"float64": "f64", "float32": "f32"}
 
 
+def digest(raw: bytes) -> str:
+    """A manifest file's SHA-256, as its library returns it (the generator compiles in the same function's value)."""
+    return hashlib.sha256(raw).hexdigest()
+
+
 @dataclass(frozen=True)
 class CArg:
     """One argument: ``kind`` is "size" (size_t), "in" (const real *), "out" or "work" (real *)."""
@@ -75,7 +80,7 @@ class Manifest:
             return cls(cell=data["cell"], states=tuple(data["states"]), gates=tuple(data["gates"]),
                        tape=tuple(data["tape"]), seq_states=tuple(data["seq_states"]), params=tuple(data["params"]),
                        unit_params=tuple(data["unit_params"]), recurrent_matrix=bool(data["recurrent_matrix"]),
-                       functions=functions, sha256=hashlib.sha256(raw).hexdigest())
+                       functions=functions, sha256=digest(raw))
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{where} is not a symcell C manifest this version reads: {exc}; "
                              "regenerate it with `symcell generate`") from None

@@ -8,9 +8,9 @@ and parameter names can never come from another generation than the code they de
 
 from __future__ import annotations
 
-import hashlib
 import json
 
+from ...manifest import digest as _digest
 from ..ir import CellIR
 from .api import functions
 
@@ -47,4 +47,4 @@ def manifest_text(ir: CellIR) -> str:
 
 def digest(text: str) -> str:
     """The SHA-256 of a manifest's text, as the library returns it."""
-    return hashlib.sha256(text.encode()).hexdigest()
+    return _digest(text.encode())
